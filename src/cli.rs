@@ -1,0 +1,225 @@
+//! The command line, as clap types and nothing else. `settings` turns these into the
+//! configuration the rest of the program sees; no code below `settings` uses clap.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "qrlogin",
+    version,
+    about = "Log into Goofish (闲鱼) by QR code and keep each account's cookies in SQLite",
+    after_help = "Exit codes: 0 ok, 2 usage, 3 QR expired, 4 cancelled, 5 verification required, \
+                  6 network/service, 7 storage, 8 account not found, 10 needs new login, \
+                  11 risk control, 130 interrupted."
+)]
+pub struct Cli {
+    /// The account database [env: QRLOGIN_DB] [default: $XDG_DATA_HOME/qrlogin/accounts.db]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+
+    /// More detail on stderr (repeat for more)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only errors on stderr
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Log in a Goofish account by scanning a QR code with the 闲鱼 app, and store it
+    AddAccount(AddAccountArgs),
+    /// List stored accounts (never cookie values)
+    List(ListArgs),
+    /// Show one account in detail, with its cookies' attributes but not their values
+    Show(ShowArgs),
+    /// Delete accounts and all their cookies
+    Delete(DeleteArgs),
+    /// Print or write an account's cookies for another tool (the only command that shows them)
+    Export(ExportArgs),
+    /// Import cookies from a browser or another tool
+    Import(ImportArgs),
+    /// Run the built-in Goofish passport simulator on loopback
+    Simulate(SimulateArgs),
+    /// The whole QR login offline, against the built-in simulator
+    Demo(DemoArgs),
+    /// Print shell completions
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print a JSON array instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Account name or unb
+    pub name: String,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Account names or unbs
+    #[arg(required = true)]
+    pub names: Vec<String>,
+    /// Do not ask for confirmation (required without a terminal)
+    #[arg(short, long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ExportFormat {
+    /// The Cookie header value a browser sends to www.goofish.com
+    Header,
+    /// A JSON array of cookies with all attributes
+    Json,
+    /// cookies.txt for curl -b, wget and yt-dlp
+    Netscape,
+    /// A Playwright storageState
+    Playwright,
+    /// COOKIES_STR='…' for Python Goofish bots
+    Env,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Account name or unb
+    pub name: String,
+    #[arg(long, short, value_enum, default_value = "header")]
+    pub format: ExportFormat,
+    /// Write to FILE (created 0600) instead of stdout
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ImportFormat {
+    /// name=value; name=value (a Cookie header)
+    Header,
+    /// A JSON array of cookies (qrlogin, Playwright, browser extensions)
+    Json,
+    /// cookies.txt
+    Netscape,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The name to store the account under
+    #[arg(required_unless_present = "xianyu_auto_reply_db", conflicts_with = "xianyu_auto_reply_db")]
+    pub name: Option<String>,
+    #[arg(long, short, value_enum, default_value = "header")]
+    pub format: ImportFormat,
+    /// Read cookies from FILE, or - for standard input
+    #[arg(long, value_name = "FILE", required_unless_present = "xianyu_auto_reply_db")]
+    pub from: Option<PathBuf>,
+    /// Import every account from a xianyu-auto-reply SQLite database
+    #[arg(long, value_name = "PATH")]
+    pub xianyu_auto_reply_db: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum QrMode {
+    /// An image on terminals that can show one, else unicode blocks
+    Auto,
+    Unicode,
+    Ascii,
+    Image,
+    None,
+}
+
+#[derive(Debug, Args)]
+pub struct AddAccountArgs {
+    /// Store the account under this name [default: the Goofish nickname]
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Seconds between status polls (fractional allowed)
+    #[arg(long, value_name = "SECONDS", default_value = "0.8")]
+    pub poll_interval: f64,
+    /// Seconds to wait for the scan and confirmation in all
+    #[arg(long, value_name = "SECONDS", default_value = "300")]
+    pub timeout: f64,
+    /// How many QR codes to show before giving up when they expire
+    #[arg(long, value_name = "N", default_value = "3")]
+    pub max_qr: u32,
+    /// How to draw the QR code on stderr
+    #[arg(long, value_enum, default_value = "auto")]
+    pub qr: QrMode,
+    /// Also write the QR code as a PNG image
+    #[arg(long, value_name = "PATH")]
+    pub qr_png: Option<PathBuf>,
+    /// Log in through this proxy (http, https or socks5 URL); saved with the account
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+    /// Newline-delimited JSON events on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ConfirmVariant {
+    /// Login cookies on the CONFIRMED response itself
+    Plain,
+    /// A token redeemed at login_token/login.do
+    Token,
+    /// A keep-login dialog confirmed at its URL
+    KeepLogin,
+    /// Identity verification required (iframeRedirect)
+    Verify,
+}
+
+#[derive(Debug, Args)]
+pub struct SimulatorArgs {
+    /// Which CONFIRMED variant the phone produces
+    #[arg(long, value_enum, default_value = "plain")]
+    pub scenario: ConfirmVariant,
+    /// The phone scans by itself this many seconds after the QR is generated
+    #[arg(long, value_name = "SECONDS")]
+    pub auto_scan_after: Option<f64>,
+    /// The phone confirms by itself this many seconds after scanning
+    #[arg(long, value_name = "SECONDS")]
+    pub auto_confirm_after: Option<f64>,
+    /// Milliseconds added to every response
+    #[arg(long, value_name = "MS", default_value = "0")]
+    pub latency: u64,
+    /// The unb the phone logs in as
+    #[arg(long, default_value = "2219000000001")]
+    pub unb: String,
+    /// The nickname the phone logs in as
+    #[arg(long, default_value = "xy_demo_user")]
+    pub nickname: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: String,
+    #[command(flatten)]
+    pub sim: SimulatorArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Do not scan and confirm automatically: press the buttons in a browser
+    #[arg(long)]
+    pub manual: bool,
+    /// How to draw the QR code
+    #[arg(long, value_enum, default_value = "auto")]
+    pub qr: QrMode,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    pub shell: clap_complete::Shell,
+}

@@ -1,0 +1,246 @@
+//! `qrlogin add-account`: run the QR login and save the account. What the person sees
+//! (QR, spinner or plain lines, `--json` events) is decided here; the login itself is in
+//! `login::flow`.
+
+use crate::cookies;
+use crate::exit::{Code, code_for, message_for};
+use crate::login::flow::{self, Ui};
+use crate::login::machine::Phase;
+use crate::login::LoginError;
+use crate::passport::{PassportClient, QrCode};
+use crate::printer::Printer;
+use crate::settings::{Globals, LoginConfig, QrMode};
+use crate::store::{NewAccount, Status, Store};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Per-request timeout; the login as a whole is bounded by `--timeout`.
+pub const HTTP_TIMEOUT: Duration = Duration::from_secs(20);
+
+pub fn run(globals: &Globals, cfg: &LoginConfig, printer: &Printer) -> anyhow::Result<Code> {
+    let rt = super::runtime()?;
+    let store = super::open(globals)?;
+    rt.block_on(add_account(globals, &store, cfg, printer))
+}
+
+/// The whole command, also used by `demo` inside its own runtime.
+pub async fn add_account(
+    globals: &Globals,
+    store: &Store,
+    cfg: &LoginConfig,
+    printer: &Printer,
+) -> anyhow::Result<Code> {
+    if let Some(name) = &cfg.name
+        && let Some(unb) = store.owner_of_name(name)?
+    {
+        printer.warn(&format!(
+            "the name `{name}` belongs to account {unb}: this login will only be saved if you log in as that account"
+        ));
+    }
+    let client = Arc::new(PassportClient::new(
+        globals.endpoints.clone(),
+        &globals.user_agent,
+        cfg.proxy.as_deref(),
+        HTTP_TIMEOUT,
+        &[],
+    )?);
+    let mut ui = TermUi::new(printer, cfg);
+    let opts = flow::Options {
+        poll_interval: cfg.poll_interval,
+        timeout: cfg.timeout,
+        max_qr: cfg.max_qr,
+    };
+    let result = tokio::select! {
+        r = flow::login(client.clone(), opts, &mut ui) => r,
+        _ = tokio::signal::ctrl_c() => Err(LoginError::Interrupted.into()),
+    };
+    ui.clear();
+    let cookies = match result {
+        Ok(c) => c,
+        Err(e) => {
+            if cfg.json {
+                printer.data_line(&json!({"event": "error", "code": code_for(&e).as_i32(), "message": message_for(&e)}).to_string());
+            }
+            return Err(e);
+        }
+    };
+    let unb = cookies::value_of(&cookies, "unb").unwrap_or_default().to_owned();
+    let new = NewAccount {
+        nickname: cookies::nickname(&cookies),
+        unb,
+        name: cfg.name.clone(),
+        cookies,
+        proxy: cfg.proxy.clone(),
+        user_agent: Some(client.user_agent().to_owned()),
+        status: Status::Ok,
+        refreshed: true,
+    };
+    let (account, created) = match store.save(&new, crate::time::now()) {
+        Ok(r) => r,
+        Err(e) => {
+            let e = anyhow::Error::from(e).context("saving the account");
+            if cfg.json {
+                printer.data_line(&json!({"event": "error", "code": code_for(&e).as_i32(), "message": message_for(&e)}).to_string());
+            }
+            return Err(e);
+        }
+    };
+    if cfg.json {
+        printer.data_line(&json!({"event": "saved", "name": account.name, "unb": account.unb, "cookies": account.cookies.len(), "new": created}).to_string());
+    }
+    printer.info(&format!(
+        "{} {} ({}) with {} cookies",
+        if created { "saved new account" } else { "updated account" },
+        account.name,
+        account.unb,
+        account.cookies.len()
+    ));
+    Ok(Code::Success)
+}
+
+/// The terminal side of a login: the QR on stderr, a spinner on a TTY or one plain line
+/// per change otherwise, and NDJSON events on stdout with `--json`.
+struct TermUi<'a> {
+    printer: &'a Printer,
+    cfg: &'a LoginConfig,
+    spinner: Option<ProgressBar>,
+    mode: QrMode,
+}
+
+impl<'a> TermUi<'a> {
+    fn new(printer: &'a Printer, cfg: &'a LoginConfig) -> TermUi<'a> {
+        let mode = crate::qr::resolve_mode(
+            cfg.qr,
+            printer.stderr_is_terminal(),
+            printer.stdout_is_terminal(),
+            cfg.json,
+        );
+        let spinner = (printer.stderr_is_terminal() && printer.verbosity() >= 0).then(|| {
+            let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            pb.set_style(
+                ProgressStyle::with_template("{spinner} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            pb.enable_steady_tick(Duration::from_millis(120));
+            pb
+        });
+        TermUi {
+            printer,
+            cfg,
+            spinner,
+            mode,
+        }
+    }
+
+    fn clear(&mut self) {
+        if let Some(pb) = self.spinner.take() {
+            pb.finish_and_clear();
+        }
+    }
+
+    fn event(&self, v: serde_json::Value) {
+        if self.cfg.json {
+            self.printer.data_line(&v.to_string());
+        }
+    }
+
+    fn say(&self, msg: &str) {
+        match &self.spinner {
+            Some(pb) => pb.suspend(|| self.printer.info(msg)),
+            None => self.printer.info(msg),
+        }
+    }
+
+    fn draw(&self, text: &str) {
+        let drawn = match self.mode {
+            QrMode::None => return,
+            QrMode::Ascii => crate::qr::ascii(text),
+            QrMode::Image => match crate::qr::print_image(text) {
+                Ok(()) => return,
+                Err(_) => crate::qr::unicode(text, true),
+            },
+            _ => crate::qr::unicode(text, self.printer.stderr_is_terminal()),
+        };
+        match drawn {
+            Ok(s) => match &self.spinner {
+                Some(pb) => pb.suspend(|| self.printer.raw_stderr(&s)),
+                None => self.printer.raw_stderr(&s),
+            },
+            Err(e) => self.printer.warn(&e.to_string()),
+        }
+    }
+}
+
+fn phase_text(phase: &Phase) -> &'static str {
+    match phase {
+        Phase::WaitingForScan => "waiting for the scan (闲鱼 app → scan)",
+        Phase::Scanned => "scanned: confirm the login on the phone",
+        Phase::Verifying { .. } => "verification required: finish it on the phone",
+    }
+}
+
+impl Ui for TermUi<'_> {
+    fn qr(&mut self, qr: &QrCode, n: u32, max: u32, valid_for: Duration) {
+        self.draw(&qr.content);
+        self.say(&format!(
+            "QR code {n}/{max}: scan it with the 闲鱼 app, or open: {}",
+            qr.content
+        ));
+        if let Some(path) = &self.cfg.qr_png
+            && let Err(e) = crate::qr::write_png(&qr.content, path)
+        {
+            self.printer.warn(&message_for(&e));
+        }
+        let expires = crate::time::now() + valid_for.as_secs() as i64;
+        self.event(json!({"event": "qr", "url": qr.content, "n": n, "max": max, "expires_at": crate::time::display(Some(expires))}));
+    }
+
+    fn phase(&mut self, phase: &Phase, time_left: Duration) {
+        match phase {
+            Phase::WaitingForScan => {}
+            Phase::Scanned => self.event(json!({"event": "scanned"})),
+            Phase::Verifying { url } => {
+                self.event(json!({"event": "verification_required", "url": url}));
+                self.say("Goofish asks for identity verification before this login completes.");
+                self.draw(url);
+                self.say(&format!(
+                    "Scan this with the 闲鱼 app (or open it on the phone) and finish the face check; qrlogin keeps waiting: {url}"
+                ));
+            }
+        }
+        match &self.spinner {
+            Some(pb) => pb.set_message(format!("{} · {} s left", phase_text(phase), time_left.as_secs())),
+            None => self.printer.info(phase_text(phase)),
+        }
+    }
+
+    fn tick(&mut self, phase: &Phase, time_left: Duration) {
+        if let Some(pb) = &self.spinner {
+            pb.set_message(format!("{} · {} s left", phase_text(phase), time_left.as_secs()));
+        }
+    }
+
+    fn confirmed(&mut self) {
+        self.event(json!({"event": "confirmed"}));
+        match &self.spinner {
+            Some(pb) => pb.set_message("confirmed: logging in…"),
+            None => self.printer.info("confirmed: logging in"),
+        }
+    }
+
+    fn warn(&mut self, msg: &str) {
+        match &self.spinner {
+            Some(pb) => pb.suspend(|| self.printer.warn(msg)),
+            None => self.printer.warn(msg),
+        }
+    }
+
+    fn detail(&mut self, msg: &str) {
+        match &self.spinner {
+            Some(pb) => pb.suspend(|| self.printer.detail(msg)),
+            None => self.printer.detail(msg),
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! `qrlogin delete NAME...`: asks on a terminal, refuses without one unless `--yes`.
+
+use crate::exit::{Code, Coded};
+use crate::printer::Printer;
+use crate::store::Store;
+use std::io::{BufRead, IsTerminal};
+
+pub fn run(store: &Store, names: &[String], yes: bool, printer: &Printer) -> anyhow::Result<Code> {
+    // Resolve every name first: a typo in the third name deletes nothing.
+    let accounts = names
+        .iter()
+        .map(|n| store.get(n))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(Coded::usage(
+                "refusing to delete without confirmation: no terminal to ask on; pass --yes",
+            )
+            .into());
+        }
+        let list: Vec<String> = accounts
+            .iter()
+            .map(|a| format!("{} ({}, {} cookies)", a.name, a.unb, a.cookies.len()))
+            .collect();
+        printer.raw_stderr(&format!("Delete {}? [y/N] ", list.join(", ")));
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+            printer.info("nothing deleted");
+            return Ok(Code::Success);
+        }
+    }
+    for a in &accounts {
+        store.delete(a.id)?;
+        printer.info(&format!("deleted {} ({})", a.name, a.unb));
+    }
+    Ok(Code::Success)
+}

@@ -1,0 +1,117 @@
+//! `qrlogin import`: cookies from a browser export, a header string, cookies.txt, or a
+//! whole xianyu-auto-reply database. Imported accounts start as `unknown` until a refresh.
+
+use crate::cookies::{self, import};
+use crate::exit::{Code, Coded};
+use crate::printer::Printer;
+use crate::settings::{ImportSource, check_name};
+use crate::store::{NewAccount, Status, Store};
+use anyhow::Context;
+use std::io::Read;
+use std::path::Path;
+
+pub fn run(store: &Store, source: &ImportSource, printer: &Printer) -> anyhow::Result<Code> {
+    match source {
+        ImportSource::Cookies { name, format, from } => {
+            let text = read_input(from.as_deref())?;
+            let origin = from
+                .as_ref()
+                .map_or("standard input".to_owned(), |p| p.display().to_string());
+            let cookies = import::parse(*format, &text)
+                .map_err(|e| Coded::usage(format!("cannot import {origin}: {e}")))?;
+            let account = save(store, Some(name.clone()), cookies)?;
+            printer.info(&format!(
+                "imported {} ({}) with {} cookies; status unknown until `qrlogin refresh`",
+                account.0, account.1, account.2
+            ));
+            Ok(Code::Success)
+        }
+        ImportSource::XianyuAutoReply(path) => import_xianyu(store, path, printer),
+    }
+}
+
+fn read_input(from: Option<&Path>) -> anyhow::Result<String> {
+    let mut text = String::new();
+    match from {
+        Some(p) => {
+            text = std::fs::read_to_string(p)
+                .map_err(|e| Coded::usage(format!("cannot read {}: {e}", p.display())))?;
+        }
+        None => {
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("reading standard input")?;
+        }
+    }
+    Ok(text)
+}
+
+/// Save parsed cookies as an account; returns (name, unb, cookie count).
+fn save(
+    store: &Store,
+    name: Option<String>,
+    cookies: Vec<cookies::Cookie>,
+) -> anyhow::Result<(String, String, usize)> {
+    let unb = cookies::value_of(&cookies, "unb").unwrap_or_default().to_owned();
+    let new = NewAccount {
+        nickname: cookies::nickname(&cookies),
+        unb,
+        name,
+        cookies,
+        proxy: None,
+        user_agent: None,
+        status: Status::Unknown,
+        refreshed: false,
+    };
+    let (a, _) = store.save(&new, crate::time::now())?;
+    Ok((a.name, a.unb, a.cookies.len()))
+}
+
+/// xianyu-auto-reply keeps one row per account in its `cookies` table: an `id` it shows
+/// as the account name and a `value` holding `k=v; k=v`.
+fn import_xianyu(store: &Store, path: &Path, printer: &Printer) -> anyhow::Result<Code> {
+    let bad = |why: String| Coded::usage(format!("cannot import {}: {why}", path.display()));
+    if !path.is_file() {
+        return Err(bad("no such file".into()).into());
+    }
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| bad(e.to_string()))?;
+    let rows: Vec<(String, String)> = conn
+        .prepare("SELECT CAST(id AS TEXT), value FROM cookies ORDER BY rowid")
+        .and_then(|mut s| {
+            s.query_map([], |r| Ok((r.get(0)?, r.get::<_, Option<String>>(1)?.unwrap_or_default())))?
+                .collect()
+        })
+        .map_err(|e| bad(format!("not a xianyu-auto-reply database ({e})")))?;
+    let (mut ok, mut skipped) = (0, 0);
+    for (id, value) in &rows {
+        let result = check_name(id)
+            .map_err(anyhow::Error::from)
+            .and_then(|name| {
+                let cookies = import::parse(import::Format::Header, value)?;
+                save(store, Some(name), cookies)
+            });
+        match result {
+            Ok((name, unb, n)) => {
+                ok += 1;
+                printer.info(&format!("imported {name} ({unb}) with {n} cookies"));
+            }
+            Err(e) => {
+                skipped += 1;
+                printer.warn(&format!("skipped account `{id}`: {}", crate::exit::message_for(&e)));
+            }
+        }
+    }
+    printer.info(&format!(
+        "imported {ok} of {} accounts from {}",
+        rows.len(),
+        path.display()
+    ));
+    if skipped > 0 || rows.is_empty() {
+        return Err(bad(format!("{skipped} of {} accounts could not be imported", rows.len())).into());
+    }
+    Ok(Code::Success)
+}

@@ -1,0 +1,56 @@
+//! One short recipe per subcommand. Each takes resolved settings and the printer, and
+//! returns the exit code for success or an error that `exit` maps.
+
+mod add_account;
+mod completions;
+mod delete;
+mod demo;
+mod export;
+mod import;
+mod list;
+mod show;
+mod simulate;
+
+pub(crate) use show::redact_proxy;
+
+use crate::exit::Code;
+use crate::printer::Printer;
+use crate::settings::{Action, Globals};
+use crate::store::Store;
+use anyhow::Result;
+
+pub fn run(globals: &Globals, action: Action, printer: &Printer) -> Result<Code> {
+    match action {
+        Action::AddAccount(cfg) => add_account::run(globals, &cfg, printer),
+        Action::List { json } => list::run(&open(globals)?, json, printer),
+        Action::Show { name, json } => show::run(&open(globals)?, &name, json, printer),
+        Action::Delete { names, yes } => delete::run(&open(globals)?, &names, yes, printer),
+        Action::Export {
+            name,
+            format,
+            output,
+        } => export::run(globals, &open(globals)?, &name, format, output.as_deref(), printer),
+        Action::Import(source) => import::run(&open(globals)?, &source, printer),
+        Action::Simulate { listen, sim } => simulate::run(&listen, sim, printer),
+        Action::Demo {
+            manual,
+            qr,
+            db,
+            tmp,
+        } => demo::run(globals, db, &tmp, manual, qr, printer),
+        Action::Completions(shell) => completions::run(shell, printer),
+    }
+}
+
+pub(crate) fn open(globals: &Globals) -> Result<Store> {
+    Ok(Store::open(&globals.db)?)
+}
+
+/// A tokio runtime for the commands that talk HTTP. Two worker threads: the machine
+/// this targets has two cores, and the work is I/O.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}

@@ -1,0 +1,310 @@
+//! Parsers for cookies arriving from outside: a `Cookie:` header string, a JSON array
+//! (qrlogin's own export, Playwright's `storageState`, browser cookie-editor extensions),
+//! and a Netscape cookies.txt. Every error names the line or the field that failed.
+
+use super::{Cookie, SameSite};
+use crate::redacted::Secret;
+use serde::Deserialize;
+
+/// Where a cookie header with no domain information is assumed to come from.
+pub const DEFAULT_DOMAIN: &str = ".goofish.com";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Header,
+    Json,
+    Netscape,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ImportError {
+    #[error("line {line}: {reason}")]
+    Line { line: usize, reason: String },
+    #[error("{0}")]
+    Json(String),
+    #[error("no cookies found in the input")]
+    Empty,
+    #[error("the cookies have no `unb` (the Goofish user id); log in on www.goofish.com and copy all cookies")]
+    NoUnb,
+}
+
+pub fn parse(format: Format, text: &str) -> Result<Vec<Cookie>, ImportError> {
+    let cookies = match format {
+        Format::Header => parse_header(text)?,
+        Format::Json => parse_json(text)?,
+        Format::Netscape => parse_netscape(text)?,
+    };
+    if cookies.is_empty() {
+        return Err(ImportError::Empty);
+    }
+    if super::value_of(&cookies, "unb").is_none_or(str::is_empty) {
+        return Err(ImportError::NoUnb);
+    }
+    Ok(cookies)
+}
+
+/// `name=value; name=value`, optionally starting with `Cookie:`, on one or more lines.
+pub fn parse_header(text: &str) -> Result<Vec<Cookie>, ImportError> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        let line = line
+            .strip_prefix("Cookie:")
+            .or_else(|| line.strip_prefix("cookie:"))
+            .unwrap_or(line);
+        for pair in line.split(';') {
+            let pair = pair.trim();
+            if pair.is_empty() {
+                continue;
+            }
+            let Some((name, value)) = pair.split_once('=') else {
+                return Err(ImportError::Line {
+                    line: i + 1,
+                    reason: format!("`{}` is not name=value", truncate(pair)),
+                });
+            };
+            let name = name.trim();
+            if !is_token(name) {
+                return Err(ImportError::Line {
+                    line: i + 1,
+                    reason: format!("`{}` is not a valid cookie name", truncate(name)),
+                });
+            }
+            let value = value.trim().trim_matches('"');
+            out.retain(|c: &Cookie| c.name != name);
+            out.push(Cookie::for_domain(name, value, DEFAULT_DOMAIN));
+        }
+    }
+    Ok(out)
+}
+
+/// One cookie as the JSON dialects we accept spell it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonCookie {
+    name: String,
+    value: String,
+    #[serde(default)]
+    domain: Option<String>,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    expires: Option<f64>,
+    #[serde(default, rename = "expirationDate")]
+    expiration_date: Option<f64>,
+    #[serde(default)]
+    secure: Option<bool>,
+    #[serde(default, alias = "httpOnly")]
+    http_only: Option<bool>,
+    #[serde(default, alias = "sameSite")]
+    same_site: Option<String>,
+    #[serde(default, rename = "hostOnly")]
+    host_only: Option<bool>,
+    #[serde(default)]
+    session: Option<bool>,
+    // Fields browser extensions add that carry nothing we keep.
+    #[serde(default, rename = "storeId")]
+    _store_id: Option<serde_json::Value>,
+    #[serde(default)]
+    _id: Option<serde_json::Value>,
+    #[serde(default)]
+    id: Option<serde_json::Value>,
+    #[serde(default, rename = "partitionKey")]
+    _partition_key: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum JsonInput {
+    Array(Vec<serde_json::Value>),
+    State { cookies: Vec<serde_json::Value> },
+}
+
+/// qrlogin's JSON export, Playwright's storageState (or its `cookies` array), and the
+/// arrays cookie-editor extensions write.
+pub fn parse_json(text: &str) -> Result<Vec<Cookie>, ImportError> {
+    let input: JsonInput = serde_json::from_str(text).map_err(|e| {
+        ImportError::Json(format!(
+            "not a JSON array of cookies or a storageState object ({e})"
+        ))
+    })?;
+    let items = match input {
+        JsonInput::Array(items) | JsonInput::State { cookies: items } => items,
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let c: JsonCookie = serde_json::from_value(item)
+            .map_err(|e| ImportError::Json(format!("cookie {}: {e}", i + 1)))?;
+        let _ = c.id;
+        if !is_token(&c.name) {
+            return Err(ImportError::Json(format!(
+                "cookie {}: field `name`: `{}` is not a valid cookie name",
+                i + 1,
+                truncate(&c.name)
+            )));
+        }
+        let domain_raw = c.domain.unwrap_or_else(|| DEFAULT_DOMAIN.to_owned());
+        let host_only = c.host_only.unwrap_or(!domain_raw.starts_with('.'));
+        let expires = c
+            .expires
+            .or(c.expiration_date)
+            .filter(|e| *e > 0.0 && !c.session.unwrap_or(false))
+            .map(|e| e as i64);
+        out.push(Cookie {
+            name: c.name,
+            value: Secret::new(c.value),
+            domain: domain_raw.trim_start_matches('.').to_ascii_lowercase(),
+            host_only,
+            path: c.path.filter(|p| p.starts_with('/')).unwrap_or_else(|| "/".into()),
+            expires,
+            secure: c.secure.unwrap_or(false),
+            http_only: c.http_only.unwrap_or(false),
+            same_site: c.same_site.as_deref().and_then(SameSite::parse),
+        });
+    }
+    Ok(out)
+}
+
+/// Netscape cookies.txt: `domain  include-subdomains  path  secure  expires  name  value`.
+pub fn parse_netscape(text: &str) -> Result<Vec<Cookie>, ImportError> {
+    let mut out = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line_no = i + 1;
+        let (line, http_only) = match raw.strip_prefix("#HttpOnly_") {
+            Some(rest) => (rest, true),
+            None => (raw, false),
+        };
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = line.trim_end_matches(['\r', '\n']).split('\t').collect();
+        if fields.len() != 7 {
+            return Err(ImportError::Line {
+                line: line_no,
+                reason: format!(
+                    "expected 7 tab-separated fields, found {}",
+                    fields.len()
+                ),
+            });
+        }
+        let flag = |s: &str, what: &str| match s.to_ascii_uppercase().as_str() {
+            "TRUE" => Ok(true),
+            "FALSE" => Ok(false),
+            _ => Err(ImportError::Line {
+                line: line_no,
+                reason: format!("{what} must be TRUE or FALSE, found `{}`", truncate(s)),
+            }),
+        };
+        let include_subdomains = flag(fields[1], "include-subdomains")?;
+        let secure = flag(fields[3], "secure")?;
+        let expires: i64 = fields[4].trim().parse().map_err(|_| ImportError::Line {
+            line: line_no,
+            reason: format!("expiry `{}` is not a number", truncate(fields[4])),
+        })?;
+        if !is_token(fields[5]) {
+            return Err(ImportError::Line {
+                line: line_no,
+                reason: format!("`{}` is not a valid cookie name", truncate(fields[5])),
+            });
+        }
+        out.push(Cookie {
+            name: fields[5].to_owned(),
+            value: Secret::new(fields[6]),
+            domain: fields[0].trim_start_matches('.').to_ascii_lowercase(),
+            host_only: !include_subdomains,
+            path: fields[2].to_owned(),
+            expires: (expires > 0).then_some(expires),
+            secure,
+            http_only,
+            same_site: None,
+        });
+    }
+    Ok(out)
+}
+
+/// RFC 6265 cookie-name: an HTTP token.
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes().all(|b| {
+            b.is_ascii_graphic()
+                && !matches!(
+                    b,
+                    b'(' | b')' | b'<' | b'>' | b'@' | b',' | b';' | b':' | b'\\' | b'"' | b'/'
+                        | b'[' | b']' | b'?' | b'=' | b'{' | b'}'
+                )
+        })
+}
+
+/// Error messages quote input, which may be a credential: never more than a few characters.
+fn truncate(s: &str) -> String {
+    let mut t: String = s.chars().take(24).collect();
+    if t.len() < s.len() {
+        t.push('…');
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_with_prefix_and_duplicates() {
+        let c = parse(Format::Header, "Cookie: unb=1; t=a=b; unb=2\n").unwrap();
+        assert_eq!(c.len(), 2);
+        assert_eq!(super::super::value_of(&c, "unb"), Some("2"));
+        assert_eq!(super::super::value_of(&c, "t"), Some("a=b"));
+        assert!(!c[0].host_only);
+        assert_eq!(c[0].domain, "goofish.com");
+    }
+
+    #[test]
+    fn header_errors_name_the_line() {
+        assert_eq!(
+            parse(Format::Header, "unb=1\nbroken").unwrap_err(),
+            ImportError::Line {
+                line: 2,
+                reason: "`broken` is not name=value".into()
+            }
+        );
+        assert_eq!(parse(Format::Header, "t=1").unwrap_err(), ImportError::NoUnb);
+        assert_eq!(parse(Format::Header, " ").unwrap_err(), ImportError::Empty);
+    }
+
+    #[test]
+    fn json_dialects() {
+        let ours = r#"[{"name":"unb","value":"1","domain":".goofish.com","path":"/","expires":null,"secure":false,"http_only":true,"same_site":"Lax"}]"#;
+        let c = parse(Format::Json, ours).unwrap();
+        assert!(c[0].http_only && !c[0].host_only);
+        assert_eq!(c[0].same_site, Some(SameSite::Lax));
+        let pw = r#"{"cookies":[{"name":"unb","value":"1","domain":"www.goofish.com","path":"/","expires":-1,"httpOnly":false,"secure":true,"sameSite":"None"}],"origins":[]}"#;
+        let c = parse(Format::Json, pw).unwrap();
+        assert!(c[0].host_only && c[0].secure && c[0].expires.is_none());
+        let ext = r#"[{"domain":".goofish.com","expirationDate":1790000000.5,"hostOnly":false,"httpOnly":false,"name":"unb","path":"/","sameSite":"no_restriction","secure":true,"session":false,"storeId":"0","value":"1","id":1}]"#;
+        let c = parse(Format::Json, ext).unwrap();
+        assert_eq!(c[0].expires, Some(1_790_000_000));
+        let err = parse(Format::Json, r#"[{"value":"1"}]"#).unwrap_err();
+        assert!(err.to_string().starts_with("cookie 1: missing field `name`"), "{err}");
+        let err = parse(Format::Json, r#"[{"name":"unb","value":1}]"#).unwrap_err();
+        assert!(err.to_string().contains("cookie 1: invalid type"), "{err}");
+    }
+
+    #[test]
+    fn netscape_roundtrip_and_errors() {
+        let text = "# Netscape HTTP Cookie File\n#HttpOnly_.goofish.com\tTRUE\t/\tFALSE\t0\tunb\t1\nwww.goofish.com\tFALSE\t/im\tTRUE\t1790000000\tt\tx\n";
+        let c = parse(Format::Netscape, text).unwrap();
+        assert!(c[0].http_only && !c[0].host_only && c[0].expires.is_none());
+        assert!(c[1].host_only && c[1].secure && c[1].path == "/im");
+        let err = parse(Format::Netscape, "a\tb\n").unwrap_err();
+        assert_eq!(err.to_string(), "line 1: expected 7 tab-separated fields, found 2");
+        let err = parse(Format::Netscape, ".g\tMAYBE\t/\tFALSE\t0\tunb\t1").unwrap_err();
+        assert!(err.to_string().contains("include-subdomains must be TRUE or FALSE"));
+    }
+
+    #[test]
+    fn error_quotes_are_short() {
+        let long = "x".repeat(100);
+        let err = parse(Format::Header, &long).unwrap_err().to_string();
+        assert!(err.len() < 80, "{err}");
+    }
+}

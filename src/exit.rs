@@ -1,0 +1,105 @@
+//! Exit codes, and the one place that maps an error to one of them.
+//!
+//! Every failure below `main` is an `anyhow::Error` whose chain holds at most one of the
+//! typed errors listed in [`code_for`]; the README's exit-code table is this file.
+
+use std::fmt;
+
+/// The documented exit codes (README, "Exit codes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    Success = 0,
+    /// Anything not classified below: a bug or an unexpected system condition.
+    Other = 1,
+    Usage = 2,
+    QrExpired = 3,
+    Cancelled = 4,
+    VerificationRequired = 5,
+    Network = 6,
+    Storage = 7,
+    NotFound = 8,
+    NeedsLogin = 10,
+    Risk = 11,
+    Interrupted = 130,
+}
+
+impl Code {
+    pub fn as_i32(self) -> i32 {
+        self as i32
+    }
+}
+
+/// An error that carries its exit code explicitly: bad arguments and bad import input
+/// (`Usage`), a refused confirmation, a login outcome.
+#[derive(Debug)]
+pub struct Coded {
+    pub code: Code,
+    pub message: String,
+}
+
+impl Coded {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Coded {
+            code,
+            message: message.into(),
+        }
+    }
+    pub fn usage(message: impl Into<String>) -> Self {
+        Coded::new(Code::Usage, message)
+    }
+}
+
+impl fmt::Display for Coded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Coded {}
+
+/// The exit code for an error: the first typed error in its chain decides.
+pub fn code_for(err: &anyhow::Error) -> Code {
+    for cause in err.chain() {
+        if let Some(c) = cause.downcast_ref::<Coded>() {
+            return c.code;
+        }
+        if let Some(e) = cause.downcast_ref::<crate::store::StoreError>() {
+            return e.code();
+        }
+        if let Some(e) = cause.downcast_ref::<crate::passport::PassportError>() {
+            return e.code();
+        }
+        if let Some(e) = cause.downcast_ref::<crate::login::LoginError>() {
+            return e.code();
+        }
+        if cause.downcast_ref::<rusqlite::Error>().is_some() {
+            return Code::Storage;
+        }
+    }
+    Code::Other
+}
+
+/// The one-line message for an error: its whole chain joined with ": ", with any line
+/// breaks folded so a log line stays a line.
+pub fn message_for(err: &anyhow::Error) -> String {
+    format!("{err:#}").replace(['\n', '\r'], " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coded_error_deep_in_a_chain_decides() {
+        let err = anyhow::Error::new(Coded::new(Code::NotFound, "no account x"))
+            .context("reading account")
+            .context("export");
+        assert_eq!(code_for(&err), Code::NotFound);
+        assert_eq!(message_for(&err), "export: reading account: no account x");
+    }
+
+    #[test]
+    fn unknown_errors_are_other() {
+        assert_eq!(code_for(&anyhow::anyhow!("boom")), Code::Other);
+    }
+}

@@ -1,0 +1,36 @@
+//! The QR login: a pure state machine (`machine`) and the async loop that drives it
+//! against the passport client (`flow`).
+
+pub mod flow;
+pub mod machine;
+
+use crate::exit::Code;
+
+/// How a login ended without an account.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoginError {
+    #[error("the QR code expired {shown} time(s) without a confirmation (raise --max-qr to wait longer)")]
+    Expired { shown: u32 },
+    #[error("no confirmation within {secs} s (--timeout)")]
+    TimedOut { secs: u64 },
+    #[error("the login was cancelled on the phone")]
+    Cancelled,
+    #[error("identity verification was required and not completed: {why}")]
+    VerificationNotCompleted { why: String },
+    #[error("qrcode/query.do: the service failed {count} times in a row (last: {last})")]
+    ServerErrors { count: u32, last: String },
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl LoginError {
+    pub fn code(&self) -> Code {
+        match self {
+            LoginError::Expired { .. } | LoginError::TimedOut { .. } => Code::QrExpired,
+            LoginError::Cancelled => Code::Cancelled,
+            LoginError::VerificationNotCompleted { .. } => Code::VerificationRequired,
+            LoginError::ServerErrors { .. } => Code::Network,
+            LoginError::Interrupted => Code::Interrupted,
+        }
+    }
+}

@@ -1,0 +1,785 @@
+//! The Goofish HTTP client: one cookie jar and one connection pool per login or refresh,
+//! the browser-like headers of protocol.md §8, and one method per endpoint returning typed
+//! results. Base URLs come in at construction, so tests point it at the simulator.
+
+pub mod jar;
+pub mod sign;
+pub mod viewdata;
+pub mod wire;
+
+use crate::cookies::Cookie;
+use crate::exit::Code;
+use crate::settings::Endpoints;
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::{Client, RequestBuilder, StatusCode};
+use reqwest_cookie_store::CookieStoreMutex;
+use serde::de::DeserializeOwned;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+use url::Url;
+
+/// Which request failed, for the one-line error and the fault matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    H5Token,
+    MiniLogin,
+    Generate,
+    Query,
+    LoginToken,
+    KeepLogin,
+    Verification,
+    Landing,
+    LongLogin,
+    HasLogin,
+    SilentLogin,
+    Validate,
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Step::H5Token => "h5api token bootstrap",
+            Step::MiniLogin => "mini_login.htm",
+            Step::Generate => "qrcode/generate.do",
+            Step::Query => "qrcode/query.do",
+            Step::LoginToken => "login_token/login.do",
+            Step::KeepLogin => "keep-login confirm",
+            Step::Verification => "identity verification",
+            Step::Landing => "www /im landing",
+            Step::LongLogin => "setLoginSettings.do",
+            Step::HasLogin => "hasLogin.do",
+            Step::SilentLogin => "silentHasLogin.do",
+            Step::Validate => "mtop loginuser.get",
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PassportError {
+    #[error("{step}: cannot reach the service ({detail})")]
+    Network { step: Step, detail: String },
+    #[error("{step}: no answer within {secs} s")]
+    Timeout { step: Step, secs: u64 },
+    #[error("{step}: HTTP {status}")]
+    Http { step: Step, status: u16 },
+    #[error("{step}: unexpected response: {detail}")]
+    Malformed { step: Step, detail: String },
+    #[error("{step}: refused: {message}")]
+    Rejected { step: Step, message: String },
+    #[error("{step}: blocked by risk control (slider or verification required)")]
+    Risk { step: Step, url: Option<String> },
+}
+
+impl PassportError {
+    pub fn code(&self) -> Code {
+        Code::Network
+    }
+
+    pub fn step(&self) -> Step {
+        match self {
+            PassportError::Network { step, .. }
+            | PassportError::Timeout { step, .. }
+            | PassportError::Http { step, .. }
+            | PassportError::Malformed { step, .. }
+            | PassportError::Rejected { step, .. }
+            | PassportError::Risk { step, .. } => *step,
+        }
+    }
+
+    /// Worth retrying: the network or the server's side, not an answer that says no.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            PassportError::Network { .. } | PassportError::Timeout { .. } => true,
+            PassportError::Http { status, .. } => *status >= 500 || *status == 429,
+            _ => false,
+        }
+    }
+}
+
+/// What query.do said about a QR code (protocol.md §5.2, §5.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QrState {
+    /// `NEW`, an empty or an unknown status: keep waiting.
+    Waiting,
+    Scanned,
+    Confirmed(Confirmation),
+    Expired,
+    Canceled,
+    /// `ERROR` or `hasError:true`: a transient server-side failure.
+    ServerError(String),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Confirmation {
+    /// (b) a login token to redeem at `login_token/login.do`.
+    pub token: Option<String>,
+    /// (c) the keep-login dialog's confirm URL.
+    pub keep_login_url: Option<String>,
+    /// (d) identity verification required: where it starts.
+    pub verify_url: Option<String>,
+}
+
+/// A QR code from generate.do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QrCode {
+    pub t: u64,
+    pub ck: String,
+    pub content: String,
+}
+
+/// What an mtop call found about the login (§2.5, §7.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MtopOutcome {
+    Ok,
+    SessionExpired(String),
+    Risk(Option<String>),
+    Other(String),
+}
+
+pub struct PassportClient {
+    http: Client,
+    jar: Arc<CookieStoreMutex>,
+    endpoints: Endpoints,
+    user_agent: String,
+    timeout: Duration,
+}
+
+impl PassportClient {
+    pub fn new(
+        endpoints: Endpoints,
+        user_agent: &str,
+        proxy: Option<&str>,
+        timeout: Duration,
+        cookies: &[Cookie],
+    ) -> anyhow::Result<PassportClient> {
+        let jar = Arc::new(CookieStoreMutex::new(jar::import(cookies)));
+        let mut b = Client::builder()
+            .cookie_provider(jar.clone())
+            .user_agent(user_agent)
+            .gzip(true)
+            .brotli(true)
+            .redirect(reqwest::redirect::Policy::limited(10))
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .timeout(timeout)
+            .pool_idle_timeout(Duration::from_secs(90));
+        if let Some(p) = proxy {
+            b = b.proxy(reqwest::Proxy::all(p).map_err(|e| {
+                crate::exit::Coded::usage(format!("proxy {}: {e}", crate::commands::redact_proxy(p)))
+            })?);
+        }
+        Ok(PassportClient {
+            http: b.build()?,
+            jar,
+            endpoints,
+            user_agent: user_agent.to_owned(),
+            timeout,
+        })
+    }
+
+    pub fn user_agent(&self) -> &str {
+        &self.user_agent
+    }
+
+    /// Every cookie the jar holds now.
+    pub fn cookies(&self) -> Vec<Cookie> {
+        let jar = self.jar.lock().unwrap_or_else(|p| p.into_inner());
+        jar::export(&jar)
+    }
+
+    fn cookie_value(&self, name: &str) -> Option<String> {
+        crate::cookies::value_of(&self.cookies(), name).map(str::to_owned)
+    }
+
+    fn url(&self, base: &Url, path: &str) -> Result<Url, PassportError> {
+        base.join(path).map_err(|e| PassportError::Malformed {
+            step: Step::Landing,
+            detail: format!("bad URL {path}: {e}"),
+        })
+    }
+
+    fn passport_headers(&self, referer: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        let origin = self.endpoints.passport.as_str().trim_end_matches('/').to_owned();
+        let pairs: [(&str, String); 9] = [
+            ("accept", "application/json, text/plain, */*".into()),
+            ("accept-language", "zh-CN,zh;q=0.9,en;q=0.8".into()),
+            ("origin", origin),
+            ("referer", referer.to_owned()),
+            ("sec-fetch-dest", "empty".into()),
+            ("sec-fetch-mode", "cors".into()),
+            ("sec-fetch-site", "same-origin".into()),
+            ("sec-ch-ua", "\"Chromium\";v=\"146\", \"Not-A.Brand\";v=\"24\", \"Google Chrome\";v=\"146\"".into()),
+            ("sec-ch-ua-platform", "\"Windows\"".into()),
+        ];
+        for (k, v) in pairs {
+            if let Ok(v) = HeaderValue::from_str(&v) {
+                h.insert(k, v);
+            }
+        }
+        h.insert("sec-ch-ua-mobile", HeaderValue::from_static("?0"));
+        h
+    }
+
+    fn mini_login_url(&self) -> String {
+        format!("{}mini_login.htm", self.endpoints.passport)
+    }
+
+    /// Send, check the status, read the (decompressed) body.
+    async fn send(&self, step: Step, req: RequestBuilder) -> Result<String, PassportError> {
+        let resp = req.send().await.map_err(|e| self.transport(step, e))?;
+        let status = resp.status();
+        if status.is_server_error() || status.is_client_error() {
+            return Err(PassportError::Http {
+                step,
+                status: status.as_u16(),
+            });
+        }
+        if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
+            return Err(PassportError::Malformed {
+                step,
+                detail: format!("too many redirects (HTTP {})", status.as_u16()),
+            });
+        }
+        resp.text().await.map_err(|e| self.transport(step, e))
+    }
+
+    fn transport(&self, step: Step, e: reqwest::Error) -> PassportError {
+        // Never echo the URL: query strings can carry tokens.
+        let e = e.without_url();
+        if e.is_timeout() {
+            PassportError::Timeout {
+                step,
+                secs: self.timeout.as_secs().max(1),
+            }
+        } else if e.is_decode() || e.is_body() {
+            PassportError::Malformed {
+                step,
+                detail: format!("unreadable body ({})", root_cause(&e)),
+            }
+        } else {
+            PassportError::Network {
+                step,
+                detail: root_cause(&e),
+            }
+        }
+    }
+
+    async fn json<T: DeserializeOwned>(&self, step: Step, req: RequestBuilder) -> Result<T, PassportError> {
+        let body = self.send(step, req).await?;
+        parse_json(step, &body)
+    }
+
+    /// Step 1 (§2): the anonymous `_m_h5_tk`. A plain GET, then a POST signed with
+    /// whatever token that gave; both answers set the token cookies.
+    pub async fn bootstrap_h5_token(&self) -> Result<(), PassportError> {
+        let api = "mtop.gaia.nodejs.gaia.idle.data.gw.v2.index.get";
+        let url = self.url(&self.endpoints.h5api, &format!("h5/{api}/1.0/"))?;
+        let _: wire::Mtop<serde::de::IgnoredAny> = self
+            .json(Step::H5Token, self.http.get(url.clone()).headers(self.mtop_headers()))
+            .await?;
+        match self.mtop_once(Step::H5Token, api, r#"{"bizScene":"home"}"#, false).await? {
+            (MtopOutcome::Ok, _) => Ok(()),
+            (MtopOutcome::Other(code), _) if is_token_code(&code) => Ok(()),
+            (other, _) => Err(PassportError::Rejected {
+                step: Step::H5Token,
+                message: format!("{other:?}"),
+            }),
+        }
+    }
+
+    fn mtop_headers(&self) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        let www = self.endpoints.www.as_str().trim_end_matches('/').to_owned();
+        h.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        if let Ok(v) = HeaderValue::from_str(&www) {
+            h.insert(header::ORIGIN, v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&format!("{www}/")) {
+            h.insert(header::REFERER, v);
+        }
+        h.insert("sec-fetch-site", HeaderValue::from_static("same-site"));
+        h.insert("cache-control", HeaderValue::from_static("no-cache"));
+        h
+    }
+
+    /// One signed mtop call; returns the outcome and the raw `ret[0]`.
+    async fn mtop_once(
+        &self,
+        step: Step,
+        api: &str,
+        data: &str,
+        logged_in: bool,
+    ) -> Result<(MtopOutcome, String), PassportError> {
+        let t = crate::time::now_ms().to_string();
+        let token = self.cookie_value("_m_h5_tk").unwrap_or_default();
+        let sig = sign::sign(sign::token_of(&token), &t, sign::APP_KEY, data);
+        let url = self.url(&self.endpoints.h5api, &format!("h5/{api}/1.0/"))?;
+        let mut q: Vec<(&str, &str)> = vec![
+            ("jsv", "2.7.2"),
+            ("appKey", sign::APP_KEY),
+            ("t", &t),
+            ("sign", &sig),
+            ("v", "1.0"),
+            ("type", "originaljson"),
+            ("dataType", "json"),
+            ("timeout", "20000"),
+            ("api", api),
+        ];
+        if logged_in {
+            q.extend([
+                ("accountSite", "xianyu"),
+                ("sessionOption", "AutoLoginOnly"),
+                ("spm_cnt", "a21ybx.im.0.0"),
+            ]);
+        }
+        let req = self
+            .http
+            .post(url)
+            .headers(self.mtop_headers())
+            .query(&q)
+            .form(&[("data", data)]);
+        let resp: wire::Mtop<wire::PunishData> = self.json(step, req).await?;
+        let first = resp.ret.first().cloned().unwrap_or_default();
+        Ok((classify_ret(&resp.ret, resp.data.and_then(|d| d.url)), first))
+    }
+
+    /// A signed mtop call that absorbs a rotated token and signs again once (§7.5).
+    pub async fn mtop(&self, step: Step, api: &str, data: &str) -> Result<MtopOutcome, PassportError> {
+        let (outcome, first) = self.mtop_once(step, api, data, true).await?;
+        if is_token_code(&first) {
+            return Ok(self.mtop_once(step, api, data, true).await?.0);
+        }
+        Ok(outcome)
+    }
+
+    /// Step 2 (§3): `mini_login.htm` → the login form, values as JSON renders them, plus
+    /// `umidTag=SERVER`.
+    pub async fn mini_login(&self) -> Result<Vec<(String, String)>, PassportError> {
+        let mut url = self.url(&self.endpoints.passport, "mini_login.htm")?;
+        url.query_pairs_mut().extend_pairs([
+            ("lang", "zh_cn"),
+            ("appName", "xianyu"),
+            ("appEntrance", "web"),
+            ("styleType", "vertical"),
+            ("bizParams", ""),
+            ("notLoadSsoView", "false"),
+            ("notKeepLogin", "false"),
+            ("isMobile", "false"),
+            ("qrCodeFirst", "false"),
+            ("stie", "77"),
+            ("rnd", &format!("{}", rand::random::<f64>())),
+        ]);
+        let www = self.endpoints.www.as_str().to_owned();
+        let req = self
+            .http
+            .get(url)
+            .header(header::ACCEPT, "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
+            .header(header::REFERER, www)
+            .header("sec-fetch-dest", "iframe")
+            .header("sec-fetch-mode", "navigate")
+            .header("sec-fetch-site", "same-site");
+        let html = self.send(Step::MiniLogin, req).await?;
+        let mut form = viewdata::login_form(&html).map_err(|e| PassportError::Malformed {
+            step: Step::MiniLogin,
+            detail: e.to_string(),
+        })?;
+        if !form.iter().any(|(k, _)| k == "umidTag") {
+            form.push(("umidTag".into(), "SERVER".into()));
+        }
+        Ok(form)
+    }
+
+    /// Step 3 (§4): a new QR code.
+    pub async fn generate(&self, form: &[(String, String)]) -> Result<QrCode, PassportError> {
+        let url = self.url(&self.endpoints.passport, "newlogin/qrcode/generate.do")?;
+        let req = self
+            .http
+            .get(url)
+            .headers(self.passport_headers(&self.mini_login_url()))
+            .query(form);
+        let env: wire::Envelope<serde_json::Map<String, serde_json::Value>> =
+            self.json(Step::Generate, req).await?;
+        check_intercepted(Step::Generate, &env.ret)?;
+        let content = env.content.ok_or_else(|| malformed(Step::Generate, "no `content`"))?;
+        let data = content.data.unwrap_or_default();
+        if content.success != Some(true) || env.has_error {
+            let err: wire::ErrorData =
+                serde_json::from_value(serde_json::Value::Object(data)).unwrap_or_default();
+            return Err(PassportError::Rejected {
+                step: Step::Generate,
+                message: err.title_msg.unwrap_or_else(|| {
+                    format!("code {}", err.result_code.map_or("?".into(), |c| c.to_string()))
+                }),
+            });
+        }
+        let g: wire::GenerateData = serde_json::from_value(serde_json::Value::Object(data))
+            .map_err(|e| malformed(Step::Generate, &e.to_string()))?;
+        if g.ck.is_empty() || g.code_content.is_empty() {
+            return Err(malformed(Step::Generate, "empty `ck` or `codeContent`"));
+        }
+        Ok(QrCode {
+            t: g.t,
+            ck: g.ck,
+            content: g.code_content,
+        })
+    }
+
+    /// Step 4 (§5): one poll.
+    pub async fn query(&self, form: &[(String, String)], qr: &QrCode) -> Result<QrState, PassportError> {
+        let url = self.url(&self.endpoints.passport, "newlogin/qrcode/query.do")?;
+        let t = qr.t.to_string();
+        let www = self.endpoints.www.as_str();
+        let im = format!("{www}im");
+        let mut body: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        body.extend([
+            ("t", t.as_str()),
+            ("ck", qr.ck.as_str()),
+            ("ua", ""),
+            ("navlanguage", "zh-CN"),
+            ("navUserAgent", self.user_agent.as_str()),
+            ("navPlatform", "Win32"),
+            ("isIframe", "true"),
+            ("documentReferer", im.as_str()),
+            ("defaultView", "qrcode"),
+        ]);
+        let req = self
+            .http
+            .post(url)
+            .headers(self.passport_headers(&self.mini_login_url()))
+            .form(&body);
+        let env: wire::Envelope<wire::QueryData> = self.json(Step::Query, req).await?;
+        check_intercepted(Step::Query, &env.ret)?;
+        if env.has_error {
+            return Ok(QrState::ServerError("hasError".into()));
+        }
+        let data = env.content.and_then(|c| c.data).unwrap_or_default();
+        Ok(classify_query(data))
+    }
+
+    /// (b) Redeem a CONFIRMED login token.
+    pub async fn redeem_token(&self, token: &str) -> Result<(), PassportError> {
+        let url = self.url(&self.endpoints.passport, "login_token/login.do")?;
+        let cna = self.cookie_value("cna").unwrap_or_default();
+        let req = self
+            .http
+            .post(url)
+            .headers(self.passport_headers(&self.mini_login_url()))
+            .query(&[
+                ("token", token),
+                ("subFlow", "DIALOG_CHECK_LOGIN_RPC"),
+                ("nextCode", "0018"),
+                ("bizScene", "qrcode"),
+                ("confirm", "true"),
+            ])
+            .form(&[("deviceId", cna.as_str())]);
+        let env: wire::Envelope<wire::ErrorData> = self.json(Step::LoginToken, req).await?;
+        expect_success(Step::LoginToken, env)
+    }
+
+    /// (c) Confirm the keep-login dialog.
+    pub async fn confirm_keep_login(&self, path: &str) -> Result<(), PassportError> {
+        let url = self.url(&self.endpoints.passport, path.trim_start_matches('/'))?;
+        let req = self.http.post(url).headers(self.passport_headers(&self.mini_login_url()));
+        let env: wire::Envelope<wire::ErrorData> = self.json(Step::KeepLogin, req).await?;
+        expect_success(Step::KeepLogin, env)
+    }
+
+    /// Land the session (§5.4): GET www `/im` as a document, following redirects and
+    /// keeping every hop's cookies. Fails unless the result holds `unb`.
+    pub async fn land(&self) -> Result<(), PassportError> {
+        let url = self.url(&self.endpoints.www, "im")?;
+        let www = self.endpoints.www.as_str().to_owned();
+        let req = self
+            .http
+            .get(url)
+            .header(header::ACCEPT, "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
+            .header(header::REFERER, www)
+            .header("sec-fetch-dest", "document")
+            .header("sec-fetch-mode", "navigate")
+            .header("upgrade-insecure-requests", "1");
+        let resp = req.send().await.map_err(|e| self.transport(Step::Landing, e))?;
+        let status = resp.status();
+        let final_host = resp.url().host_str().map(str::to_owned);
+        let final_path = resp.url().path().to_owned();
+        if !status.is_success() {
+            return Err(PassportError::Http {
+                step: Step::Landing,
+                status: status.as_u16(),
+            });
+        }
+        let _ = resp.bytes().await;
+        if final_host != self.endpoints.www.host_str().map(str::to_owned) || !final_path.starts_with("/im") {
+            return Err(PassportError::Rejected {
+                step: Step::Landing,
+                message: "sent to the login page: the session was not accepted".into(),
+            });
+        }
+        if self.cookie_value("unb").is_none_or(|u| u.is_empty()) {
+            return Err(PassportError::Rejected {
+                step: Step::Landing,
+                message: "no `unb` cookie after login".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Turn on long login (§7.3): `setLoginSettings.do status=0`. Returns whether the
+    /// service said yes.
+    pub async fn enable_long_login(&self) -> Result<bool, PassportError> {
+        let mut url = self.url(&self.endpoints.passport, "ac/account/setLoginSettings.do")?;
+        url.query_pairs_mut()
+            .extend_pairs([("fromSite", "77"), ("appName", "xianyu"), ("bizEntrance", "web")]);
+        let req = self
+            .http
+            .post(url)
+            .headers(self.passport_headers(&self.mini_login_url()))
+            .form(&[("status", "0")]);
+        let r: wire::LoginSettings = self.json(Step::LongLogin, req).await?;
+        check_intercepted(Step::LongLogin, &r.ret)?;
+        Ok(r.success == Some(true)
+            || r.data.and_then(|d| d.success) == Some(true)
+            || r.content.and_then(|c| c.success) == Some(true))
+    }
+
+    /// `hasLogin.do` (§7.3): is the session alive? Rotates login cookies when it is.
+    pub async fn has_login(&self, unb: &str) -> Result<bool, PassportError> {
+        let mut url = self.url(&self.endpoints.passport, "newlogin/hasLogin.do")?;
+        url.query_pairs_mut().extend_pairs([("appName", "xianyu"), ("fromSite", "77")]);
+        let csrf = self.cookie_value("_tb_token_").unwrap_or_default();
+        let hsiz = self.cookie_value("cookie2").unwrap_or_default();
+        let www = self.endpoints.www.as_str().to_owned();
+        let page_trace = format!("21504{}{:06}", crate::time::now_ms(), rand::random::<u32>() % 1_000_000);
+        let form: [(&str, &str); 20] = [
+            ("hid", unb),
+            ("ltl", "true"),
+            ("appName", "xianyu"),
+            ("appEntrance", "web"),
+            ("_csrf_token", &csrf),
+            ("umidToken", ""),
+            ("hsiz", &hsiz),
+            ("bizParams", "taobaoBizLoginFrom=web"),
+            ("mainPage", "false"),
+            ("isMobile", "false"),
+            ("lang", "zh_CN"),
+            ("returnUrl", ""),
+            ("fromSite", "77"),
+            ("isIframe", "true"),
+            ("documentReferer", &www),
+            ("defaultView", "hasLogin"),
+            ("umidTag", "SERVER"),
+            ("deviceId", ""),
+            ("pageTraceId", &page_trace),
+            ("navlanguage", "zh-CN"),
+        ];
+        let req = self
+            .http
+            .post(url)
+            .headers(self.passport_headers(&self.mini_login_url()))
+            .form(&form);
+        let env: wire::Envelope<wire::RenewData> = self.json(Step::HasLogin, req).await?;
+        check_intercepted(Step::HasLogin, &env.ret)?;
+        Ok(!env.has_error && env.content.and_then(|c| c.success) == Some(true))
+    }
+
+    /// `silentHasLogin.do` as the official plugin sends it (§7.3), in Havana mode.
+    pub async fn silent_has_login(&self) -> Result<bool, PassportError> {
+        let mut url = self.url(&self.endpoints.passport, "newlogin/silentHasLogin.do")?;
+        let page = self.endpoints.www.as_str().to_owned();
+        url.query_pairs_mut().extend_pairs([
+            ("documentReferer", page.as_str()),
+            ("appName", "xianyu"),
+            ("appEntrance", "xianyu_sdkSilent"),
+            ("fromSite", "0"),
+            ("ltl", "true"),
+        ]);
+        let origin = page.trim_end_matches('/').to_owned();
+        let req = self
+            .http
+            .post(url)
+            .header(header::ACCEPT, "*/*")
+            .header(header::ORIGIN, origin)
+            .header(header::REFERER, page)
+            .header("sec-fetch-site", "same-site");
+        let env: wire::Envelope<wire::RenewData> = self.json(Step::SilentLogin, req).await?;
+        check_intercepted(Step::SilentLogin, &env.ret)?;
+        let d = env.content.and_then(|c| c.data).unwrap_or_default();
+        if d.iframe_redirect == Some(true) || d.dialog_action.is_some() {
+            return Err(PassportError::Risk {
+                step: Step::SilentLogin,
+                url: None,
+            });
+        }
+        Ok(d.process_finished == Some(true) && d.result_code == Some(100))
+    }
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+fn malformed(step: Step, detail: &str) -> PassportError {
+    PassportError::Malformed {
+        step,
+        detail: detail.to_owned(),
+    }
+}
+
+/// Parse a JSON body, describing what came instead when it is not JSON.
+pub fn parse_json<T: DeserializeOwned>(step: Step, body: &str) -> Result<T, PassportError> {
+    let trimmed = body.trim_start();
+    if trimmed.is_empty() {
+        return Err(malformed(step, "empty body"));
+    }
+    if trimmed.starts_with('<') {
+        return Err(malformed(step, "an HTML page instead of JSON (blocked or an error page)"));
+    }
+    serde_json::from_str(trimmed).map_err(|e| {
+        if e.is_eof() {
+            malformed(step, "truncated JSON")
+        } else {
+            malformed(step, &format!("JSON not as expected ({e})"))
+        }
+    })
+}
+
+/// An anti-bot edge answering for a passport endpoint (§1, §9).
+fn check_intercepted(step: Step, ret: &Option<Vec<String>>) -> Result<(), PassportError> {
+    match ret {
+        Some(r) if r.iter().any(|c| c.contains("FAIL_SYS_USER_VALIDATE") || c.contains("RGV587")) => {
+            Err(PassportError::Risk { step, url: None })
+        }
+        _ => Ok(()),
+    }
+}
+
+fn expect_success(step: Step, env: wire::Envelope<wire::ErrorData>) -> Result<(), PassportError> {
+    check_intercepted(step, &env.ret)?;
+    let content = env.content.ok_or_else(|| malformed(step, "no `content`"))?;
+    if content.success == Some(true) && !env.has_error {
+        return Ok(());
+    }
+    let d = content.data.unwrap_or_default();
+    Err(PassportError::Rejected {
+        step,
+        message: d
+            .title_msg
+            .unwrap_or_else(|| format!("code {}", d.result_code.map_or("?".into(), |c| c.to_string()))),
+    })
+}
+
+fn is_token_code(code: &str) -> bool {
+    code.starts_with("FAIL_SYS_TOKEN_EMPTY")
+        || code.starts_with("FAIL_SYS_TOKEN_EXOIRED")
+        || code.starts_with("FAIL_SYS_TOKEN_EXPIRED")
+}
+
+/// Map mtop `ret` codes to what they mean for the login (§2.5, §7.5, §9).
+pub fn classify_ret(ret: &[String], url: Option<String>) -> MtopOutcome {
+    let all = ret.join(" ");
+    let first = ret.first().cloned().unwrap_or_default();
+    if all.contains("FAIL_SYS_USER_VALIDATE") || all.contains("RGV587") || url.as_deref().is_some_and(|u| u.contains("punish")) {
+        return MtopOutcome::Risk(url);
+    }
+    if first.starts_with("SUCCESS") {
+        return MtopOutcome::Ok;
+    }
+    let dead = [
+        "FAIL_SYS_SESSION_EXPIRED",
+        "SID_INVALID",
+        "AUTH_REJECT",
+        "NEED_LOGIN",
+        "FAIL_BIZ_USER_NOT_LOGIN",
+    ];
+    if dead.iter().any(|d| first.contains(d)) {
+        return MtopOutcome::SessionExpired(first);
+    }
+    MtopOutcome::Other(first)
+}
+
+/// Map query.do's data to a state (§5.2, §5.3). Unknown or empty → keep waiting;
+/// `SCANNED`/`CANCELLED` are accepted defensively.
+pub fn classify_query(d: wire::QueryData) -> QrState {
+    match d.qr_code_status.as_deref().map(str::trim).unwrap_or("") {
+        "SCANED" | "SCANNED" => QrState::Scanned,
+        "EXPIRED" => QrState::Expired,
+        "CANCELED" | "CANCELLED" => QrState::Canceled,
+        "ERROR" => QrState::ServerError(d.title_msg.unwrap_or_else(|| "ERROR".into())),
+        "CONFIRMED" => {
+            let verify_url = if d.iframe_redirect == Some(true) {
+                d.iframe_redirect_url.map(|u| normalise_url(&u)).filter(|u| !u.is_empty())
+            } else {
+                None
+            };
+            let keep_login_url = match d.dialog_action.as_deref() {
+                Some("keepLoginConfirm" | "keepLoginConfirmDialog" | "keepLoginSilentNoticeDialog") => d
+                    .feedback_payload
+                    .and_then(|f| f.dynamic_url)
+                    .and_then(|u| u.dialog_confirm_login_url),
+                _ => None,
+            };
+            QrState::Confirmed(Confirmation {
+                token: d.token.or(d.lg_token).filter(|t| !t.is_empty()),
+                keep_login_url,
+                verify_url,
+            })
+        }
+        _ => QrState::Waiting,
+    }
+}
+
+/// A URL as pages hand them out: `\/`-escaped, HTML-escaped, or protocol-relative.
+pub fn normalise_url(raw: &str) -> String {
+    let u = raw.trim().replace("\\/", "/").replace("&amp;", "&");
+    if let Some(rest) = u.strip_prefix("//") {
+        format!("https://{rest}")
+    } else {
+        u
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ret_classification() {
+        let r = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(classify_ret(&r(&["SUCCESS::调用成功"]), None), MtopOutcome::Ok);
+        assert!(matches!(classify_ret(&r(&["FAIL_SYS_SESSION_EXPIRED::Session过期"]), None), MtopOutcome::SessionExpired(_)));
+        assert!(matches!(
+            classify_ret(&r(&["FAIL_SYS_USER_VALIDATE", "RGV587_ERROR::SM::x"]), Some("u".into())),
+            MtopOutcome::Risk(Some(_))
+        ));
+        assert!(matches!(classify_ret(&r(&["FAIL_SYS_TOKEN_EXOIRED::令牌过期"]), None), MtopOutcome::Other(_)));
+    }
+
+    #[test]
+    fn query_classification_is_tolerant() {
+        let q = |s: &str| wire::QueryData { qr_code_status: Some(s.into()), ..Default::default() };
+        assert_eq!(classify_query(q("NEW")), QrState::Waiting);
+        assert_eq!(classify_query(q("")), QrState::Waiting);
+        assert_eq!(classify_query(q("WHATEVER")), QrState::Waiting);
+        assert_eq!(classify_query(q("SCANED")), QrState::Scanned);
+        assert_eq!(classify_query(q("CANCELLED")), QrState::Canceled);
+        let mut d = q("CONFIRMED");
+        d.iframe_redirect = Some(true);
+        d.iframe_redirect_url = Some("\\/\\/passport.goofish.com\\/iv\\/x.htm?a=1&amp;b=2".into());
+        let QrState::Confirmed(c) = classify_query(d) else { panic!() };
+        assert_eq!(c.verify_url.as_deref(), Some("https://passport.goofish.com/iv/x.htm?a=1&b=2"));
+    }
+
+    #[test]
+    fn non_json_bodies_are_described() {
+        let e = parse_json::<wire::Mtop<wire::PunishData>>(Step::Query, "<html>").unwrap_err();
+        assert!(e.to_string().contains("HTML page"), "{e}");
+        let e = parse_json::<wire::Mtop<wire::PunishData>>(Step::Query, "{\"ret\":[").unwrap_err();
+        assert!(e.to_string().contains("truncated"), "{e}");
+        let e = parse_json::<wire::Mtop<wire::PunishData>>(Step::Query, "").unwrap_err();
+        assert!(e.to_string().contains("empty body"), "{e}");
+    }
+}

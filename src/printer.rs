@@ -1,0 +1,84 @@
+//! The one place that writes output. Data a script consumes goes to stdout; the QR code,
+//! progress and messages go to stderr, so `qrlogin export … > file` and `--json` pipes
+//! stay clean. Verbosity is decided here, not at each call site.
+
+use std::io::{IsTerminal, Write};
+
+#[derive(Debug, Clone)]
+pub struct Printer {
+    verbosity: i8,
+    stderr_tty: bool,
+    stdout_tty: bool,
+}
+
+impl Printer {
+    pub fn new(verbosity: i8) -> Printer {
+        Printer {
+            verbosity,
+            stderr_tty: std::io::stderr().is_terminal(),
+            stdout_tty: std::io::stdout().is_terminal(),
+        }
+    }
+
+    pub fn stderr_is_terminal(&self) -> bool {
+        self.stderr_tty
+    }
+
+    pub fn stdout_is_terminal(&self) -> bool {
+        self.stdout_tty
+    }
+
+    pub fn verbosity(&self) -> i8 {
+        self.verbosity
+    }
+
+    /// Data on stdout, exactly as given. A closed pipe (`| head`) is not an error.
+    pub fn data(&self, text: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+    }
+
+    /// One line of data on stdout (a JSON event, an id).
+    pub fn data_line(&self, line: &str) {
+        self.data(&format!("{line}\n"));
+    }
+
+    /// A message for the person at the terminal; hidden by `--quiet`.
+    pub fn info(&self, msg: &str) {
+        if self.verbosity >= 0 {
+            self.stderr(msg);
+        }
+    }
+
+    /// Detail shown with `-v`.
+    pub fn detail(&self, msg: &str) {
+        if self.verbosity >= 1 {
+            self.stderr(msg);
+        }
+    }
+
+    /// A warning; hidden by `--quiet`.
+    pub fn warn(&self, msg: &str) {
+        if self.verbosity >= 0 {
+            self.stderr(&format!("warning: {msg}"));
+        }
+    }
+
+    /// The final error line; always shown.
+    pub fn error(&self, msg: &str) {
+        self.stderr(&format!("qrlogin: error: {msg}"));
+    }
+
+    /// Raw text on stderr (the QR code), unless `--quiet`.
+    pub fn raw_stderr(&self, text: &str) {
+        if self.verbosity >= 0 {
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(text.as_bytes()).and_then(|_| err.flush());
+        }
+    }
+
+    fn stderr(&self, line: &str) {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "{line}");
+    }
+}

@@ -1,0 +1,155 @@
+//! Drawing a QR code for a person: unicode half-blocks in explicit black on white with a
+//! real quiet zone (scannable on dark and light terminal themes), plain ASCII for
+//! terminals that mangle block characters, an inline image through viuer on terminals
+//! that show images, and a PNG file.
+
+use crate::settings::QrMode;
+use qrcode::{Color, EcLevel, QrCode};
+use std::path::Path;
+
+/// Modules of light border around the code; the spec asks for 4, phones cope with 2.
+const QUIET: usize = 2;
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot encode the QR text as a QR code: {0}")]
+pub struct QrError(String);
+
+fn encode(text: &str) -> Result<QrCode, QrError> {
+    QrCode::with_error_correction_level(text.as_bytes(), EcLevel::L)
+        .map_err(|e| QrError(e.to_string()))
+}
+
+/// The modules as rows of booleans (true = dark), quiet zone included.
+fn matrix(code: &QrCode) -> Vec<Vec<bool>> {
+    let w = code.width();
+    let colors = code.to_colors();
+    let size = w + 2 * QUIET;
+    let mut rows = vec![vec![false; size]; size];
+    for y in 0..w {
+        for x in 0..w {
+            rows[y + QUIET][x + QUIET] = colors[y * w + x] == Color::Dark;
+        }
+    }
+    rows
+}
+
+/// Half blocks: each character is two modules stacked. With `colour`, every cell sets
+/// its own foreground and background so the terminal theme cannot invert the code.
+pub fn unicode(text: &str, colour: bool) -> Result<String, QrError> {
+    let m = matrix(&encode(text)?);
+    let mut out = String::new();
+    for pair in m.chunks(2) {
+        let top = &pair[0];
+        let bottom = pair.get(1);
+        for x in 0..top.len() {
+            let t = top[x];
+            let b = bottom.is_some_and(|r| r[x]);
+            if colour {
+                // fg paints the upper half, bg the lower: 30/40 black, 97/107 bright white.
+                out.push_str(match (t, b) {
+                    (true, true) => "\x1b[30;40m▀",
+                    (true, false) => "\x1b[30;107m▀",
+                    (false, true) => "\x1b[97;40m▀",
+                    (false, false) => "\x1b[97;107m▀",
+                });
+            } else {
+                // Without colour, assume dark text on a light background.
+                out.push(match (t, b) {
+                    (true, true) => '█',
+                    (true, false) => '▀',
+                    (false, true) => '▄',
+                    (false, false) => ' ',
+                });
+            }
+        }
+        if colour {
+            out.push_str("\x1b[0m");
+        }
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// Two characters per module, `##` dark: survives any font and any encoding.
+pub fn ascii(text: &str) -> Result<String, QrError> {
+    let m = matrix(&encode(text)?);
+    let mut out = String::new();
+    for row in &m {
+        for &dark in row {
+            out.push_str(if dark { "##" } else { "  " });
+        }
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// The QR as a PNG image (8 pixels a module).
+pub fn png_bytes(text: &str) -> Result<Vec<u8>, QrError> {
+    let img = encode(text)?
+        .render::<image::Luma<u8>>()
+        .quiet_zone(true)
+        .module_dimensions(8, 8)
+        .build();
+    let mut buf = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut buf, image::ImageFormat::Png)
+        .map_err(|e| QrError(e.to_string()))?;
+    Ok(buf.into_inner())
+}
+
+pub fn write_png(text: &str, path: &Path) -> anyhow::Result<()> {
+    let bytes = png_bytes(text)?;
+    crate::private_file::write_private(path, &bytes)
+        .map_err(|e| anyhow::anyhow!("writing the QR image {}: {e}", path.display()))
+}
+
+/// Whether this terminal shows inline images (kitty, iTerm2, sixel). Only asked on a TTY:
+/// viuer probes the terminal through stdin/stdout.
+pub fn terminal_shows_images() -> bool {
+    viuer::get_kitty_support() != viuer::KittySupport::None || viuer::is_iterm_supported()
+}
+
+/// Print through viuer. viuer writes to stdout, so callers only use this when stdout is
+/// the same terminal as stderr and stdout carries no data (`--json` off).
+pub fn print_image(text: &str) -> anyhow::Result<()> {
+    let bytes = png_bytes(text)?;
+    let img = image::load_from_memory(&bytes)?;
+    let cfg = viuer::Config {
+        absolute_offset: false,
+        width: Some(40),
+        ..Default::default()
+    };
+    viuer::print(&img, &cfg).map_err(|e| anyhow::anyhow!("showing the QR image: {e}"))?;
+    Ok(())
+}
+
+/// What to draw for `mode` on this terminal.
+pub fn resolve_mode(mode: QrMode, stderr_tty: bool, stdout_tty: bool, json: bool) -> QrMode {
+    match mode {
+        QrMode::Auto if stderr_tty && stdout_tty && !json && terminal_shows_images() => {
+            QrMode::Image
+        }
+        QrMode::Auto => QrMode::Unicode,
+        QrMode::Image if !(stdout_tty && !json) => QrMode::Unicode,
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renderings_have_a_quiet_zone_and_square_shape() {
+        let text = "https://passport.goofish.com/qrcodeCheck.htm?lgToken=abc";
+        let a = ascii(text).unwrap();
+        let lines: Vec<&str> = a.lines().collect();
+        assert_eq!(lines.len() * 2, lines[0].len());
+        assert!(lines[0].trim().is_empty() && lines[1].trim().is_empty());
+        let u = unicode(text, false).unwrap();
+        assert_eq!(u.lines().count(), lines.len().div_ceil(2));
+        let c = unicode(text, true).unwrap();
+        assert!(c.lines().all(|l| l.ends_with("\x1b[0m")));
+        let png = png_bytes(text).unwrap();
+        assert_eq!(&png[1..4], b"PNG");
+    }
+}

@@ -1,0 +1,357 @@
+//! Resolves the command line, `QRLOGIN_*` environment variables and defaults into the
+//! configuration every command runs with. This is the only module that reads the
+//! environment, and the last one that sees clap types.
+
+use crate::cli::{self, Cli, Command};
+use crate::cookies::{export, import};
+use crate::exit::Coded;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+use url::Url;
+
+/// The User-Agent sent on every request and as `navUserAgent` (protocol.md §8: one UA
+/// everywhere, a current desktop Chrome).
+pub const DEFAULT_USER_AGENT: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/146.0.0.0 Safari/537.36";
+
+pub const DEFAULT_PASSPORT_URL: &str = "https://passport.goofish.com";
+pub const DEFAULT_H5API_URL: &str = "https://h5api.m.goofish.com";
+pub const DEFAULT_WWW_URL: &str = "https://www.goofish.com";
+
+/// The three Goofish hosts a client talks to. The simulator serves all three on one port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    pub passport: Url,
+    pub h5api: Url,
+    pub www: Url,
+}
+
+impl Endpoints {
+    pub fn all_at(base: &Url) -> Endpoints {
+        Endpoints {
+            passport: base.clone(),
+            h5api: base.clone(),
+            www: base.clone(),
+        }
+    }
+}
+
+/// Settings every command shares.
+#[derive(Debug, Clone)]
+pub struct Globals {
+    pub db: PathBuf,
+    /// -1 quiet, 0 normal, 1+ verbose.
+    pub verbosity: i8,
+    pub endpoints: Endpoints,
+    pub user_agent: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoginConfig {
+    pub name: Option<String>,
+    pub poll_interval: Duration,
+    pub timeout: Duration,
+    pub max_qr: u32,
+    pub qr: QrMode,
+    pub qr_png: Option<PathBuf>,
+    pub proxy: Option<String>,
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QrMode {
+    Auto,
+    Unicode,
+    Ascii,
+    Image,
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub variant: crate::sim::Variant,
+    pub auto_scan_after: Option<Duration>,
+    pub auto_confirm_after: Option<Duration>,
+    pub latency: Duration,
+    pub unb: String,
+    pub nickname: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum ImportSource {
+    Cookies {
+        name: String,
+        format: import::Format,
+        /// `None` for standard input.
+        from: Option<PathBuf>,
+    },
+    XianyuAutoReply(PathBuf),
+}
+
+/// What to do, with everything resolved.
+#[derive(Debug, Clone)]
+pub enum Action {
+    AddAccount(LoginConfig),
+    List {
+        json: bool,
+    },
+    Show {
+        name: String,
+        json: bool,
+    },
+    Delete {
+        names: Vec<String>,
+        yes: bool,
+    },
+    Export {
+        name: String,
+        format: export::Format,
+        output: Option<PathBuf>,
+    },
+    Import(ImportSource),
+    Simulate {
+        listen: String,
+        sim: SimConfig,
+    },
+    Demo {
+        manual: bool,
+        qr: QrMode,
+        /// `--db` or `QRLOGIN_DB` if given; otherwise the demo uses a temporary database.
+        db: Option<PathBuf>,
+        /// Where temporary files go (`TMPDIR`).
+        tmp: PathBuf,
+    },
+    Completions(clap_complete::Shell),
+}
+
+/// Read the process environment once and resolve.
+pub fn resolve(cli: Cli) -> Result<(Globals, Action), Coded> {
+    resolve_with(cli, |k| std::env::var_os(k))
+}
+
+/// Resolve with an injected environment (tests).
+pub fn resolve_with(
+    cli: Cli,
+    env: impl Fn(&str) -> Option<OsString>,
+) -> Result<(Globals, Action), Coded> {
+    let non_empty = |k: &str| env(k).filter(|v| !v.is_empty());
+    let text = |k: &str| non_empty(k).map(|v| v.to_string_lossy().into_owned());
+    let explicit_db = cli.db.clone().or_else(|| non_empty("QRLOGIN_DB").map(PathBuf::from));
+    let db = match explicit_db.clone() {
+        Some(p) => p,
+        None => {
+            let data = non_empty("XDG_DATA_HOME")
+                .map(PathBuf::from)
+                .filter(|p| p.is_absolute())
+                .or_else(|| non_empty("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+                .ok_or_else(|| {
+                    Coded::usage("cannot find a data directory: set --db, QRLOGIN_DB or HOME")
+                })?;
+            data.join("qrlogin").join("accounts.db")
+        }
+    };
+    let url = |k: &str, default: &str| -> Result<Url, Coded> {
+        let raw = text(k).unwrap_or_else(|| default.to_owned());
+        parse_base_url(&raw).map_err(|e| Coded::usage(format!("{k}: {e}")))
+    };
+    let globals = Globals {
+        db,
+        verbosity: if cli.quiet { -1 } else { cli.verbose.min(3) as i8 },
+        endpoints: Endpoints {
+            passport: url("QRLOGIN_PASSPORT_URL", DEFAULT_PASSPORT_URL)?,
+            h5api: url("QRLOGIN_H5API_URL", DEFAULT_H5API_URL)?,
+            www: url("QRLOGIN_WWW_URL", DEFAULT_WWW_URL)?,
+        },
+        user_agent: text("QRLOGIN_USER_AGENT").unwrap_or_else(|| DEFAULT_USER_AGENT.to_owned()),
+    };
+    let action = match cli.command {
+        Command::AddAccount(a) => Action::AddAccount(LoginConfig {
+            name: a.name.map(|n| check_name(&n)).transpose()?,
+            poll_interval: seconds("--poll-interval", a.poll_interval, 0.05)?,
+            timeout: seconds("--timeout", a.timeout, 1.0)?,
+            max_qr: if a.max_qr == 0 {
+                return Err(Coded::usage("--max-qr must be at least 1"));
+            } else {
+                a.max_qr
+            },
+            qr: qr_mode(a.qr),
+            qr_png: a.qr_png,
+            proxy: a.proxy.map(|p| check_proxy(&p)).transpose()?,
+            json: a.json,
+        }),
+        Command::List(a) => Action::List { json: a.json },
+        Command::Show(a) => Action::Show {
+            name: a.name,
+            json: a.json,
+        },
+        Command::Delete(a) => Action::Delete {
+            names: a.names,
+            yes: a.yes,
+        },
+        Command::Export(a) => Action::Export {
+            name: a.name,
+            format: match a.format {
+                cli::ExportFormat::Header => export::Format::Header,
+                cli::ExportFormat::Json => export::Format::Json,
+                cli::ExportFormat::Netscape => export::Format::Netscape,
+                cli::ExportFormat::Playwright => export::Format::Playwright,
+                cli::ExportFormat::Env => export::Format::Env,
+            },
+            output: a.output,
+        },
+        Command::Import(a) => Action::Import(match (a.xianyu_auto_reply_db, a.name, a.from) {
+            (Some(db), _, _) => ImportSource::XianyuAutoReply(db),
+            (None, Some(name), Some(from)) => ImportSource::Cookies {
+                name: check_name(&name)?,
+                format: match a.format {
+                    cli::ImportFormat::Header => import::Format::Header,
+                    cli::ImportFormat::Json => import::Format::Json,
+                    cli::ImportFormat::Netscape => import::Format::Netscape,
+                },
+                from: (from.as_os_str() != "-").then_some(from),
+            },
+            _ => return Err(Coded::usage("import needs NAME and --from FILE")),
+        }),
+        Command::Simulate(a) => Action::Simulate {
+            listen: a.listen,
+            sim: sim_config(a.sim)?,
+        },
+        Command::Demo(a) => Action::Demo {
+            manual: a.manual,
+            qr: qr_mode(a.qr),
+            db: explicit_db,
+            tmp: non_empty("TMPDIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("/tmp")),
+        },
+        Command::Completions(a) => Action::Completions(a.shell),
+    };
+    Ok((globals, action))
+}
+
+fn qr_mode(m: cli::QrMode) -> QrMode {
+    match m {
+        cli::QrMode::Auto => QrMode::Auto,
+        cli::QrMode::Unicode => QrMode::Unicode,
+        cli::QrMode::Ascii => QrMode::Ascii,
+        cli::QrMode::Image => QrMode::Image,
+        cli::QrMode::None => QrMode::None,
+    }
+}
+
+fn sim_config(a: cli::SimulatorArgs) -> Result<SimConfig, Coded> {
+    use crate::sim::Variant;
+    let opt = |flag: &str, v: Option<f64>| v.map(|s| seconds(flag, s, 0.0)).transpose();
+    Ok(SimConfig {
+        variant: match a.scenario {
+            cli::ConfirmVariant::Plain => Variant::Plain,
+            cli::ConfirmVariant::Token => Variant::Token,
+            cli::ConfirmVariant::KeepLogin => Variant::KeepLogin,
+            cli::ConfirmVariant::Verify => Variant::Verify,
+        },
+        auto_scan_after: opt("--auto-scan-after", a.auto_scan_after)?,
+        auto_confirm_after: opt("--auto-confirm-after", a.auto_confirm_after)?,
+        latency: Duration::from_millis(a.latency),
+        unb: if !a.unb.is_empty() && a.unb.bytes().all(|b| b.is_ascii_digit()) {
+            a.unb
+        } else {
+            return Err(Coded::usage("--unb must be a number"));
+        },
+        nickname: a.nickname,
+    })
+}
+
+/// A duration flag in fractional seconds, at least `min`.
+pub fn seconds(flag: &str, value: f64, min: f64) -> Result<Duration, Coded> {
+    if !value.is_finite() || value < min || value > 86_400.0 * 365.0 {
+        return Err(Coded::usage(format!(
+            "{flag} must be a number of seconds of at least {min}, got {value}"
+        )));
+    }
+    Ok(Duration::from_secs_f64(value))
+}
+
+/// An account name: shown in tables and typed on command lines.
+pub fn check_name(name: &str) -> Result<String, Coded> {
+    let n = name.trim();
+    if n.is_empty() || n.len() > 64 || n.chars().any(char::is_control) {
+        return Err(Coded::usage(format!(
+            "account name `{}` must be 1 to 64 printable characters",
+            n.escape_default()
+        )));
+    }
+    Ok(n.to_owned())
+}
+
+/// A proxy URL: http, https, socks5 or socks5h, with a host.
+pub fn check_proxy(raw: &str) -> Result<String, Coded> {
+    let url = Url::parse(raw)
+        .map_err(|e| Coded::usage(format!("--proxy: not a URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https" | "socks5" | "socks5h") || url.host().is_none() {
+        return Err(Coded::usage(
+            "--proxy must be an http://, https:// or socks5:// URL with a host",
+        ));
+    }
+    Ok(raw.to_owned())
+}
+
+/// A base URL for one of the Goofish hosts: http or https, no query, no fragment.
+pub fn parse_base_url(raw: &str) -> Result<Url, String> {
+    let url = Url::parse(raw).map_err(|e| format!("`{raw}` is not a URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(format!("`{raw}` must be an http:// or https:// URL with a host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("`{raw}` must not have a query or fragment"));
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn resolve_args(args: &[&str], env: &[(&str, &str)]) -> Result<(Globals, Action), Coded> {
+        let cli = Cli::try_parse_from(std::iter::once("qrlogin").chain(args.iter().copied())).unwrap();
+        let env: Vec<(String, OsString)> =
+            env.iter().map(|(k, v)| (k.to_string(), OsString::from(v))).collect();
+        resolve_with(cli, move |k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn db_precedence_flag_env_xdg_home() {
+        let (g, _) = resolve_args(&["--db", "/x.db", "list"], &[("QRLOGIN_DB", "/y.db")]).unwrap();
+        assert_eq!(g.db, PathBuf::from("/x.db"));
+        let (g, _) = resolve_args(&["list"], &[("QRLOGIN_DB", "/y.db")]).unwrap();
+        assert_eq!(g.db, PathBuf::from("/y.db"));
+        let (g, _) = resolve_args(&["list"], &[("XDG_DATA_HOME", "/d"), ("HOME", "/h")]).unwrap();
+        assert_eq!(g.db, PathBuf::from("/d/qrlogin/accounts.db"));
+        let (g, _) = resolve_args(&["list"], &[("HOME", "/h")]).unwrap();
+        assert_eq!(g.db, PathBuf::from("/h/.local/share/qrlogin/accounts.db"));
+        assert!(resolve_args(&["list"], &[]).is_err());
+    }
+
+    #[test]
+    fn endpoints_default_to_goofish_and_reject_junk() {
+        let (g, _) = resolve_args(&["list"], &[("HOME", "/h")]).unwrap();
+        assert_eq!(g.endpoints.passport.as_str(), "https://passport.goofish.com/");
+        let err = resolve_args(&["list"], &[("HOME", "/h"), ("QRLOGIN_WWW_URL", "ftp://x")])
+            .unwrap_err();
+        assert!(err.message.starts_with("QRLOGIN_WWW_URL:"), "{}", err.message);
+    }
+
+    #[test]
+    fn durations_and_proxies_are_checked() {
+        assert!(resolve_args(&["add-account", "--poll-interval", "0"], &[("HOME", "/h")]).is_err());
+        assert!(resolve_args(&["add-account", "--timeout", "NaN"], &[("HOME", "/h")]).is_err());
+        assert!(resolve_args(&["add-account", "--proxy", "ftp://p"], &[("HOME", "/h")]).is_err());
+        let (_, a) = resolve_args(
+            &["add-account", "--poll-interval", "0.25", "--proxy", "socks5://127.0.0.1:1080"],
+            &[("HOME", "/h")],
+        )
+        .unwrap();
+        let Action::AddAccount(c) = a else { panic!() };
+        assert_eq!(c.poll_interval, Duration::from_millis(250));
+    }
+}

@@ -1,0 +1,416 @@
+//! Accounts and their cookies: reading, saving a login, importing, deleting.
+
+use super::{Store, StoreError};
+use crate::cookies::{self, Cookie, SameSite};
+use crate::redacted::Secret;
+use rusqlite::{OptionalExtension, Row, Transaction, params};
+
+/// What the last check of an account found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Alive: the last refresh renewed and validated its cookies.
+    Ok,
+    /// Dead: a person has to log in again with a QR code.
+    Expired,
+    /// Blocked by risk control (slider or face check); refresh backs off.
+    Risk,
+    /// Never checked (imported, or logged in but not refreshed yet).
+    Unknown,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Expired => "expired",
+            Status::Risk => "risk",
+            Status::Unknown => "unknown",
+        }
+    }
+
+    fn parse(s: &str) -> Status {
+        match s {
+            "ok" => Status::Ok,
+            "expired" => Status::Expired,
+            "risk" => Status::Risk,
+            _ => Status::Unknown,
+        }
+    }
+}
+
+/// One account with all its cookies.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: i64,
+    pub unb: String,
+    pub name: String,
+    pub nickname: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub status: Status,
+    pub last_checked: Option<i64>,
+    pub last_refreshed: Option<i64>,
+    pub consecutive_failures: i64,
+    pub next_attempt_at: Option<i64>,
+    pub proxy: Option<String>,
+    pub user_agent: Option<String>,
+    pub cookies: Vec<Cookie>,
+}
+
+/// One row of `list`: what an operator scans, with no cookie value.
+#[derive(Debug, Clone)]
+pub struct AccountSummary {
+    pub name: String,
+    pub unb: String,
+    pub nickname: Option<String>,
+    pub status: Status,
+    pub last_checked: Option<i64>,
+    pub last_refreshed: Option<i64>,
+    pub long_login_expires: Option<i64>,
+    pub has_proxy: bool,
+}
+
+/// An account to save after a login or an import.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub unb: String,
+    /// An explicit name (`--name`, the import NAME); `None` keeps an existing account's
+    /// name or defaults to the nickname.
+    pub name: Option<String>,
+    pub nickname: Option<String>,
+    pub cookies: Vec<Cookie>,
+    pub proxy: Option<String>,
+    pub user_agent: Option<String>,
+    pub status: Status,
+    /// Set after a successful QR login: the cookies are fresh.
+    pub refreshed: bool,
+}
+
+const ACCOUNT_COLUMNS: &str = "id, unb, name, nickname, created_at, updated_at, status, \
+     last_checked, last_refreshed, consecutive_failures, next_attempt_at, proxy, user_agent";
+
+fn account_from_row(r: &Row<'_>) -> rusqlite::Result<Account> {
+    Ok(Account {
+        id: r.get(0)?,
+        unb: r.get(1)?,
+        name: r.get(2)?,
+        nickname: r.get(3)?,
+        created_at: r.get(4)?,
+        updated_at: r.get(5)?,
+        status: Status::parse(&r.get::<_, String>(6)?),
+        last_checked: r.get(7)?,
+        last_refreshed: r.get(8)?,
+        consecutive_failures: r.get(9)?,
+        next_attempt_at: r.get(10)?,
+        proxy: r.get(11)?,
+        user_agent: r.get(12)?,
+        cookies: Vec::new(),
+    })
+}
+
+fn cookie_from_row(r: &Row<'_>) -> rusqlite::Result<Cookie> {
+    Ok(Cookie {
+        name: r.get(0)?,
+        value: Secret::new(r.get::<_, String>(1)?),
+        domain: r.get(2)?,
+        host_only: r.get(3)?,
+        path: r.get(4)?,
+        expires: r.get(5)?,
+        secure: r.get(6)?,
+        http_only: r.get(7)?,
+        same_site: r
+            .get::<_, Option<String>>(8)?
+            .as_deref()
+            .and_then(SameSite::parse),
+    })
+}
+
+pub(crate) fn load_cookies(
+    conn: &rusqlite::Connection,
+    account_id: i64,
+) -> rusqlite::Result<Vec<Cookie>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT name, value, domain, host_only, path, expires, secure, http_only, same_site \
+         FROM cookies WHERE account_id = ?1 ORDER BY rowid",
+    )?;
+    stmt.query_map([account_id], cookie_from_row)?.collect()
+}
+
+/// Replace every cookie of an account. Called inside the account's transaction only.
+pub(crate) fn replace_cookies(
+    tx: &Transaction<'_>,
+    account_id: i64,
+    cookies: &[Cookie],
+) -> rusqlite::Result<()> {
+    tx.execute("DELETE FROM cookies WHERE account_id = ?1", [account_id])?;
+    let mut stmt = tx.prepare_cached(
+        "INSERT OR REPLACE INTO cookies \
+         (account_id, name, value, domain, host_only, path, expires, secure, http_only, same_site) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    for c in cookies {
+        stmt.execute(params![
+            account_id,
+            c.name,
+            c.value.expose(),
+            c.domain,
+            c.host_only,
+            c.path,
+            c.expires,
+            c.secure,
+            c.http_only,
+            c.same_site.map(SameSite::as_str),
+        ])?;
+    }
+    Ok(())
+}
+
+impl Store {
+    pub fn list(&self) -> Result<Vec<AccountSummary>, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare(
+                "SELECT a.name, a.unb, a.nickname, a.status, a.last_checked, a.last_refreshed, \
+                 (SELECT c.value FROM cookies c WHERE c.account_id = a.id AND c.name = 'havana_lgc_exp' LIMIT 1), \
+                 a.proxy IS NOT NULL AND a.proxy != '' \
+                 FROM accounts a ORDER BY a.name",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(AccountSummary {
+                    name: r.get(0)?,
+                    unb: r.get(1)?,
+                    nickname: r.get(2)?,
+                    status: Status::parse(&r.get::<_, String>(3)?),
+                    last_checked: r.get(4)?,
+                    last_refreshed: r.get(5)?,
+                    long_login_expires: r
+                        .get::<_, Option<String>>(6)?
+                        .as_deref()
+                        .and_then(cookies::parse_epoch_ms),
+                    has_proxy: r.get(7)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Every account name, for "did you mean" in errors.
+    pub fn names(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare("SELECT name FROM accounts ORDER BY name")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Every account with its cookies.
+    pub fn all(&self) -> Result<Vec<Account>, StoreError> {
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY name");
+        let mut stmt = self.conn().prepare(&sql).map_err(|e| self.err(e))?;
+        let mut accounts: Vec<Account> = stmt
+            .query_map([], account_from_row)
+            .map_err(|e| self.err(e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.err(e))?;
+        for a in &mut accounts {
+            a.cookies = load_cookies(self.conn(), a.id).map_err(|e| self.err(e))?;
+        }
+        Ok(accounts)
+    }
+
+    /// The account whose name or unb is `query`, with its cookies.
+    pub fn get(&self, query: &str) -> Result<Account, StoreError> {
+        match self.find(query)? {
+            Some(a) => Ok(a),
+            None => Err(StoreError::NotFound {
+                query: query.to_owned(),
+                known: self.names()?,
+            }),
+        }
+    }
+
+    pub fn find(&self, query: &str) -> Result<Option<Account>, StoreError> {
+        let sql = format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE name = ?1 OR unb = ?1 \
+             ORDER BY name = ?1 DESC LIMIT 1"
+        );
+        let found = self
+            .conn()
+            .query_row(&sql, [query], account_from_row)
+            .optional()
+            .map_err(|e| self.err(e))?;
+        match found {
+            Some(mut a) => {
+                a.cookies = load_cookies(self.conn(), a.id).map_err(|e| self.err(e))?;
+                Ok(Some(a))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The unb owning `name`, if any: lets add-account warn before a login it could not save.
+    pub fn owner_of_name(&self, name: &str) -> Result<Option<String>, StoreError> {
+        self.conn()
+            .query_row("SELECT unb FROM accounts WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Save a login or an import in one transaction: create the account, or update the
+    /// one with the same unb (keeping its name unless a new one is given) and replace
+    /// all its cookies. Returns the stored account and whether it is new.
+    pub fn save(&self, new: &NewAccount, now: i64) -> Result<(Account, bool), StoreError> {
+        let outcome = self.write(|tx| {
+            let existing: Option<(i64, String)> = tx
+                .query_row(
+                    "SELECT id, name FROM accounts WHERE unb = ?1",
+                    [&new.unb],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let owner = |name: &str| -> rusqlite::Result<Option<String>> {
+                tx.query_row("SELECT unb FROM accounts WHERE name = ?1", [name], |r| {
+                    r.get(0)
+                })
+                .optional()
+            };
+            let name = match (&new.name, &existing) {
+                (Some(explicit), _) => {
+                    if let Some(unb) = owner(explicit)?.filter(|u| *u != new.unb) {
+                        return Ok(Err(StoreError::NameTaken {
+                            name: explicit.clone(),
+                            unb,
+                        }));
+                    }
+                    explicit.clone()
+                }
+                (None, Some((_, kept))) => kept.clone(),
+                (None, None) => {
+                    let base = new
+                        .nickname
+                        .clone()
+                        .filter(|n| !n.trim().is_empty())
+                        .unwrap_or_else(|| new.unb.clone());
+                    match owner(&base)? {
+                        Some(_) => format!("{base}-{}", new.unb),
+                        None => base,
+                    }
+                }
+            };
+            let refreshed = new.refreshed.then_some(now);
+            let id = match existing {
+                Some((id, _)) => {
+                    tx.execute(
+                        "UPDATE accounts SET name = ?2, nickname = COALESCE(?3, nickname), \
+                         updated_at = ?4, status = ?5, last_refreshed = COALESCE(?6, last_refreshed), \
+                         last_checked = COALESCE(?6, last_checked), consecutive_failures = 0, \
+                         next_attempt_at = NULL, proxy = ?7, user_agent = COALESCE(?8, user_agent) \
+                         WHERE id = ?1",
+                        params![
+                            id,
+                            name,
+                            new.nickname,
+                            now,
+                            new.status.as_str(),
+                            refreshed,
+                            new.proxy,
+                            new.user_agent
+                        ],
+                    )?;
+                    id
+                }
+                None => {
+                    tx.execute(
+                        "INSERT INTO accounts (unb, name, nickname, created_at, updated_at, status, \
+                         last_checked, last_refreshed, proxy, user_agent) \
+                         VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?6, ?7, ?8)",
+                        params![
+                            new.unb,
+                            name,
+                            new.nickname,
+                            now,
+                            new.status.as_str(),
+                            refreshed,
+                            new.proxy,
+                            new.user_agent
+                        ],
+                    )?;
+                    tx.last_insert_rowid()
+                }
+            };
+            replace_cookies(tx, id, &new.cookies)?;
+            Ok(Ok((id, existing.is_none())))
+        })?;
+        let (id, created) = outcome?;
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?1");
+        let mut account = self
+            .conn()
+            .query_row(&sql, [id], account_from_row)
+            .map_err(|e| self.err(e))?;
+        account.cookies = load_cookies(self.conn(), id).map_err(|e| self.err(e))?;
+        Ok((account, created))
+    }
+
+    /// Delete an account and all its cookies in one transaction; freed pages are wiped
+    /// (`secure_delete`) and the WAL emptied so no value is left in any file.
+    pub fn delete(&self, account_id: i64) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute("DELETE FROM cookies WHERE account_id = ?1", [account_id])?;
+            tx.execute("DELETE FROM accounts WHERE id = ?1", [account_id])?;
+            Ok(())
+        })?;
+        self.checkpoint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_account(unb: &str, name: Option<&str>, nick: &str) -> NewAccount {
+        NewAccount {
+            unb: unb.into(),
+            name: name.map(Into::into),
+            nickname: Some(nick.into()),
+            cookies: vec![Cookie::for_domain("unb", unb, ".goofish.com")],
+            proxy: None,
+            user_agent: None,
+            status: Status::Unknown,
+            refreshed: false,
+        }
+    }
+
+    #[test]
+    fn save_names_and_relogin_keeps_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("a.db")).unwrap();
+        let (a, created) = s.save(&new_account("1", None, "nick"), 10).unwrap();
+        assert!(created);
+        assert_eq!(a.name, "nick");
+        // Same nickname, other account: disambiguated.
+        let (b, _) = s.save(&new_account("2", None, "nick"), 10).unwrap();
+        assert_eq!(b.name, "nick-2");
+        // Log in again: the name stays.
+        let (a2, created) = s.save(&new_account("1", None, "renamed"), 20).unwrap();
+        assert!(!created);
+        assert_eq!(a2.name, "nick");
+        assert_eq!(a2.nickname.as_deref(), Some("renamed"));
+        // Explicit name of another unb: refused, nothing written.
+        let err = s.save(&new_account("3", Some("nick"), "x"), 30).unwrap_err();
+        assert!(matches!(err, StoreError::NameTaken { .. }));
+        assert!(s.find("3").unwrap().is_none());
+        assert_eq!(s.get("2").unwrap().name, "nick-2");
+        assert!(matches!(
+            s.get("nobody").unwrap_err(),
+            StoreError::NotFound { .. }
+        ));
+    }
+}

@@ -1,0 +1,45 @@
+//! The schema, as an append-only list of migrations tracked by `PRAGMA user_version`.
+//! Never edit a migration that has shipped: add one. `fixtures/schema-v*.db` holds a
+//! database written by each earlier version, and a test opens every one of them.
+
+/// Index `i` takes a database from version `i` to version `i + 1`.
+pub const MIGRATIONS: &[&str] = &[
+    // v1: accounts and their cookies, one row per cookie with every attribute.
+    r#"
+    CREATE TABLE accounts (
+        id                   INTEGER PRIMARY KEY,
+        unb                  TEXT NOT NULL UNIQUE,
+        name                 TEXT NOT NULL UNIQUE,
+        nickname             TEXT,
+        created_at           INTEGER NOT NULL,
+        updated_at           INTEGER NOT NULL,
+        status               TEXT NOT NULL DEFAULT 'unknown'
+                             CHECK (status IN ('ok', 'expired', 'risk', 'unknown')),
+        last_checked         INTEGER,
+        last_refreshed       INTEGER,
+        consecutive_failures INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at      INTEGER,
+        proxy                TEXT,
+        user_agent           TEXT,
+        lease_owner          TEXT,
+        lease_until          INTEGER
+    );
+    CREATE TABLE cookies (
+        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        name       TEXT NOT NULL,
+        value      TEXT NOT NULL,
+        domain     TEXT NOT NULL,
+        host_only  INTEGER NOT NULL,
+        path       TEXT NOT NULL,
+        expires    INTEGER,
+        secure     INTEGER NOT NULL,
+        http_only  INTEGER NOT NULL,
+        same_site  TEXT,
+        PRIMARY KEY (account_id, domain, host_only, path, name)
+    );
+    "#,
+];
+
+pub fn latest() -> i64 {
+    MIGRATIONS.len() as i64
+}

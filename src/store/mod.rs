@@ -1,0 +1,271 @@
+//! The account store: one SQLite file that holds every account and its cookies.
+//!
+//! It owns the file's life: where it is created and with which permissions (0700 directory,
+//! 0600 file from the first byte), the pragmas that let cron and interactive runs share it
+//! (WAL, a busy timeout, `BEGIN IMMEDIATE` for every write), `secure_delete` so removed
+//! credentials do not linger, and the migrations. Every change to one account is one
+//! transaction.
+
+mod accounts;
+mod migrations;
+
+pub use accounts::{Account, AccountSummary, NewAccount, Status};
+
+use crate::exit::Code;
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How long a writer waits for another process's transaction before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the account database {}: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} is not a qrlogin database (not SQLite, or corrupt); it was left untouched", path.display())]
+    NotADatabase { path: PathBuf },
+    #[error("{} was written by a newer qrlogin (schema version {found}, this build knows up to {known}); it was left untouched: upgrade qrlogin", path.display())]
+    FutureVersion {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error("the account database {} is read-only; nothing was changed", path.display())]
+    ReadOnly { path: PathBuf },
+    #[error("the disk holding {} is full; nothing was changed", path.display())]
+    Full { path: PathBuf },
+    #[error("no account named `{query}`{}", known_list(known))]
+    NotFound { query: String, known: Vec<String> },
+    #[error("the name `{name}` already belongs to account {unb}; choose another with --name")]
+    NameTaken { name: String, unb: String },
+    #[error("account database {}: {source}", path.display())]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+}
+
+fn known_list(known: &[String]) -> String {
+    if known.is_empty() {
+        " (the store is empty: add one with `qrlogin add-account` or `qrlogin import`)".into()
+    } else {
+        format!(" (accounts: {})", known.join(", "))
+    }
+}
+
+impl StoreError {
+    pub fn code(&self) -> Code {
+        match self {
+            StoreError::NotFound { .. } => Code::NotFound,
+            StoreError::NameTaken { .. } => Code::Usage,
+            _ => Code::Storage,
+        }
+    }
+}
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Open (creating if needed) the database at `path` and bring its schema up to date.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        create_private(path)?;
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| classify(path, e))?;
+        let store = Store {
+            conn,
+            path: path.to_owned(),
+        };
+        store.configure()?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn configure(&self) -> Result<(), StoreError> {
+        let c = &self.conn;
+        c.busy_timeout(BUSY_TIMEOUT).map_err(|e| self.err(e))?;
+        // Reading the schema first makes a file that is not SQLite fail here, before any
+        // pragma could write to it.
+        let version: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        c.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map_err(|e| self.err(e))?;
+        if version > migrations::latest() {
+            return Err(StoreError::FutureVersion {
+                path: self.path.clone(),
+                found: version,
+                known: migrations::latest(),
+            });
+        }
+        // WAL lets readers and one writer work at once. Where it cannot be turned on (a
+        // read-only file), SQLite keeps the old mode and reads still work.
+        let _mode: Result<String, _> = c.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0));
+        c.execute_batch(
+            "PRAGMA secure_delete = ON; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Apply every migration past `user_version` in one transaction; a second process
+    /// running this at the same time waits, then finds nothing to do.
+    fn migrate(&self) -> Result<(), StoreError> {
+        if self.schema_version()? >= migrations::latest() {
+            return Ok(());
+        }
+        self.write(|tx| {
+            // Read again under the write lock: another process may have just migrated.
+            let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            for m in migrations::MIGRATIONS.iter().skip(current.max(0) as usize) {
+                tx.execute_batch(m)?;
+            }
+            tx.execute_batch(&format!("PRAGMA user_version = {}", migrations::latest()))?;
+            Ok(())
+        })
+    }
+
+    /// Run `f` in one `BEGIN IMMEDIATE` transaction: the write lock is taken up front so
+    /// two writers queue on the busy timeout instead of failing with SQLITE_BUSY halfway.
+    pub(crate) fn write<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, rusqlite::Error>,
+    ) -> Result<T, StoreError> {
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )
+        .map_err(|e| self.err(e))?;
+        let out = f(&tx).map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(out)
+    }
+
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub(crate) fn err(&self, e: rusqlite::Error) -> StoreError {
+        classify(&self.path, e)
+    }
+
+    /// Move everything the WAL holds into the main file and empty the WAL, so that data
+    /// just deleted (and wiped by `secure_delete`) leaves no copy behind in the WAL.
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+}
+
+fn classify(path: &Path, e: rusqlite::Error) -> StoreError {
+    let path = path.to_owned();
+    match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) | Some(ErrorCode::DatabaseCorrupt) => {
+            StoreError::NotADatabase { path }
+        }
+        Some(ErrorCode::ReadOnly) => StoreError::ReadOnly { path },
+        Some(ErrorCode::DiskFull) => StoreError::Full { path },
+        _ => StoreError::Sqlite { path, source: e },
+    }
+}
+
+/// Create the directory (0700) and the empty database file (0600) before SQLite touches
+/// them, so the file is never readable by anyone else, not even for an instant. SQLite
+/// gives its -wal and -shm files the main file's permissions.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    use std::fs::{DirBuilder, OpenOptions};
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let io = |source| StoreError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(io)?;
+        }
+    }
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(io(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrating_twice_is_a_no_op() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), migrations::latest());
+        drop(s);
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), migrations::latest());
+        s.migrate().unwrap();
+    }
+
+    #[test]
+    fn creates_private_directory_and_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/dir/a.db");
+        Store::open(&path).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+    }
+
+    #[test]
+    fn garbage_and_future_files_are_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("junk.db");
+        std::fs::write(&path, b"this is not sqlite at all, not even close.......").unwrap();
+        let before = std::fs::read(&path).unwrap();
+        let err = Store::open(&path).err().unwrap();
+        assert!(matches!(err, StoreError::NotADatabase { .. }), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+
+        let path = dir.path().join("future.db");
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch("PRAGMA user_version = 999; CREATE TABLE x(y);").unwrap();
+        drop(c);
+        let err = Store::open(&path).err().unwrap();
+        assert!(matches!(err, StoreError::FutureVersion { found: 999, .. }), "{err}");
+    }
+}
