@@ -116,12 +116,19 @@ pub enum ImportFormat {
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     /// The name to store the account under
-    #[arg(required_unless_present = "xianyu_auto_reply_db", conflicts_with = "xianyu_auto_reply_db")]
+    #[arg(
+        required_unless_present = "xianyu_auto_reply_db",
+        conflicts_with = "xianyu_auto_reply_db"
+    )]
     pub name: Option<String>,
     #[arg(long, short, value_enum, default_value = "header")]
     pub format: ImportFormat,
     /// Read cookies from FILE, or - for standard input
-    #[arg(long, value_name = "FILE", required_unless_present = "xianyu_auto_reply_db")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "xianyu_auto_reply_db"
+    )]
     pub from: Option<PathBuf>,
     /// Import every account from a xianyu-auto-reply SQLite database
     #[arg(long, value_name = "PATH")]

@@ -129,7 +129,7 @@ pub fn resolve_mode(mode: QrMode, stderr_tty: bool, stdout_tty: bool, json: bool
             QrMode::Image
         }
         QrMode::Auto => QrMode::Unicode,
-        QrMode::Image if !(stdout_tty && !json) => QrMode::Unicode,
+        QrMode::Image if !stdout_tty || json => QrMode::Unicode,
         other => other,
     }
 }

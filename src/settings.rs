@@ -136,7 +136,10 @@ pub fn resolve_with(
 ) -> Result<(Globals, Action), Coded> {
     let non_empty = |k: &str| env(k).filter(|v| !v.is_empty());
     let text = |k: &str| non_empty(k).map(|v| v.to_string_lossy().into_owned());
-    let explicit_db = cli.db.clone().or_else(|| non_empty("QRLOGIN_DB").map(PathBuf::from));
+    let explicit_db = cli
+        .db
+        .clone()
+        .or_else(|| non_empty("QRLOGIN_DB").map(PathBuf::from));
     let db = match explicit_db.clone() {
         Some(p) => p,
         None => {
@@ -156,7 +159,11 @@ pub fn resolve_with(
     };
     let globals = Globals {
         db,
-        verbosity: if cli.quiet { -1 } else { cli.verbose.min(3) as i8 },
+        verbosity: if cli.quiet {
+            -1
+        } else {
+            cli.verbose.min(3) as i8
+        },
         endpoints: Endpoints {
             passport: url("QRLOGIN_PASSPORT_URL", DEFAULT_PASSPORT_URL)?,
             h5api: url("QRLOGIN_H5API_URL", DEFAULT_H5API_URL)?,
@@ -285,8 +292,7 @@ pub fn check_name(name: &str) -> Result<String, Coded> {
 
 /// A proxy URL: http, https, socks5 or socks5h, with a host.
 pub fn check_proxy(raw: &str) -> Result<String, Coded> {
-    let url = Url::parse(raw)
-        .map_err(|e| Coded::usage(format!("--proxy: not a URL ({e})")))?;
+    let url = Url::parse(raw).map_err(|e| Coded::usage(format!("--proxy: not a URL ({e})")))?;
     if !matches!(url.scheme(), "http" | "https" | "socks5" | "socks5h") || url.host().is_none() {
         return Err(Coded::usage(
             "--proxy must be an http://, https:// or socks5:// URL with a host",
@@ -299,7 +305,9 @@ pub fn check_proxy(raw: &str) -> Result<String, Coded> {
 pub fn parse_base_url(raw: &str) -> Result<Url, String> {
     let url = Url::parse(raw).map_err(|e| format!("`{raw}` is not a URL ({e})"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(format!("`{raw}` must be an http:// or https:// URL with a host"));
+        return Err(format!(
+            "`{raw}` must be an http:// or https:// URL with a host"
+        ));
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(format!("`{raw}` must not have a query or fragment"));
@@ -313,10 +321,15 @@ mod tests {
     use clap::Parser;
 
     fn resolve_args(args: &[&str], env: &[(&str, &str)]) -> Result<(Globals, Action), Coded> {
-        let cli = Cli::try_parse_from(std::iter::once("qrlogin").chain(args.iter().copied())).unwrap();
-        let env: Vec<(String, OsString)> =
-            env.iter().map(|(k, v)| (k.to_string(), OsString::from(v))).collect();
-        resolve_with(cli, move |k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+        let cli =
+            Cli::try_parse_from(std::iter::once("qrlogin").chain(args.iter().copied())).unwrap();
+        let env: Vec<(String, OsString)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), OsString::from(v)))
+            .collect();
+        resolve_with(cli, move |k| {
+            env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+        })
     }
 
     #[test]
@@ -335,10 +348,17 @@ mod tests {
     #[test]
     fn endpoints_default_to_goofish_and_reject_junk() {
         let (g, _) = resolve_args(&["list"], &[("HOME", "/h")]).unwrap();
-        assert_eq!(g.endpoints.passport.as_str(), "https://passport.goofish.com/");
-        let err = resolve_args(&["list"], &[("HOME", "/h"), ("QRLOGIN_WWW_URL", "ftp://x")])
-            .unwrap_err();
-        assert!(err.message.starts_with("QRLOGIN_WWW_URL:"), "{}", err.message);
+        assert_eq!(
+            g.endpoints.passport.as_str(),
+            "https://passport.goofish.com/"
+        );
+        let err =
+            resolve_args(&["list"], &[("HOME", "/h"), ("QRLOGIN_WWW_URL", "ftp://x")]).unwrap_err();
+        assert!(
+            err.message.starts_with("QRLOGIN_WWW_URL:"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
@@ -347,7 +367,13 @@ mod tests {
         assert!(resolve_args(&["add-account", "--timeout", "NaN"], &[("HOME", "/h")]).is_err());
         assert!(resolve_args(&["add-account", "--proxy", "ftp://p"], &[("HOME", "/h")]).is_err());
         let (_, a) = resolve_args(
-            &["add-account", "--poll-interval", "0.25", "--proxy", "socks5://127.0.0.1:1080"],
+            &[
+                "add-account",
+                "--poll-interval",
+                "0.25",
+                "--proxy",
+                "socks5://127.0.0.1:1080",
+            ],
             &[("HOME", "/h")],
         )
         .unwrap();

@@ -4,9 +4,9 @@
 
 use crate::cookies;
 use crate::exit::{Code, code_for, message_for};
+use crate::login::LoginError;
 use crate::login::flow::{self, Ui};
 use crate::login::machine::Phase;
-use crate::login::LoginError;
 use crate::passport::{PassportClient, QrCode};
 use crate::printer::Printer;
 use crate::settings::{Globals, LoginConfig, QrMode};
@@ -66,7 +66,9 @@ pub async fn add_account(
             return Err(e);
         }
     };
-    let unb = cookies::value_of(&cookies, "unb").unwrap_or_default().to_owned();
+    let unb = cookies::value_of(&cookies, "unb")
+        .unwrap_or_default()
+        .to_owned();
     let new = NewAccount {
         nickname: cookies::nickname(&cookies),
         unb,
@@ -92,7 +94,11 @@ pub async fn add_account(
     }
     printer.info(&format!(
         "{} {} ({}) with {} cookies",
-        if created { "saved new account" } else { "updated account" },
+        if created {
+            "saved new account"
+        } else {
+            "updated account"
+        },
         account.name,
         account.unb,
         account.cookies.len()
@@ -211,14 +217,22 @@ impl Ui for TermUi<'_> {
             }
         }
         match &self.spinner {
-            Some(pb) => pb.set_message(format!("{} · {} s left", phase_text(phase), time_left.as_secs())),
+            Some(pb) => pb.set_message(format!(
+                "{} · {} s left",
+                phase_text(phase),
+                time_left.as_secs()
+            )),
             None => self.printer.info(phase_text(phase)),
         }
     }
 
     fn tick(&mut self, phase: &Phase, time_left: Duration) {
         if let Some(pb) = &self.spinner {
-            pb.set_message(format!("{} · {} s left", phase_text(phase), time_left.as_secs()));
+            pb.set_message(format!(
+                "{} · {} s left",
+                phase_text(phase),
+                time_left.as_secs()
+            ));
         }
     }
 

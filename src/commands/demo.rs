@@ -29,7 +29,11 @@ pub fn run(
             ..Scenario::default()
         };
         let sim = Simulator::start("127.0.0.1:0", scenario).await?;
-        printer.info(&format!("demo: simulator on {}, database {}", sim.base, db.display()));
+        printer.info(&format!(
+            "demo: simulator on {}, database {}",
+            sim.base,
+            db.display()
+        ));
         if manual {
             printer.info(&format!(
                 "demo: open {} in a browser and press Scan, then Confirm",
@@ -71,7 +75,11 @@ pub fn run(
 /// A private temporary directory (0700) for the demo database.
 fn tempdir(root: &Path) -> anyhow::Result<PathBuf> {
     use std::os::unix::fs::DirBuilderExt;
-    let dir = root.join(format!("qrlogin-demo-{}-{}", std::process::id(), crate::sim::random_hex(8)));
+    let dir = root.join(format!(
+        "qrlogin-demo-{}-{}",
+        std::process::id(),
+        crate::sim::random_hex(8)
+    ));
     std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
     Ok(dir)
 }

@@ -17,7 +17,12 @@ pub fn run(
     printer: &Printer,
 ) -> anyhow::Result<Code> {
     let account = store.get(name)?;
-    let text = export::render(format, &account.cookies, &globals.endpoints.www, crate::time::now());
+    let text = export::render(
+        format,
+        &account.cookies,
+        &globals.endpoints.www,
+        crate::time::now(),
+    );
     match output {
         Some(path) => {
             crate::private_file::write_private(path, text.as_bytes())
@@ -31,11 +36,11 @@ pub fn run(
         }
         None => {
             if printer.stdout_is_terminal() {
-                printer.warn("these are login credentials: anyone who sees them can use the account");
+                printer
+                    .warn("these are login credentials: anyone who sees them can use the account");
             }
             printer.data(&text);
         }
     }
     Ok(Code::Success)
 }
-

@@ -52,7 +52,9 @@ fn save(
     name: Option<String>,
     cookies: Vec<cookies::Cookie>,
 ) -> anyhow::Result<(String, String, usize)> {
-    let unb = cookies::value_of(&cookies, "unb").unwrap_or_default().to_owned();
+    let unb = cookies::value_of(&cookies, "unb")
+        .unwrap_or_default()
+        .to_owned();
     let new = NewAccount {
         nickname: cookies::nickname(&cookies),
         unb,
@@ -82,8 +84,13 @@ fn import_xianyu(store: &Store, path: &Path, printer: &Printer) -> anyhow::Resul
     let rows: Vec<(String, String)> = conn
         .prepare("SELECT CAST(id AS TEXT), value FROM cookies ORDER BY rowid")
         .and_then(|mut s| {
-            s.query_map([], |r| Ok((r.get(0)?, r.get::<_, Option<String>>(1)?.unwrap_or_default())))?
-                .collect()
+            s.query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                ))
+            })?
+            .collect()
         })
         .map_err(|e| bad(format!("not a xianyu-auto-reply database ({e})")))?;
     let (mut ok, mut skipped) = (0, 0);
@@ -101,7 +108,10 @@ fn import_xianyu(store: &Store, path: &Path, printer: &Printer) -> anyhow::Resul
             }
             Err(e) => {
                 skipped += 1;
-                printer.warn(&format!("skipped account `{id}`: {}", crate::exit::message_for(&e)));
+                printer.warn(&format!(
+                    "skipped account `{id}`: {}",
+                    crate::exit::message_for(&e)
+                ));
             }
         }
     }
@@ -111,7 +121,11 @@ fn import_xianyu(store: &Store, path: &Path, printer: &Printer) -> anyhow::Resul
         path.display()
     ));
     if skipped > 0 || rows.is_empty() {
-        return Err(bad(format!("{skipped} of {} accounts could not be imported", rows.len())).into());
+        return Err(bad(format!(
+            "{skipped} of {} accounts could not be imported",
+            rows.len()
+        ))
+        .into());
     }
     Ok(Code::Success)
 }

@@ -29,7 +29,14 @@ pub fn run(globals: &Globals, action: Action, printer: &Printer) -> Result<Code>
             name,
             format,
             output,
-        } => export::run(globals, &open(globals)?, &name, format, output.as_deref(), printer),
+        } => export::run(
+            globals,
+            &open(globals)?,
+            &name,
+            format,
+            output.as_deref(),
+            printer,
+        ),
         Action::Import(source) => import::run(&open(globals)?, &source, printer),
         Action::Simulate { listen, sim } => simulate::run(&listen, sim, printer),
         Action::Demo {

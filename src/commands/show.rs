@@ -61,7 +61,10 @@ pub fn run(store: &Store, name: &str, as_json: bool, printer: &Printer) -> anyho
         time::display(crate::cookies::long_login_expiry(&a.cookies)),
     );
     field("proxy", proxy.unwrap_or_else(|| "-".into()));
-    field("user agent", a.user_agent.clone().unwrap_or_else(|| "-".into()));
+    field(
+        "user agent",
+        a.user_agent.clone().unwrap_or_else(|| "-".into()),
+    );
     out.push_str(&format!("cookies ({}):\n", a.cookies.len()));
     for c in &a.cookies {
         let mut flags = Vec::new();
@@ -74,8 +77,8 @@ pub fn run(store: &Store, name: &str, as_json: bool, printer: &Printer) -> anyho
         if let Some(s) = c.same_site {
             flags.push(format!("SameSite={}", s.as_str()));
         }
-        out.push_str(&format!(
-            "  {:<24} {:<28} {:<6} {:<22} {}\n",
+        let line = format!(
+            "  {:<24} {:<28} {:<6} {:<22} {}",
             c.name,
             c.dotted_domain(),
             c.path,
@@ -84,7 +87,9 @@ pub fn run(store: &Store, name: &str, as_json: bool, printer: &Printer) -> anyho
                 None => "session".into(),
             },
             flags.join(" ")
-        ));
+        );
+        out.push_str(line.trim_end());
+        out.push('\n');
     }
     printer.data(&out);
     Ok(Code::Success)
@@ -93,10 +98,13 @@ pub fn run(store: &Store, name: &str, as_json: bool, printer: &Printer) -> anyho
 /// A proxy URL with its password replaced: a proxy password is a credential too.
 pub fn redact_proxy(raw: &str) -> String {
     match url::Url::parse(raw) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("[redacted]"));
-            u.to_string()
-        }
+        Ok(u) if u.password().is_some() => format!(
+            "{}://{}:***@{}{}",
+            u.scheme(),
+            u.username(),
+            u.host_str().unwrap_or(""),
+            u.port().map(|p| format!(":{p}")).unwrap_or_default()
+        ),
         _ => raw.to_owned(),
     }
 }

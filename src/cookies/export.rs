@@ -153,6 +153,9 @@ mod tests {
         let mut c = sample();
         c[1].value = "it's".into();
         let site = Url::parse("https://www.goofish.com/").unwrap();
-        assert_eq!(env(&c, &site, 0), "COOKIES_STR='unb=2219000000001; t=it'\\''s'\n");
+        assert_eq!(
+            env(&c, &site, 0),
+            "COOKIES_STR='unb=2219000000001; t=it'\\''s'\n"
+        );
     }
 }

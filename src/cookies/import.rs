@@ -24,7 +24,9 @@ pub enum ImportError {
     Json(String),
     #[error("no cookies found in the input")]
     Empty,
-    #[error("the cookies have no `unb` (the Goofish user id); log in on www.goofish.com and copy all cookies")]
+    #[error(
+        "the cookies have no `unb` (the Goofish user id); log in on www.goofish.com and copy all cookies"
+    )]
     NoUnb,
 }
 
@@ -155,7 +157,10 @@ pub fn parse_json(text: &str) -> Result<Vec<Cookie>, ImportError> {
             value: Secret::new(c.value),
             domain: domain_raw.trim_start_matches('.').to_ascii_lowercase(),
             host_only,
-            path: c.path.filter(|p| p.starts_with('/')).unwrap_or_else(|| "/".into()),
+            path: c
+                .path
+                .filter(|p| p.starts_with('/'))
+                .unwrap_or_else(|| "/".into()),
             expires,
             secure: c.secure.unwrap_or(false),
             http_only: c.http_only.unwrap_or(false),
@@ -181,10 +186,7 @@ pub fn parse_netscape(text: &str) -> Result<Vec<Cookie>, ImportError> {
         if fields.len() != 7 {
             return Err(ImportError::Line {
                 line: line_no,
-                reason: format!(
-                    "expected 7 tab-separated fields, found {}",
-                    fields.len()
-                ),
+                reason: format!("expected 7 tab-separated fields, found {}", fields.len()),
             });
         }
         let flag = |s: &str, what: &str| match s.to_ascii_uppercase().as_str() {
@@ -229,8 +231,22 @@ fn is_token(s: &str) -> bool {
             b.is_ascii_graphic()
                 && !matches!(
                     b,
-                    b'(' | b')' | b'<' | b'>' | b'@' | b',' | b';' | b':' | b'\\' | b'"' | b'/'
-                        | b'[' | b']' | b'?' | b'=' | b'{' | b'}'
+                    b'(' | b')'
+                        | b'<'
+                        | b'>'
+                        | b'@'
+                        | b','
+                        | b';'
+                        | b':'
+                        | b'\\'
+                        | b'"'
+                        | b'/'
+                        | b'['
+                        | b']'
+                        | b'?'
+                        | b'='
+                        | b'{'
+                        | b'}'
                 )
         })
 }
@@ -267,7 +283,10 @@ mod tests {
                 reason: "`broken` is not name=value".into()
             }
         );
-        assert_eq!(parse(Format::Header, "t=1").unwrap_err(), ImportError::NoUnb);
+        assert_eq!(
+            parse(Format::Header, "t=1").unwrap_err(),
+            ImportError::NoUnb
+        );
         assert_eq!(parse(Format::Header, " ").unwrap_err(), ImportError::Empty);
     }
 
@@ -284,7 +303,11 @@ mod tests {
         let c = parse(Format::Json, ext).unwrap();
         assert_eq!(c[0].expires, Some(1_790_000_000));
         let err = parse(Format::Json, r#"[{"value":"1"}]"#).unwrap_err();
-        assert!(err.to_string().starts_with("cookie 1: missing field `name`"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("cookie 1: missing field `name`"),
+            "{err}"
+        );
         let err = parse(Format::Json, r#"[{"name":"unb","value":1}]"#).unwrap_err();
         assert!(err.to_string().contains("cookie 1: invalid type"), "{err}");
     }
@@ -296,9 +319,15 @@ mod tests {
         assert!(c[0].http_only && !c[0].host_only && c[0].expires.is_none());
         assert!(c[1].host_only && c[1].secure && c[1].path == "/im");
         let err = parse(Format::Netscape, "a\tb\n").unwrap_err();
-        assert_eq!(err.to_string(), "line 1: expected 7 tab-separated fields, found 2");
+        assert_eq!(
+            err.to_string(),
+            "line 1: expected 7 tab-separated fields, found 2"
+        );
         let err = parse(Format::Netscape, ".g\tMAYBE\t/\tFALSE\t0\tunb\t1").unwrap_err();
-        assert!(err.to_string().contains("include-subdomains must be TRUE or FALSE"));
+        assert!(
+            err.to_string()
+                .contains("include-subdomains must be TRUE or FALSE")
+        );
     }
 
     #[test]

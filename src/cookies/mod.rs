@@ -119,7 +119,14 @@ pub fn value_of<'a>(cookies: &'a [Cookie], name: &str) -> Option<&'a str> {
 /// is replaced, an expired one removes its counterpart, everything else is kept.
 /// This is how a refresh absorbs rotated cookies without ever losing one it was not sent.
 pub fn merge(base: &[Cookie], newer: &[Cookie], now: i64) -> Vec<Cookie> {
-    let key = |c: &Cookie| (c.domain.clone(), c.host_only, c.path.clone(), c.name.clone());
+    let key = |c: &Cookie| {
+        (
+            c.domain.clone(),
+            c.host_only,
+            c.path.clone(),
+            c.name.clone(),
+        )
+    };
     let mut out: Vec<Cookie> = base.to_vec();
     for n in newer {
         out.retain(|c| key(c) != key(n));
@@ -198,7 +205,11 @@ mod tests {
 
     #[test]
     fn nickname_is_percent_decoded() {
-        let c = vec![Cookie::for_domain("tracknick", "%E9%97%B2%E9%B1%BC", ".goofish.com")];
+        let c = vec![Cookie::for_domain(
+            "tracknick",
+            "%E9%97%B2%E9%B1%BC",
+            ".goofish.com",
+        )];
         assert_eq!(nickname(&c).as_deref(), Some("闲鱼"));
     }
 }

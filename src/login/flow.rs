@@ -74,7 +74,8 @@ pub async fn login(
             if let Observation::Transient(why) | Observation::Unreadable(why) = &obs {
                 ui.detail(&format!("poll failed, retrying: {why}"));
             }
-            let has_unb = cookies::value_of(&client.cookies(), "unb").is_some_and(|u| !u.is_empty());
+            let has_unb =
+                cookies::value_of(&client.cookies(), "unb").is_some_and(|u| !u.is_empty());
             let before = m.phase.clone();
             let (next_m, next) = machine::step(&m, obs, has_unb, opts.poll_interval);
             m = next_m;
@@ -98,7 +99,9 @@ pub async fn login(
     // The mtop token is a nice-to-have at this point; say so if it failed.
     match tokio::time::timeout(Duration::from_secs(2), h5).await {
         Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => ui.detail(&format!("{e} (the account is saved without an mtop token; refresh fetches one)")),
+        Ok(Ok(Err(e))) => ui.detail(&format!(
+            "{e} (the account is saved without an mtop token; refresh fetches one)"
+        )),
         _ => ui.detail("h5api token bootstrap did not finish in time"),
     }
     Ok(client.cookies())

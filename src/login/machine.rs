@@ -14,7 +14,9 @@ pub enum Phase {
     WaitingForScan,
     Scanned,
     /// CONFIRMED with `iframeRedirect` and no `unb` yet: the person must verify on the phone.
-    Verifying { url: String },
+    Verifying {
+        url: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,27 +186,49 @@ mod tests {
             Next::Fail(LoginError::Cancelled)
         );
         let (v, n) = step(&m, confirmed(Some("u")), false, I);
-        assert_eq!((v.phase.clone(), n), (Phase::Verifying { url: "u".into() }, Next::Poll));
+        assert_eq!(
+            (v.phase.clone(), n),
+            (Phase::Verifying { url: "u".into() }, Next::Poll)
+        );
         // iframeRedirect again without unb: keep waiting; with unb: logged in.
         assert_eq!(step(&v, confirmed(Some("u")), false, I).1, Next::Poll);
-        assert!(matches!(step(&v, confirmed(Some("u")), true, I).1, Next::Finish(_)));
+        assert!(matches!(
+            step(&v, confirmed(Some("u")), true, I).1,
+            Next::Finish(_)
+        ));
         assert!(matches!(
             on_deadline(&v, Duration::from_secs(9)),
             LoginError::VerificationNotCompleted { .. }
         ));
-        assert!(matches!(on_deadline(&m, Duration::from_secs(9)), LoginError::TimedOut { secs: 9 }));
+        assert!(matches!(
+            on_deadline(&m, Duration::from_secs(9)),
+            LoginError::TimedOut { secs: 9 }
+        ));
     }
 
     #[test]
     fn error_streaks() {
         let mut m = Machine::new(3);
         for i in 1..MAX_ERROR_STREAK {
-            let (n_m, n) = step(&m, Observation::State(QrState::ServerError("hasError".into())), false, I);
+            let (n_m, n) = step(
+                &m,
+                Observation::State(QrState::ServerError("hasError".into())),
+                false,
+                I,
+            );
             assert_eq!(n, Next::Poll, "error {i}");
             m = n_m;
         }
-        let (_, n) = step(&m, Observation::State(QrState::ServerError("hasError".into())), false, I);
-        assert!(matches!(n, Next::Fail(LoginError::ServerErrors { count: 5, .. })));
+        let (_, n) = step(
+            &m,
+            Observation::State(QrState::ServerError("hasError".into())),
+            false,
+            I,
+        );
+        assert!(matches!(
+            n,
+            Next::Fail(LoginError::ServerErrors { count: 5, .. })
+        ));
         // A good answer resets the streak; transport errors back off without failing.
         let (m, _) = step(&m, Observation::State(QrState::Waiting), false, I);
         assert_eq!(m.error_streak, 0);
@@ -214,6 +238,9 @@ mod tests {
         for _ in 0..10 {
             m = step(&m, Observation::Transient("refused".into()), false, I).0;
         }
-        assert_eq!(step(&m, Observation::Transient("x".into()), false, I).1, Next::Retry(Duration::from_secs(5)));
+        assert_eq!(
+            step(&m, Observation::Transient("x".into()), false, I).1,
+            Next::Retry(Duration::from_secs(5))
+        );
     }
 }

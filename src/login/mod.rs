@@ -9,7 +9,9 @@ use crate::exit::Code;
 /// How a login ended without an account.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LoginError {
-    #[error("the QR code expired {shown} time(s) without a confirmation (raise --max-qr to wait longer)")]
+    #[error(
+        "the QR code expired {shown} time(s) without a confirmation (raise --max-qr to wait longer)"
+    )]
     Expired { shown: u32 },
     #[error("no confirmation within {secs} s (--timeout)")]
     TimedOut { secs: u64 },

@@ -165,7 +165,10 @@ impl PassportClient {
             .pool_idle_timeout(Duration::from_secs(90));
         if let Some(p) = proxy {
             b = b.proxy(reqwest::Proxy::all(p).map_err(|e| {
-                crate::exit::Coded::usage(format!("proxy {}: {e}", crate::commands::redact_proxy(p)))
+                crate::exit::Coded::usage(format!(
+                    "proxy {}: {e}",
+                    crate::commands::redact_proxy(p)
+                ))
             })?);
         }
         Ok(PassportClient {
@@ -200,7 +203,12 @@ impl PassportClient {
 
     fn passport_headers(&self, referer: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
-        let origin = self.endpoints.passport.as_str().trim_end_matches('/').to_owned();
+        let origin = self
+            .endpoints
+            .passport
+            .as_str()
+            .trim_end_matches('/')
+            .to_owned();
         let pairs: [(&str, String); 9] = [
             ("accept", "application/json, text/plain, */*".into()),
             ("accept-language", "zh-CN,zh;q=0.9,en;q=0.8".into()),
@@ -209,7 +217,11 @@ impl PassportClient {
             ("sec-fetch-dest", "empty".into()),
             ("sec-fetch-mode", "cors".into()),
             ("sec-fetch-site", "same-origin".into()),
-            ("sec-ch-ua", "\"Chromium\";v=\"146\", \"Not-A.Brand\";v=\"24\", \"Google Chrome\";v=\"146\"".into()),
+            (
+                "sec-ch-ua",
+                "\"Chromium\";v=\"146\", \"Not-A.Brand\";v=\"24\", \"Google Chrome\";v=\"146\""
+                    .into(),
+            ),
             ("sec-ch-ua-platform", "\"Windows\"".into()),
         ];
         for (k, v) in pairs {
@@ -265,7 +277,11 @@ impl PassportClient {
         }
     }
 
-    async fn json<T: DeserializeOwned>(&self, step: Step, req: RequestBuilder) -> Result<T, PassportError> {
+    async fn json<T: DeserializeOwned>(
+        &self,
+        step: Step,
+        req: RequestBuilder,
+    ) -> Result<T, PassportError> {
         let body = self.send(step, req).await?;
         parse_json(step, &body)
     }
@@ -276,9 +292,15 @@ impl PassportClient {
         let api = "mtop.gaia.nodejs.gaia.idle.data.gw.v2.index.get";
         let url = self.url(&self.endpoints.h5api, &format!("h5/{api}/1.0/"))?;
         let _: wire::Mtop<serde::de::IgnoredAny> = self
-            .json(Step::H5Token, self.http.get(url.clone()).headers(self.mtop_headers()))
+            .json(
+                Step::H5Token,
+                self.http.get(url.clone()).headers(self.mtop_headers()),
+            )
             .await?;
-        match self.mtop_once(Step::H5Token, api, r#"{"bizScene":"home"}"#, false).await? {
+        match self
+            .mtop_once(Step::H5Token, api, r#"{"bizScene":"home"}"#, false)
+            .await?
+        {
             (MtopOutcome::Ok, _) => Ok(()),
             (MtopOutcome::Other(code), _) if is_token_code(&code) => Ok(()),
             (other, _) => Err(PassportError::Rejected {
@@ -341,11 +363,19 @@ impl PassportClient {
             .form(&[("data", data)]);
         let resp: wire::Mtop<wire::PunishData> = self.json(step, req).await?;
         let first = resp.ret.first().cloned().unwrap_or_default();
-        Ok((classify_ret(&resp.ret, resp.data.and_then(|d| d.url)), first))
+        Ok((
+            classify_ret(&resp.ret, resp.data.and_then(|d| d.url)),
+            first,
+        ))
     }
 
     /// A signed mtop call that absorbs a rotated token and signs again once (§7.5).
-    pub async fn mtop(&self, step: Step, api: &str, data: &str) -> Result<MtopOutcome, PassportError> {
+    pub async fn mtop(
+        &self,
+        step: Step,
+        api: &str,
+        data: &str,
+    ) -> Result<MtopOutcome, PassportError> {
         let (outcome, first) = self.mtop_once(step, api, data, true).await?;
         if is_token_code(&first) {
             return Ok(self.mtop_once(step, api, data, true).await?.0);
@@ -374,7 +404,10 @@ impl PassportClient {
         let req = self
             .http
             .get(url)
-            .header(header::ACCEPT, "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
+            .header(
+                header::ACCEPT,
+                "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+            )
             .header(header::REFERER, www)
             .header("sec-fetch-dest", "iframe")
             .header("sec-fetch-mode", "navigate")
@@ -401,7 +434,9 @@ impl PassportClient {
         let env: wire::Envelope<serde_json::Map<String, serde_json::Value>> =
             self.json(Step::Generate, req).await?;
         check_intercepted(Step::Generate, &env.ret)?;
-        let content = env.content.ok_or_else(|| malformed(Step::Generate, "no `content`"))?;
+        let content = env
+            .content
+            .ok_or_else(|| malformed(Step::Generate, "no `content`"))?;
         let data = content.data.unwrap_or_default();
         if content.success != Some(true) || env.has_error {
             let err: wire::ErrorData =
@@ -409,7 +444,10 @@ impl PassportClient {
             return Err(PassportError::Rejected {
                 step: Step::Generate,
                 message: err.title_msg.unwrap_or_else(|| {
-                    format!("code {}", err.result_code.map_or("?".into(), |c| c.to_string()))
+                    format!(
+                        "code {}",
+                        err.result_code.map_or("?".into(), |c| c.to_string())
+                    )
                 }),
             });
         }
@@ -426,12 +464,17 @@ impl PassportClient {
     }
 
     /// Step 4 (§5): one poll.
-    pub async fn query(&self, form: &[(String, String)], qr: &QrCode) -> Result<QrState, PassportError> {
+    pub async fn query(
+        &self,
+        form: &[(String, String)],
+        qr: &QrCode,
+    ) -> Result<QrState, PassportError> {
         let url = self.url(&self.endpoints.passport, "newlogin/qrcode/query.do")?;
         let t = qr.t.to_string();
         let www = self.endpoints.www.as_str();
         let im = format!("{www}im");
-        let mut body: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let mut body: Vec<(&str, &str)> =
+            form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         body.extend([
             ("t", t.as_str()),
             ("ck", qr.ck.as_str()),
@@ -480,7 +523,10 @@ impl PassportClient {
     /// (c) Confirm the keep-login dialog.
     pub async fn confirm_keep_login(&self, path: &str) -> Result<(), PassportError> {
         let url = self.url(&self.endpoints.passport, path.trim_start_matches('/'))?;
-        let req = self.http.post(url).headers(self.passport_headers(&self.mini_login_url()));
+        let req = self
+            .http
+            .post(url)
+            .headers(self.passport_headers(&self.mini_login_url()));
         let env: wire::Envelope<wire::ErrorData> = self.json(Step::KeepLogin, req).await?;
         expect_success(Step::KeepLogin, env)
     }
@@ -493,12 +539,18 @@ impl PassportClient {
         let req = self
             .http
             .get(url)
-            .header(header::ACCEPT, "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
+            .header(
+                header::ACCEPT,
+                "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+            )
             .header(header::REFERER, www)
             .header("sec-fetch-dest", "document")
             .header("sec-fetch-mode", "navigate")
             .header("upgrade-insecure-requests", "1");
-        let resp = req.send().await.map_err(|e| self.transport(Step::Landing, e))?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| self.transport(Step::Landing, e))?;
         let status = resp.status();
         let final_host = resp.url().host_str().map(str::to_owned);
         let final_path = resp.url().path().to_owned();
@@ -509,7 +561,9 @@ impl PassportClient {
             });
         }
         let _ = resp.bytes().await;
-        if final_host != self.endpoints.www.host_str().map(str::to_owned) || !final_path.starts_with("/im") {
+        if final_host != self.endpoints.www.host_str().map(str::to_owned)
+            || !final_path.starts_with("/im")
+        {
             return Err(PassportError::Rejected {
                 step: Step::Landing,
                 message: "sent to the login page: the session was not accepted".into(),
@@ -528,8 +582,11 @@ impl PassportClient {
     /// service said yes.
     pub async fn enable_long_login(&self) -> Result<bool, PassportError> {
         let mut url = self.url(&self.endpoints.passport, "ac/account/setLoginSettings.do")?;
-        url.query_pairs_mut()
-            .extend_pairs([("fromSite", "77"), ("appName", "xianyu"), ("bizEntrance", "web")]);
+        url.query_pairs_mut().extend_pairs([
+            ("fromSite", "77"),
+            ("appName", "xianyu"),
+            ("bizEntrance", "web"),
+        ]);
         let req = self
             .http
             .post(url)
@@ -545,11 +602,16 @@ impl PassportClient {
     /// `hasLogin.do` (§7.3): is the session alive? Rotates login cookies when it is.
     pub async fn has_login(&self, unb: &str) -> Result<bool, PassportError> {
         let mut url = self.url(&self.endpoints.passport, "newlogin/hasLogin.do")?;
-        url.query_pairs_mut().extend_pairs([("appName", "xianyu"), ("fromSite", "77")]);
+        url.query_pairs_mut()
+            .extend_pairs([("appName", "xianyu"), ("fromSite", "77")]);
         let csrf = self.cookie_value("_tb_token_").unwrap_or_default();
         let hsiz = self.cookie_value("cookie2").unwrap_or_default();
         let www = self.endpoints.www.as_str().to_owned();
-        let page_trace = format!("21504{}{:06}", crate::time::now_ms(), rand::random::<u32>() % 1_000_000);
+        let page_trace = format!(
+            "21504{}{:06}",
+            crate::time::now_ms(),
+            rand::random::<u32>() % 1_000_000
+        );
         let form: [(&str, &str); 20] = [
             ("hid", unb),
             ("ltl", "true"),
@@ -636,7 +698,10 @@ pub fn parse_json<T: DeserializeOwned>(step: Step, body: &str) -> Result<T, Pass
         return Err(malformed(step, "empty body"));
     }
     if trimmed.starts_with('<') {
-        return Err(malformed(step, "an HTML page instead of JSON (blocked or an error page)"));
+        return Err(malformed(
+            step,
+            "an HTML page instead of JSON (blocked or an error page)",
+        ));
     }
     serde_json::from_str(trimmed).map_err(|e| {
         if e.is_eof() {
@@ -650,7 +715,10 @@ pub fn parse_json<T: DeserializeOwned>(step: Step, body: &str) -> Result<T, Pass
 /// An anti-bot edge answering for a passport endpoint (§1, §9).
 fn check_intercepted(step: Step, ret: &Option<Vec<String>>) -> Result<(), PassportError> {
     match ret {
-        Some(r) if r.iter().any(|c| c.contains("FAIL_SYS_USER_VALIDATE") || c.contains("RGV587")) => {
+        Some(r)
+            if r.iter()
+                .any(|c| c.contains("FAIL_SYS_USER_VALIDATE") || c.contains("RGV587")) =>
+        {
             Err(PassportError::Risk { step, url: None })
         }
         _ => Ok(()),
@@ -666,9 +734,12 @@ fn expect_success(step: Step, env: wire::Envelope<wire::ErrorData>) -> Result<()
     let d = content.data.unwrap_or_default();
     Err(PassportError::Rejected {
         step,
-        message: d
-            .title_msg
-            .unwrap_or_else(|| format!("code {}", d.result_code.map_or("?".into(), |c| c.to_string()))),
+        message: d.title_msg.unwrap_or_else(|| {
+            format!(
+                "code {}",
+                d.result_code.map_or("?".into(), |c| c.to_string())
+            )
+        }),
     })
 }
 
@@ -682,7 +753,10 @@ fn is_token_code(code: &str) -> bool {
 pub fn classify_ret(ret: &[String], url: Option<String>) -> MtopOutcome {
     let all = ret.join(" ");
     let first = ret.first().cloned().unwrap_or_default();
-    if all.contains("FAIL_SYS_USER_VALIDATE") || all.contains("RGV587") || url.as_deref().is_some_and(|u| u.contains("punish")) {
+    if all.contains("FAIL_SYS_USER_VALIDATE")
+        || all.contains("RGV587")
+        || url.as_deref().is_some_and(|u| u.contains("punish"))
+    {
         return MtopOutcome::Risk(url);
     }
     if first.starts_with("SUCCESS") {
@@ -711,12 +785,16 @@ pub fn classify_query(d: wire::QueryData) -> QrState {
         "ERROR" => QrState::ServerError(d.title_msg.unwrap_or_else(|| "ERROR".into())),
         "CONFIRMED" => {
             let verify_url = if d.iframe_redirect == Some(true) {
-                d.iframe_redirect_url.map(|u| normalise_url(&u)).filter(|u| !u.is_empty())
+                d.iframe_redirect_url
+                    .map(|u| normalise_url(&u))
+                    .filter(|u| !u.is_empty())
             } else {
                 None
             };
             let keep_login_url = match d.dialog_action.as_deref() {
-                Some("keepLoginConfirm" | "keepLoginConfirmDialog" | "keepLoginSilentNoticeDialog") => d
+                Some(
+                    "keepLoginConfirm" | "keepLoginConfirmDialog" | "keepLoginSilentNoticeDialog",
+                ) => d
                     .feedback_payload
                     .and_then(|f| f.dynamic_url)
                     .and_then(|u| u.dialog_confirm_login_url),
@@ -749,18 +827,33 @@ mod tests {
     #[test]
     fn ret_classification() {
         let r = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        assert_eq!(classify_ret(&r(&["SUCCESS::调用成功"]), None), MtopOutcome::Ok);
-        assert!(matches!(classify_ret(&r(&["FAIL_SYS_SESSION_EXPIRED::Session过期"]), None), MtopOutcome::SessionExpired(_)));
+        assert_eq!(
+            classify_ret(&r(&["SUCCESS::调用成功"]), None),
+            MtopOutcome::Ok
+        );
         assert!(matches!(
-            classify_ret(&r(&["FAIL_SYS_USER_VALIDATE", "RGV587_ERROR::SM::x"]), Some("u".into())),
+            classify_ret(&r(&["FAIL_SYS_SESSION_EXPIRED::Session过期"]), None),
+            MtopOutcome::SessionExpired(_)
+        ));
+        assert!(matches!(
+            classify_ret(
+                &r(&["FAIL_SYS_USER_VALIDATE", "RGV587_ERROR::SM::x"]),
+                Some("u".into())
+            ),
             MtopOutcome::Risk(Some(_))
         ));
-        assert!(matches!(classify_ret(&r(&["FAIL_SYS_TOKEN_EXOIRED::令牌过期"]), None), MtopOutcome::Other(_)));
+        assert!(matches!(
+            classify_ret(&r(&["FAIL_SYS_TOKEN_EXOIRED::令牌过期"]), None),
+            MtopOutcome::Other(_)
+        ));
     }
 
     #[test]
     fn query_classification_is_tolerant() {
-        let q = |s: &str| wire::QueryData { qr_code_status: Some(s.into()), ..Default::default() };
+        let q = |s: &str| wire::QueryData {
+            qr_code_status: Some(s.into()),
+            ..Default::default()
+        };
         assert_eq!(classify_query(q("NEW")), QrState::Waiting);
         assert_eq!(classify_query(q("")), QrState::Waiting);
         assert_eq!(classify_query(q("WHATEVER")), QrState::Waiting);
@@ -769,8 +862,13 @@ mod tests {
         let mut d = q("CONFIRMED");
         d.iframe_redirect = Some(true);
         d.iframe_redirect_url = Some("\\/\\/passport.goofish.com\\/iv\\/x.htm?a=1&amp;b=2".into());
-        let QrState::Confirmed(c) = classify_query(d) else { panic!() };
-        assert_eq!(c.verify_url.as_deref(), Some("https://passport.goofish.com/iv/x.htm?a=1&b=2"));
+        let QrState::Confirmed(c) = classify_query(d) else {
+            panic!()
+        };
+        assert_eq!(
+            c.verify_url.as_deref(),
+            Some("https://passport.goofish.com/iv/x.htm?a=1&b=2")
+        );
     }
 
     #[test]

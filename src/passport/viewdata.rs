@@ -87,13 +87,19 @@ window._lang = "zh_CN";</script>"#;
             ]
         );
         let pretty = "window.viewData   =\n{\n  \"tips\": \"a};b\",\n  \"loginFormData\": {\n    \"mainPage\": true\n  }\n};";
-        assert_eq!(login_form(pretty).unwrap(), vec![("mainPage".into(), "true".into())]);
+        assert_eq!(
+            login_form(pretty).unwrap(),
+            vec![("mainPage".into(), "true".into())]
+        );
     }
 
     #[test]
     fn errors() {
         assert_eq!(login_form("<html></html>"), Err(ViewDataError::NotFound));
-        assert_eq!(login_form("window.viewData = {\"x\":1};"), Err(ViewDataError::NoForm));
+        assert_eq!(
+            login_form("window.viewData = {\"x\":1};"),
+            Err(ViewDataError::NoForm)
+        );
         assert!(matches!(
             login_form("window.viewData = {\"loginFormData\": {"),
             Err(ViewDataError::BadJson(_))

@@ -85,7 +85,11 @@ pub struct DynamicUrl {
 /// hasLogin / silentHasLogin / keep-login confirm `content.data`.
 #[derive(Debug, Default, Deserialize)]
 pub struct RenewData {
-    #[serde(rename = "processFinished", default, deserialize_with = "flex_opt_bool")]
+    #[serde(
+        rename = "processFinished",
+        default,
+        deserialize_with = "flex_opt_bool"
+    )]
     pub process_finished: Option<bool>,
     #[serde(rename = "resultCode", default, deserialize_with = "flex_opt_i64")]
     pub result_code: Option<i64>,
@@ -232,7 +236,10 @@ mod tests {
             let g: GenerateData = serde_json::from_str(body).unwrap();
             assert_eq!(g.t.to_string(), "1730000000123");
         }
-        assert!(serde_json::from_str::<GenerateData>(r#"{"t":1.5,"ck":"c","codeContent":"u"}"#).is_err());
+        assert!(
+            serde_json::from_str::<GenerateData>(r#"{"t":1.5,"ck":"c","codeContent":"u"}"#)
+                .is_err()
+        );
     }
 
     #[test]
@@ -244,10 +251,9 @@ mod tests {
         let d = e.content.unwrap().data.unwrap();
         assert_eq!(d.iframe_redirect, Some(true));
         assert!(!e.has_error);
-        let risk: Envelope<QueryData> = serde_json::from_str(
-            r#"{"ret":["FAIL_SYS_USER_VALIDATE"],"data":{"url":"x"}}"#,
-        )
-        .unwrap();
+        let risk: Envelope<QueryData> =
+            serde_json::from_str(r#"{"ret":["FAIL_SYS_USER_VALIDATE"],"data":{"url":"x"}}"#)
+                .unwrap();
         assert!(risk.content.is_none());
         assert_eq!(risk.ret.unwrap()[0], "FAIL_SYS_USER_VALIDATE");
     }

@@ -44,7 +44,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/newlogin/hasLogin.do", post(has_login))
         .route("/newlogin/silentHasLogin.do", post(silent_has_login))
         .route("/ac/account/setLoginSettings.do", post(set_login_settings))
-        .route("/ac/account/queryLoginSettings.do", post(query_login_settings))
+        .route(
+            "/ac/account/queryLoginSettings.do",
+            post(query_login_settings),
+        )
         // www.goofish.com
         .route("/", get(www_home))
         .route("/im", get(www_im))
@@ -52,7 +55,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/__sim/state", get(ctl_state))
         .route("/__sim/scenario", post(ctl_scenario))
         .route("/__sim/phone/{action}", post(ctl_phone))
-        .route("/__sim/faults", post(ctl_add_faults).delete(ctl_clear_faults))
+        .route(
+            "/__sim/faults",
+            post(ctl_add_faults).delete(ctl_clear_faults),
+        )
         .route("/__sim/accounts", post(ctl_account))
         .layer(middleware::from_fn_with_state(shared.clone(), shape))
         .with_state(shared)
@@ -124,7 +130,10 @@ impl IntoResponse for Reply {
     fn into_response(self) -> Response {
         let mut r = (self.status, self.body).into_response();
         let h = r.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(self.content_type));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(self.content_type),
+        );
         for c in self.cookies {
             if let Ok(v) = HeaderValue::from_str(&c) {
                 h.append(header::SET_COOKIE, v);
@@ -192,28 +201,43 @@ async fn shape(State(sh): S, req: Request, next: Next) -> Response {
     }
     let resp = next.run(req).await;
     let (mut parts, body) = resp.into_parts();
-    let bytes = axum::body::to_bytes(body, 16 << 20).await.unwrap_or_default();
-    parts.headers.insert(header::SERVER, HeaderValue::from_static("Tengine"));
-    parts.headers.insert("x-sim", HeaderValue::from_static("qrlogin"));
+    let bytes = axum::body::to_bytes(body, 16 << 20)
+        .await
+        .unwrap_or_default();
+    parts
+        .headers
+        .insert(header::SERVER, HeaderValue::from_static("Tengine"));
+    parts
+        .headers
+        .insert("x-sim", HeaderValue::from_static("qrlogin"));
     let bytes: Bytes = match fault {
         None | Some(FaultKind::Delay { .. }) => bytes,
         Some(FaultKind::Status { code }) => {
             parts.status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             parts.headers.remove(header::SET_COOKIE);
-            parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+            parts
+                .headers
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
             Bytes::from(format!("<html><body><h1>{code}</h1>Tengine</body></html>"))
         }
         Some(FaultKind::HtmlPage) => {
             parts.headers.remove(header::SET_COOKIE);
-            parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+            parts
+                .headers
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
             Bytes::from_static(pages::BLOCK_PAGE.as_bytes())
         }
         Some(FaultKind::Truncated) => bytes.slice(..bytes.len() / 2),
         Some(FaultKind::Empty) => Bytes::new(),
         Some(FaultKind::CorruptGzip) => {
-            parts.headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            parts
+                .headers
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
             parts.headers.remove(header::CONTENT_LENGTH);
-            return Response::from_parts(parts, Body::from(&b"\x1f\x8b\x08\x00garbage-not-gzip"[..]));
+            return Response::from_parts(
+                parts,
+                Body::from(&b"\x1f\x8b\x08\x00garbage-not-gzip"[..]),
+            );
         }
         Some(FaultKind::Reset) => {
             parts.headers.remove(header::CONTENT_LENGTH);
@@ -223,7 +247,9 @@ async fn shape(State(sh): S, req: Request, next: Next) -> Response {
         }
         Some(FaultKind::HasError) => {
             parts.status = StatusCode::OK;
-            Bytes::from(json!({"content": {"data": {}, "success": false}, "hasError": true}).to_string())
+            Bytes::from(
+                json!({"content": {"data": {}, "success": false}, "hasError": true}).to_string(),
+            )
         }
         Some(FaultKind::MissingField) => Bytes::from(spoil(&bytes, false)),
         Some(FaultKind::WrongType) => Bytes::from(spoil(&bytes, true)),
@@ -236,7 +262,9 @@ async fn shape(State(sh): S, req: Request, next: Next) -> Response {
         if enc.write_all(&bytes).is_ok()
             && let Ok(gz) = enc.finish()
         {
-            parts.headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            parts
+                .headers
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
             return Response::from_parts(parts, Body::from(gz));
         }
     }
@@ -252,8 +280,8 @@ fn futures_stream(
 
 /// A tiny two-item stream without pulling in a streams crate.
 mod tokio_stream_like {
-    pub use futures_core::Stream;
     use axum::body::Bytes;
+    pub use futures_core::Stream;
     use std::pin::Pin;
     use std::task::{Context, Poll};
 
@@ -269,7 +297,9 @@ mod tokio_stream_like {
             self.0 += 1;
             match self.0 {
                 1 => Poll::Ready(Some(Ok(self.1.clone()))),
-                2 => Poll::Ready(Some(Err(std::io::Error::other("connection reset by simulator")))),
+                2 => Poll::Ready(Some(Err(std::io::Error::other(
+                    "connection reset by simulator",
+                )))),
                 _ => Poll::Ready(None),
             }
         }
@@ -283,7 +313,10 @@ fn spoil(bytes: &[u8], wrong_type: bool) -> String {
         return String::from_utf8_lossy(bytes).into_owned();
     };
     let replacement = |_: &Value| json!(["wrong", "type"]);
-    if let Some(data) = v.pointer_mut("/content/data").and_then(Value::as_object_mut) {
+    if let Some(data) = v
+        .pointer_mut("/content/data")
+        .and_then(Value::as_object_mut)
+    {
         let keys: Vec<String> = data.keys().cloned().collect();
         for k in keys {
             if wrong_type {
@@ -319,7 +352,11 @@ async fn mtop(
 ) -> Reply {
     let cookies = request_cookies(&headers);
     let f = form(&body);
-    let data = q.get("data").or_else(|| f.get("data")).cloned().unwrap_or_default();
+    let data = q
+        .get("data")
+        .or_else(|| f.get("data"))
+        .cloned()
+        .unwrap_or_default();
     let mut w = sh.world();
     let now = now_ms();
     let fresh = |w: &mut super::state::World| {
@@ -331,24 +368,41 @@ async fn mtop(
     };
     let Some(tk) = cookies.get("_m_h5_tk").filter(|v| !v.is_empty()) else {
         let c = fresh(&mut w);
-        return Reply::json(mtop_body(&api, &["FAIL_SYS_TOKEN_EMPTY::令牌为空"], json!({}))).cookies(c);
+        return Reply::json(mtop_body(
+            &api,
+            &["FAIL_SYS_TOKEN_EMPTY::令牌为空"],
+            json!({}),
+        ))
+        .cookies(c);
     };
     let token = token_of(tk);
     if w.h5_tokens.get(token).is_none_or(|exp| *exp <= now) {
         w.h5_tokens.remove(token);
         let c = fresh(&mut w);
-        return Reply::json(mtop_body(&api, &["FAIL_SYS_TOKEN_EXOIRED::令牌过期"], json!({}))).cookies(c);
+        return Reply::json(mtop_body(
+            &api,
+            &["FAIL_SYS_TOKEN_EXOIRED::令牌过期"],
+            json!({}),
+        ))
+        .cookies(c);
     }
     let t = q.get("t").cloned().unwrap_or_default();
     let app_key = q.get("appKey").cloned().unwrap_or_default();
     let given = q.get("sign").cloned().unwrap_or_default();
     if app_key != APP_KEY || given != sign(token, &t, APP_KEY, &data) {
-        return Reply::json(mtop_body(&api, &["FAIL_SYS_ILLEGAL_ACCESS::非法请求"], json!({})));
+        return Reply::json(mtop_body(
+            &api,
+            &["FAIL_SYS_ILLEGAL_ACCESS::非法请求"],
+            json!({}),
+        ));
     }
     match api.as_str() {
-        "mtop.gaia.nodejs.gaia.idle.data.gw.v2.index.get" | "mtop.taobao.idlehome.home.webpc.feed" => {
-            Reply::json(mtop_body(&api, &["SUCCESS::调用成功"], json!({"sections": []})))
-        }
+        "mtop.gaia.nodejs.gaia.idle.data.gw.v2.index.get"
+        | "mtop.taobao.idlehome.home.webpc.feed" => Reply::json(mtop_body(
+            &api,
+            &["SUCCESS::调用成功"],
+            json!({"sections": []}),
+        )),
         "mtop.taobao.idlemessage.pc.loginuser.get"
         | "mtop.taobao.idlemessage.pc.login.token"
         | "mtop.idle.web.user.page.nav" => {
@@ -373,14 +427,22 @@ async fn mtop(
                 }
             }
         }
-        _ => Reply::json(mtop_body(&api, &["FAIL_SYS_API_NOT_FOUNDED::请求API不存在"], json!({}))),
+        _ => Reply::json(mtop_body(
+            &api,
+            &["FAIL_SYS_API_NOT_FOUNDED::请求API不存在"],
+            json!({}),
+        )),
     }
 }
 
 fn nick_of(cookies: &HashMap<String, String>) -> String {
     cookies
         .get("tracknick")
-        .map(|n| percent_encoding::percent_decode_str(n).decode_utf8_lossy().into_owned())
+        .map(|n| {
+            percent_encoding::percent_decode_str(n)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
         .unwrap_or_default()
 }
 
@@ -424,7 +486,11 @@ async fn generate(
         ));
     }
     if q.get("appName").is_some_and(|a| a != "xianyu") {
-        return Reply::json(passport(json!({"resultCode": 14032, "titleMsg": "非法应用"}), -1, false));
+        return Reply::json(passport(
+            json!({"resultCode": 14032, "titleMsg": "非法应用"}),
+            -1,
+            false,
+        ));
     }
     let s = w.generate(now, now_ms() as u64);
     let code = format!(
@@ -441,11 +507,17 @@ async fn generate(
 
 fn login_cookies(w: &mut super::state::World, unb: &str, nick: &str) -> Vec<String> {
     let cookie2 = w.open_session(unb);
-    let nick_enc = percent_encoding::utf8_percent_encode(nick, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let nick_enc =
+        percent_encoding::utf8_percent_encode(nick, percent_encoding::NON_ALPHANUMERIC).to_string();
     vec![
         set_cookie("unb", unb, Some(31_536_000), true),
         set_cookie("cookie2", &cookie2, None, true),
-        set_cookie("sgcookie", &format!("E100{}%3D", hex(40)), Some(31_536_000), true),
+        set_cookie(
+            "sgcookie",
+            &format!("E100{}%3D", hex(40)),
+            Some(31_536_000),
+            true,
+        ),
         set_cookie("csg", &hex(8), None, false),
         set_cookie("tracknick", &nick_enc, Some(31_536_000), false),
         set_cookie("t", &hex(32), Some(7_776_000), false),
@@ -462,15 +534,25 @@ async fn query(State(sh): S, body: Bytes) -> Reply {
     let now = Instant::now();
     if !w.qrs.contains_key(&key) {
         // An unknown (t, ck) pair always answers EXPIRED (protocol.md §1).
-        return Reply::json(passport(json!({"qrCodeStatus": "EXPIRED", "resultCode": 100}), -1, false));
+        return Reply::json(passport(
+            json!({"qrCodeStatus": "EXPIRED", "resultCode": 100}),
+            -1,
+            false,
+        ));
     }
     w.advance(&key, now);
     let Some(s) = w.qrs.get_mut(&key) else {
-        return Reply::json(passport(json!({"qrCodeStatus": "EXPIRED", "resultCode": 100}), -1, false));
+        return Reply::json(passport(
+            json!({"qrCodeStatus": "EXPIRED", "resultCode": 100}),
+            -1,
+            false,
+        ));
     };
     s.last_poll = now;
     let s = s.clone();
-    let status_json = |st: QrStatus, n: i64, ok: bool| passport(json!({"qrCodeStatus": st.wire(), "resultCode": 100}), n, ok);
+    let status_json = |st: QrStatus, n: i64, ok: bool| {
+        passport(json!({"qrCodeStatus": st.wire(), "resultCode": 100}), n, ok)
+    };
     match s.status {
         QrStatus::New => Reply::json(status_json(QrStatus::New, 0, true)),
         QrStatus::Scanned => Reply::json(status_json(QrStatus::Scanned, 1, true)),
@@ -504,8 +586,15 @@ async fn query(State(sh): S, body: Bytes) -> Reply {
                     } else {
                         let url = format!("{}iv/entry.htm?htoken={h}", sh.base);
                         // A temporary cookie2 without unb: the identity anchor of the chain.
-                        Reply::json(confirmed(json!({"iframeRedirect": true, "iframeRedirectUrl": url})))
-                            .cookies(vec![set_cookie("cookie2", &hex(32), None, true)])
+                        Reply::json(confirmed(
+                            json!({"iframeRedirect": true, "iframeRedirectUrl": url}),
+                        ))
+                        .cookies(vec![set_cookie(
+                            "cookie2",
+                            &hex(32),
+                            None,
+                            true,
+                        )])
                     }
                 }
             }
@@ -527,7 +616,11 @@ async fn login_token(State(sh): S, Query(q): Params) -> Reply {
             let c = login_cookies(&mut w, &unb, &nick);
             Reply::json(json!({"content": {"data": {"resultCode": 100}, "status": 0, "success": true}, "hasError": false})).cookies(c)
         }
-        None => Reply::json(passport(json!({"resultCode": 14080, "titleMsg": "token无效"}), -1, false)),
+        None => Reply::json(passport(
+            json!({"resultCode": 14080, "titleMsg": "token无效"}),
+            -1,
+            false,
+        )),
     }
 }
 
@@ -545,7 +638,11 @@ async fn keep_login_confirm(State(sh): S, Query(q): Params) -> Reply {
             let c = login_cookies(&mut w, &unb, &nick);
             Reply::json(passport(json!({"resultCode": 100}), 0, true)).cookies(c)
         }
-        None => Reply::json(passport(json!({"resultCode": 14081, "titleMsg": "请求已失效"}), -1, false)),
+        None => Reply::json(passport(
+            json!({"resultCode": 14081, "titleMsg": "请求已失效"}),
+            -1,
+            false,
+        )),
     }
 }
 
@@ -571,7 +668,10 @@ async fn iv_normal_validate(State(sh): S, Query(q): Params) -> Reply {
 }
 
 async fn iv_verify_modes(Query(q): Params) -> Reply {
-    Reply::redirect(format!("/iv/mini/identity_verify.htm?htoken={}", htoken(&q)))
+    Reply::redirect(format!(
+        "/iv/mini/identity_verify.htm?htoken={}",
+        htoken(&q)
+    ))
 }
 
 async fn iv_identity_verify(State(sh): S, Query(q): Params) -> Reply {
@@ -593,7 +693,9 @@ async fn iv_check(State(sh): S, Query(q): Params) -> Reply {
         w.advance(&key, Instant::now());
     }
     match w.verifications.get(&h) {
-        Some(v) if v.passed => Reply::json(json!({"content": {"code": 3, "url": format!("{}ivCheckLogin.htm?htoken={h}", sh.base)}})),
+        Some(v) if v.passed => Reply::json(
+            json!({"content": {"code": 3, "url": format!("{}ivCheckLogin.htm?htoken={h}", sh.base)}}),
+        ),
         Some(_) => Reply::json(json!({"content": {"code": 0}})),
         None => Reply::json(json!({"content": {"code": 5, "msg": "htoken invalid"}})),
     }
@@ -620,14 +722,22 @@ async fn iv_check_login(State(sh): S, Query(q): Params) -> Reply {
 
 fn session_from(w: &super::state::World, headers: &HeaderMap) -> Option<(String, SessionState)> {
     let c = request_cookies(headers);
-    w.session_of(c.get("cookie2").map(String::as_str), c.get("unb").map(String::as_str))
+    w.session_of(
+        c.get("cookie2").map(String::as_str),
+        c.get("unb").map(String::as_str),
+    )
 }
 
 /// Fresh login cookies for a renewal: the same session, rotated sgcookie and csg.
 fn rotated(unb: &str) -> Vec<String> {
     vec![
         set_cookie("unb", unb, Some(31_536_000), true),
-        set_cookie("sgcookie", &format!("E100{}%3D", hex(40)), Some(31_536_000), true),
+        set_cookie(
+            "sgcookie",
+            &format!("E100{}%3D", hex(40)),
+            Some(31_536_000),
+            true,
+        ),
         set_cookie("csg", &hex(8), None, false),
         set_cookie("last_u_xianyu_web", unb, Some(31_536_000), false),
     ]
@@ -640,7 +750,11 @@ async fn has_login(State(sh): S, headers: HeaderMap) -> Reply {
             Reply::json(passport(json!({"resultCode": 100}), 0, true)).cookies(rotated(&unb))
         }
         Some((_, SessionState::Blocked)) => Reply::json(risk_body(&sh, "newlogin.hasLogin")),
-        _ => Reply::json(passport(json!({"titleMsg": "登录已失效，请重新登录"}), 0, false)),
+        _ => Reply::json(passport(
+            json!({"titleMsg": "登录已失效，请重新登录"}),
+            0,
+            false,
+        )),
     }
 }
 
@@ -654,11 +768,25 @@ async fn silent_has_login(State(sh): S, headers: HeaderMap) -> Reply {
     match session_from(&w, &headers) {
         Some((unb, SessionState::Alive)) if long_login => {
             let mut c = rotated(&unb);
-            c.push(set_cookie("sdkSilent", &(now_ms() + 86_400_000).to_string(), Some(86_400), false));
-            Reply::json(passport(json!({"processFinished": true, "resultCode": 100}), 0, true)).cookies(c)
+            c.push(set_cookie(
+                "sdkSilent",
+                &(now_ms() + 86_400_000).to_string(),
+                Some(86_400),
+                false,
+            ));
+            Reply::json(passport(
+                json!({"processFinished": true, "resultCode": 100}),
+                0,
+                true,
+            ))
+            .cookies(c)
         }
         Some((_, SessionState::Blocked)) => Reply::json(risk_body(&sh, "newlogin.silentHasLogin")),
-        _ => Reply::json(passport(json!({"processFinished": true, "resultCode": 14050}), 0, false)),
+        _ => Reply::json(passport(
+            json!({"processFinished": true, "resultCode": 14050}),
+            0,
+            false,
+        )),
     }
 }
 
@@ -676,9 +804,15 @@ async fn set_login_settings(State(sh): S, headers: HeaderMap, body: Bytes) -> Re
                 set_cookie("havana_lgc_exp", &exp.to_string(), Some(2_592_000), false),
             ])
         }
-        Some((_, SessionState::Alive)) => Reply::json(json!({"success": true, "data": {"success": true}})),
-        Some((_, SessionState::Blocked)) => Reply::json(risk_body(&sh, "ac.account.setLoginSettings")),
-        _ => Reply::json(json!({"success": false, "data": {"success": false, "message": "未登录"}})),
+        Some((_, SessionState::Alive)) => {
+            Reply::json(json!({"success": true, "data": {"success": true}}))
+        }
+        Some((_, SessionState::Blocked)) => {
+            Reply::json(risk_body(&sh, "ac.account.setLoginSettings"))
+        }
+        _ => {
+            Reply::json(json!({"success": false, "data": {"success": false, "message": "未登录"}}))
+        }
     }
 }
 
@@ -686,8 +820,12 @@ async fn query_login_settings(State(sh): S, headers: HeaderMap) -> Reply {
     let w = sh.world();
     let has = request_cookies(&headers).contains_key("havana_lgc2_77");
     match session_from(&w, &headers) {
-        Some((_, SessionState::Alive)) => Reply::json(json!({"success": true, "returnValue": {"canOpenLongLogin": true, "hasLongTokenLogin": has}})),
-        _ => Reply::json(json!({"success": false, "returnValue": {"canOpenLongLogin": false, "hasLongTokenLogin": false}})),
+        Some((_, SessionState::Alive)) => Reply::json(
+            json!({"success": true, "returnValue": {"canOpenLongLogin": true, "hasLongTokenLogin": has}}),
+        ),
+        _ => Reply::json(
+            json!({"success": false, "returnValue": {"canOpenLongLogin": false, "hasLongTokenLogin": false}}),
+        ),
     }
 }
 
@@ -695,7 +833,11 @@ fn base64(bytes: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -720,15 +862,22 @@ async fn www_home() -> Reply {
 async fn www_im(State(sh): S, Query(q): Params, headers: HeaderMap) -> Reply {
     let w = sh.world();
     match session_from(&w, &headers) {
-        Some((_, SessionState::Alive)) if q.get("spm").is_none() => {
-            Reply::redirect("/im?spm=a21ybx.home.nav.1".into()).cookies(vec![
-                set_cookie("xlly_s", "1", Some(172_800), false),
-            ])
+        Some((_, SessionState::Alive)) if !q.contains_key("spm") => Reply::redirect(
+            "/im?spm=a21ybx.home.nav.1".into(),
+        )
+        .cookies(vec![set_cookie("xlly_s", "1", Some(172_800), false)]),
+        Some((_, SessionState::Alive)) => {
+            Reply::html(pages::WWW_IM.into()).cookies(vec![set_cookie(
+                "mtop_partitioned_detect",
+                "1",
+                Some(5_400),
+                false,
+            )])
         }
-        Some((_, SessionState::Alive)) => Reply::html(pages::WWW_IM.into()).cookies(vec![
-            set_cookie("mtop_partitioned_detect", "1", Some(5_400), false),
-        ]),
-        _ => Reply::redirect(format!("{}mini_login.htm?appName=xianyu&returnUrl=%2Fim", sh.base)),
+        _ => Reply::redirect(format!(
+            "{}mini_login.htm?appName=xianyu&returnUrl=%2Fim",
+            sh.base
+        )),
     }
 }
 
@@ -758,7 +907,9 @@ async fn ctl_scenario(State(sh): S, body: Bytes) -> Reply {
     let mut current = serde_json::to_value(&w.scenario).unwrap_or_else(|_| json!({}));
     let patch: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
-        Err(e) => return Reply::json(json!({"error": e.to_string()})).status(StatusCode::BAD_REQUEST),
+        Err(e) => {
+            return Reply::json(json!({"error": e.to_string()})).status(StatusCode::BAD_REQUEST);
+        }
     };
     if let (Some(c), Some(p)) = (current.as_object_mut(), patch.as_object()) {
         c.extend(p.clone());
@@ -785,24 +936,39 @@ struct PhoneReq {
 async fn ctl_phone(State(sh): S, Path(action): Path<String>, body: Bytes) -> Reply {
     let req: PhoneReq = match serde_json::from_slice(&body) {
         Ok(r) => r,
-        Err(e) => return Reply::json(json!({"error": e.to_string()})).status(StatusCode::BAD_REQUEST),
+        Err(e) => {
+            return Reply::json(json!({"error": e.to_string()})).status(StatusCode::BAD_REQUEST);
+        }
     };
     let mut w = sh.world();
     // `latest` names the most recently generated QR, for a person with a browser.
     let lg = if req.lg_token == "latest" {
-        w.qrs.values().max_by_key(|s| s.t).map(|s| s.lg_token.clone()).unwrap_or_default()
+        w.qrs
+            .values()
+            .max_by_key(|s| s.t)
+            .map(|s| s.lg_token.clone())
+            .unwrap_or_default()
     } else {
         req.lg_token.clone()
     };
     let now = Instant::now();
     let result = match action.as_str() {
-        "scan" => w.scan(&lg, now).map(|tmp| json!({"tmpToken": tmp, "lgToken": lg})),
-        "confirm" => w.confirm(&lg, &req.tmp_token, now).map(|_| json!({"ok": true})),
+        "scan" => w
+            .scan(&lg, now)
+            .map(|tmp| json!({"tmpToken": tmp, "lgToken": lg})),
+        "confirm" => w
+            .confirm(&lg, &req.tmp_token, now)
+            .map(|_| json!({"ok": true})),
         "cancel" => w.cancel(&lg).map(|_| json!({"ok": true})),
         "expire" => w.expire(&lg).map(|_| json!({"ok": true})),
         "verify" => {
             let h = if req.htoken == "latest" {
-                w.qrs.values().filter(|s| s.htoken.is_some()).max_by_key(|s| s.t).and_then(|s| s.htoken.clone()).unwrap_or_default()
+                w.qrs
+                    .values()
+                    .filter(|s| s.htoken.is_some())
+                    .max_by_key(|s| s.t)
+                    .and_then(|s| s.htoken.clone())
+                    .unwrap_or_default()
             } else {
                 req.htoken.clone()
             };
@@ -855,7 +1021,9 @@ async fn ctl_account(State(sh): S, body: Bytes) -> Reply {
 }
 
 async fn phone_page(Query(q): Params) -> Reply {
-    Reply::html(pages::phone(q.get("lgToken").map(String::as_str).unwrap_or("latest")))
+    Reply::html(pages::phone(
+        q.get("lgToken").map(String::as_str).unwrap_or("latest"),
+    ))
 }
 
 #[cfg(test)]

@@ -369,7 +369,8 @@ impl World {
                     h,
                     Verification {
                         lg_token: lg_token.to_owned(),
-                        started: None,
+                        // The phone starts verifying as soon as it confirms.
+                        started: Some(now),
                         passed: false,
                         unb: s.unb.clone(),
                         nickname: s.nickname.clone(),
@@ -377,7 +378,6 @@ impl World {
                 );
             }
         }
-        let _ = now;
         Ok(())
     }
 
@@ -424,12 +424,20 @@ impl World {
 
     /// The account a request's `cookie2` and `unb` identify, with its state; a `cookie2`
     /// that was never issued, or belongs to another unb, identifies nobody.
-    pub fn session_of(&self, cookie2: Option<&str>, unb: Option<&str>) -> Option<(String, SessionState)> {
+    pub fn session_of(
+        &self,
+        cookie2: Option<&str>,
+        unb: Option<&str>,
+    ) -> Option<(String, SessionState)> {
         let owner = self.sessions.get(cookie2?)?;
         if unb.is_some_and(|u| u != owner) {
             return None;
         }
-        let state = self.accounts.get(owner).copied().unwrap_or(SessionState::Dead);
+        let state = self
+            .accounts
+            .get(owner)
+            .copied()
+            .unwrap_or(SessionState::Dead);
         Some((owner.clone(), state))
     }
 
@@ -475,14 +483,23 @@ mod tests {
             Err(PhoneError::WrongState(QrStatus::New))
         );
         let tmp = w.scan(&s.lg_token, now).unwrap();
-        assert_eq!(w.scan(&s.lg_token, now), Err(PhoneError::WrongState(QrStatus::Scanned)));
-        assert_eq!(w.confirm(&s.lg_token, "wrong", now), Err(PhoneError::BadToken));
+        assert_eq!(
+            w.scan(&s.lg_token, now),
+            Err(PhoneError::WrongState(QrStatus::Scanned))
+        );
+        assert_eq!(
+            w.confirm(&s.lg_token, "wrong", now),
+            Err(PhoneError::BadToken)
+        );
         w.confirm(&s.lg_token, &tmp, now).unwrap();
         assert_eq!(
             w.confirm(&s.lg_token, &tmp, now),
             Err(PhoneError::WrongState(QrStatus::Confirmed))
         );
-        assert_eq!(w.cancel(&s.lg_token), Err(PhoneError::WrongState(QrStatus::Confirmed)));
+        assert_eq!(
+            w.cancel(&s.lg_token),
+            Err(PhoneError::WrongState(QrStatus::Confirmed))
+        );
         assert_eq!(w.scan("nope", now), Err(PhoneError::UnknownQr));
     }
 

@@ -203,9 +203,7 @@ impl Store {
             .conn()
             .prepare("SELECT name FROM accounts ORDER BY name")
             .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], |r| r.get(0))
-            .map_err(|e| self.err(e))?;
+        let rows = stmt.query_map([], |r| r.get(0)).map_err(|e| self.err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
@@ -404,7 +402,9 @@ mod tests {
         assert_eq!(a2.name, "nick");
         assert_eq!(a2.nickname.as_deref(), Some("renamed"));
         // Explicit name of another unb: refused, nothing written.
-        let err = s.save(&new_account("3", Some("nick"), "x"), 30).unwrap_err();
+        let err = s
+            .save(&new_account("3", Some("nick"), "x"), 30)
+            .unwrap_err();
         assert!(matches!(err, StoreError::NameTaken { .. }));
         assert!(s.find("3").unwrap().is_none());
         assert_eq!(s.get("2").unwrap().name, "nick-2");

@@ -263,9 +263,13 @@ mod tests {
 
         let path = dir.path().join("future.db");
         let c = Connection::open(&path).unwrap();
-        c.execute_batch("PRAGMA user_version = 999; CREATE TABLE x(y);").unwrap();
+        c.execute_batch("PRAGMA user_version = 999; CREATE TABLE x(y);")
+            .unwrap();
         drop(c);
         let err = Store::open(&path).err().unwrap();
-        assert!(matches!(err, StoreError::FutureVersion { found: 999, .. }), "{err}");
+        assert!(
+            matches!(err, StoreError::FutureVersion { found: 999, .. }),
+            "{err}"
+        );
     }
 }

@@ -1,0 +1,482 @@
+//! add-account against the simulator: every CONFIRMED variant, every way a login ends,
+//! faults at each step, and what reaches the terminal.
+
+use crate::support::{Env, mode};
+use predicates::prelude::*;
+use qrlogin::sim::{Scenario, Variant};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+fn events(stdout: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not NDJSON: {l}")))
+        .collect()
+}
+
+/// Every secret cookie value stored for `name`: all but the identity cookies (`unb`,
+/// `tracknick` and their copies), which qrlogin shows on purpose as the account's id and
+/// nickname, and values too short to mean anything.
+fn values(env: &Env, name: &str) -> Vec<String> {
+    env.export_json(name)
+        .iter()
+        .filter(|c| {
+            !matches!(
+                c["name"].as_str(),
+                Some("unb" | "tracknick" | "last_u_xianyu_web")
+            )
+        })
+        .map(|c| c["value"].as_str().unwrap().to_owned())
+        .filter(|v| v.len() >= 6)
+        .collect()
+}
+
+fn assert_store_empty(env: &Env) {
+    if env.db().exists() {
+        assert!(
+            env.list_json().is_empty(),
+            "a failed login wrote to the store"
+        );
+    }
+}
+
+#[test]
+fn plain_login_saves_every_cookie_with_attributes() {
+    let env = Env::with_sim(Env::auto_phone(100, 100));
+    let out = env.add_account(&[]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.stdout.is_empty(), "stdout without --json must be empty");
+    assert!(
+        stderr.contains("saved new account xy_demo_user (2219000000001)"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "escape codes without a terminal: {stderr}"
+    );
+    // The person is always given the link.
+    assert!(stderr.contains("/qrcodeCheck.htm?lgToken="), "{stderr}");
+    let list = env.list_json();
+    assert_eq!(list[0]["status"], "ok");
+    assert!(list[0]["last_refreshed"].is_string());
+    let cookies = env.export_json("xy_demo_user");
+    let get = |n: &str| {
+        cookies
+            .iter()
+            .find(|c| c["name"] == n)
+            .unwrap_or_else(|| panic!("no {n}"))
+            .clone()
+    };
+    for name in [
+        "unb",
+        "cookie2",
+        "sgcookie",
+        "csg",
+        "tracknick",
+        "_m_h5_tk",
+        "_m_h5_tk_enc",
+        "XSRF-TOKEN",
+        "_tb_token_",
+        "havana_lgc2_77",
+        "havana_lgc_exp",
+        "xlly_s",
+        "mtop_partitioned_detect",
+    ] {
+        get(name);
+    }
+    assert_eq!(get("unb")["value"], "2219000000001");
+    assert_eq!(get("unb")["http_only"], true);
+    assert!(get("unb")["expires"].is_i64());
+    assert!(
+        get("cookie2")["expires"].is_null(),
+        "session cookie kept as a session cookie"
+    );
+    assert_eq!(get("csg")["http_only"], false);
+    // No cookie value reached the terminal.
+    for v in values(&env, "xy_demo_user") {
+        assert!(!stderr.contains(&v), "cookie value on stderr");
+    }
+    // Proxy no, user agent recorded.
+    let show: Value =
+        serde_json::from_str(&env.stdout_of(&["show", "xy_demo_user", "--json"])).unwrap();
+    assert!(show["user_agent"].as_str().unwrap().contains("Chrome/"));
+    assert!(show["proxy"].is_null());
+    assert!(mode(&env.db()) == 0o600);
+}
+
+#[test]
+fn json_events_in_order() {
+    let env = Env::with_sim(Env::auto_phone(100, 100));
+    let out = env.add_account(&["--json"]).output().unwrap();
+    assert!(out.status.success());
+    let ev = events(&out.stdout);
+    let names: Vec<&str> = ev.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(names, ["qr", "scanned", "confirmed", "saved"]);
+    assert!(ev[0]["url"].as_str().unwrap().contains("lgToken="));
+    assert!(ev[0]["expires_at"].is_string());
+    assert_eq!(ev[3]["unb"], "2219000000001");
+    assert_eq!(ev[3]["name"], "xy_demo_user");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for v in values(&env, "xy_demo_user") {
+        assert!(!stdout.contains(&v), "cookie value in --json events");
+    }
+}
+
+#[test]
+fn each_confirmed_variant() {
+    for (variant, endpoint) in [
+        (Variant::Token, "/login_token/login.do"),
+        (Variant::KeepLogin, "/newlogin/keepLogin/confirm.do"),
+    ] {
+        let env = Env::with_sim(Scenario {
+            variant,
+            ..Env::auto_phone(50, 50)
+        });
+        env.add_account(&[]).assert().success();
+        assert_eq!(env.list_json()[0]["unb"], "2219000000001", "{variant:?}");
+        assert_eq!(env.state()["hits"][endpoint], 1, "{variant:?}");
+    }
+}
+
+#[test]
+fn verification_completed_on_the_phone() {
+    let env = Env::with_sim(Scenario {
+        variant: Variant::Verify,
+        auto_verify_after_ms: Some(300),
+        ..Env::auto_phone(50, 50)
+    });
+    let out = env.add_account(&["--json"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ev = events(&out.stdout);
+    let v = ev
+        .iter()
+        .find(|e| e["event"] == "verification_required")
+        .unwrap();
+    assert!(v["url"].as_str().unwrap().contains("/iv/"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("identity verification"), "{stderr}");
+    assert_eq!(env.list_json()[0]["unb"], "2219000000001");
+}
+
+#[test]
+fn verification_left_unfinished_exits_5() {
+    let env = Env::with_sim(Scenario {
+        variant: Variant::Verify,
+        ..Env::auto_phone(50, 50)
+    });
+    env.add_account(&["--timeout", "2"])
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains(
+            "identity verification was required and not completed",
+        ));
+    assert_store_empty(&env);
+}
+
+#[test]
+fn cancel_on_the_phone_exits_4() {
+    let env = Env::with_sim(Scenario {
+        auto_cancel: true,
+        ..Env::auto_phone(50, 50)
+    });
+    env.add_account(&["--json"])
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains("cancelled on the phone"))
+        .stdout(
+            predicate::str::contains(r#""event":"error""#)
+                .and(predicate::str::contains(r#""code":4"#)),
+        );
+    assert_store_empty(&env);
+}
+
+#[test]
+fn expired_qr_codes_run_out_after_max_qr() {
+    let env = Env::with_sim(Scenario {
+        qr_lifetime_ms: 200,
+        ..Scenario::default()
+    });
+    let started = Instant::now();
+    env.add_account(&["--max-qr", "2", "--json"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("expired 2 time(s)"));
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert_eq!(env.state()["qrs"].as_array().unwrap().len(), 2);
+    assert_store_empty(&env);
+}
+
+#[test]
+fn expired_qr_is_regenerated_and_the_second_one_works() {
+    let env = Env::with_sim(Scenario::default());
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("qrlogin"));
+    let base = env.base();
+    child
+        .env("QRLOGIN_DB", env.db())
+        .env("QRLOGIN_PASSPORT_URL", &base)
+        .env("QRLOGIN_H5API_URL", &base)
+        .env("QRLOGIN_WWW_URL", &base)
+        .args([
+            "add-account",
+            "--qr",
+            "none",
+            "--poll-interval",
+            "0.05",
+            "--timeout",
+            "20",
+            "--json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = child.spawn().unwrap();
+    let first = wait_for_qr(&env, 1);
+    env.ctl("phone/expire", json!({"lgToken": first}));
+    let second = wait_for_qr(&env, 2);
+    let tmp = env.ctl("phone/scan", json!({"lgToken": second}))["tmpToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(env.ctl("phone/confirm", json!({"lgToken": second, "tmpToken": tmp}))["ok"] == true);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let qrs: Vec<Value> = events(&out.stdout)
+        .into_iter()
+        .filter(|e| e["event"] == "qr")
+        .collect();
+    assert_eq!(qrs.len(), 2);
+    assert_eq!(env.list_json().len(), 1);
+}
+
+/// The lgToken of the `n`th QR code once the simulator has generated it.
+fn wait_for_qr(env: &Env, n: usize) -> String {
+    let until = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < until {
+        let s = env.state();
+        if let Some(q) = s["qrs"].as_array().and_then(|a| a.get(n - 1)) {
+            return q["lgToken"].as_str().unwrap().to_owned();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("QR {n} never appeared");
+}
+
+#[test]
+fn has_error_streaks_are_retried_then_fail() {
+    let env = Env::with_sim(Env::auto_phone(100, 100));
+    env.fault("query.do", json!({"type": "has_error"}), Some(4));
+    env.add_account(&[]).assert().success();
+
+    let env = Env::with_sim(Scenario::default());
+    env.fault("query.do", json!({"type": "has_error"}), None);
+    env.add_account(&[])
+        .assert()
+        .code(6)
+        .stderr(predicate::str::contains(
+            "query.do: the service failed 5 times in a row",
+        ));
+    assert_store_empty(&env);
+}
+
+#[test]
+fn a_burst_of_5xx_is_retried() {
+    let env = Env::with_sim(Env::auto_phone(100, 100));
+    env.fault("query.do", json!({"type": "status", "code": 503}), Some(3));
+    env.fault("query.do", json!({"type": "status", "code": 502}), Some(2));
+    env.add_account(&[]).assert().success();
+    assert_eq!(env.list_json().len(), 1);
+}
+
+#[test]
+fn a_malformed_answer_at_each_step_names_the_step() {
+    let cases: &[(&str, Value, &str)] = &[
+        (
+            "mini_login.htm",
+            json!({"type": "body", "body": "<html>no view data</html>"}),
+            "mini_login.htm: unexpected response: no `window.viewData",
+        ),
+        (
+            "mini_login.htm",
+            json!({"type": "status", "code": 502}),
+            "mini_login.htm: HTTP 502",
+        ),
+        (
+            "generate.do",
+            json!({"type": "missing_field"}),
+            "qrcode/generate.do: unexpected response",
+        ),
+        (
+            "generate.do",
+            json!({"type": "wrong_type"}),
+            "qrcode/generate.do: unexpected response",
+        ),
+        (
+            "generate.do",
+            json!({"type": "html_page"}),
+            "qrcode/generate.do: unexpected response: an HTML page instead of JSON",
+        ),
+        (
+            "generate.do",
+            json!({"type": "truncated"}),
+            "qrcode/generate.do: unexpected response: truncated JSON",
+        ),
+        (
+            "generate.do",
+            json!({"type": "empty"}),
+            "qrcode/generate.do: unexpected response: empty body",
+        ),
+        (
+            "generate.do",
+            json!({"type": "corrupt_gzip"}),
+            "qrcode/generate.do: unexpected response: unreadable body",
+        ),
+        (
+            "/im",
+            json!({"type": "status", "code": 500}),
+            "www /im landing: HTTP 500",
+        ),
+    ];
+    for (path, kind, message) in cases {
+        let env = Env::with_sim(Env::auto_phone(50, 50));
+        env.fault(path, kind.clone(), Some(1));
+        let out = env.add_account(&[]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(6), "{path} {kind}: {stderr}");
+        let last = stderr.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with("qrlogin: error: ") && last.contains(message),
+            "{path} {kind}: {last}"
+        );
+        assert!(!stderr.contains("panicked"));
+        assert_store_empty(&env);
+    }
+}
+
+#[test]
+fn the_service_unreachable_exits_6() {
+    let env = Env::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dead = format!("http://127.0.0.1:{port}");
+    env.cmd()
+        .env("QRLOGIN_PASSPORT_URL", &dead)
+        .env("QRLOGIN_H5API_URL", &dead)
+        .env("QRLOGIN_WWW_URL", &dead)
+        .args(["add-account", "--qr", "none"])
+        .assert()
+        .code(6)
+        .stderr(predicate::str::contains(
+            "mini_login.htm: cannot reach the service",
+        ));
+    assert_store_empty(&env);
+}
+
+#[test]
+fn ctrl_c_while_waiting_exits_130_and_writes_nothing() {
+    let env = Env::with_sim(Scenario::default());
+    let base = env.base();
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("qrlogin"))
+        .env("QRLOGIN_DB", env.db())
+        .env("QRLOGIN_PASSPORT_URL", &base)
+        .env("QRLOGIN_H5API_URL", &base)
+        .env("QRLOGIN_WWW_URL", &base)
+        .args(["add-account", "--qr", "none", "--poll-interval", "0.05"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_qr(&env, 1);
+    // SAFETY: plain kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("qrlogin: error: interrupted"));
+    assert_store_empty(&env);
+}
+
+#[test]
+fn logging_in_again_keeps_the_name_and_foreign_names_are_refused() {
+    let env = Env::with_sim(Env::auto_phone(50, 50));
+    assert_eq!(env.login(&["--name", "main-shop"]), "main-shop");
+    let first = values(&env, "main-shop");
+    // Again, without --name: same account, same name, new cookies.
+    assert_eq!(env.login(&[]), "main-shop");
+    assert_eq!(env.list_json().len(), 1);
+    assert_ne!(values(&env, "main-shop"), first);
+    // A name that belongs to another unb is refused, and nothing is written.
+    env.ctl(
+        "scenario",
+        json!({"unb": "2219000000002", "nickname": "other"}),
+    );
+    let before = env.export_json("main-shop");
+    env.add_account(&["--name", "main-shop"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "already belongs to account 2219000000001",
+        ));
+    assert_eq!(env.list_json().len(), 1);
+    assert_eq!(env.export_json("main-shop"), before);
+    assert_eq!(env.login(&[]), "other");
+}
+
+#[test]
+fn qr_png_and_ascii_rendering() {
+    let env = Env::with_sim(Env::auto_phone(100, 100));
+    let png = env.dir.path().join("qr.png");
+    let out = env
+        .cmd()
+        .args([
+            "add-account",
+            "--qr",
+            "ascii",
+            "--poll-interval",
+            "0.05",
+            "--qr-png",
+        ])
+        .arg(&png)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(&std::fs::read(&png).unwrap()[1..4], b"PNG");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("######"));
+}
+
+#[test]
+fn proxy_is_used_and_saved_with_the_account() {
+    // The simulator also answers absolute-form proxy requests, so it can be its own proxy.
+    let env = Env::with_sim(Env::auto_phone(50, 50));
+    let proxy = format!("http://user:secretpw@{}", env.sim.as_ref().unwrap().addr);
+    let out = env.add_account(&["--proxy", &proxy]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let show = env.stdout_of(&["show", "xy_demo_user"]);
+    assert!(
+        show.contains("http://user:***@127.0.0.1:") && !show.contains("secretpw"),
+        "{show}"
+    );
+    let list = env.list_json();
+    assert_eq!(list[0]["proxy"], true);
+}

@@ -1,0 +1,6 @@
+//! Integration tests: the real `qrlogin` binary against the built-in simulator.
+
+mod add_account;
+mod simulator;
+mod store;
+mod support;

@@ -1,0 +1,201 @@
+//! The harness every integration test uses: a private temporary home and database, the
+//! real `qrlogin` binary, and a simulator on a random loopback port that the test steers
+//! through its documented control API.
+
+use assert_cmd::Command;
+use qrlogin::sim::{Scenario, Simulator};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub rt: tokio::runtime::Runtime,
+    pub sim: Option<Simulator>,
+}
+
+impl Env {
+    /// A temporary home with no simulator.
+    pub fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+            rt: tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap(),
+            sim: None,
+        }
+    }
+
+    /// A temporary home and a simulator with `scenario`.
+    pub fn with_sim(scenario: Scenario) -> Env {
+        let mut env = Env::new();
+        let sim = env
+            .rt
+            .block_on(Simulator::start("127.0.0.1:0", scenario))
+            .unwrap();
+        env.sim = Some(sim);
+        env
+    }
+
+    /// A phone that scans after `scan_ms` and confirms `confirm_ms` later.
+    pub fn auto_phone(scan_ms: u64, confirm_ms: u64) -> Scenario {
+        Scenario {
+            auto_scan_after_ms: Some(scan_ms),
+            auto_confirm_after_ms: Some(confirm_ms),
+            ..Scenario::default()
+        }
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("data/accounts.db")
+    }
+
+    pub fn base(&self) -> String {
+        self.sim
+            .as_ref()
+            .unwrap()
+            .base
+            .as_str()
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
+    /// The real binary with a private HOME and database, pointed at the simulator.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::cargo_bin("qrlogin").unwrap();
+        c.env_clear()
+            .env("HOME", self.dir.path())
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("QRLOGIN_DB", self.db())
+            .env("TMPDIR", self.dir.path())
+            .timeout(std::time::Duration::from_secs(60));
+        if let Some(sim) = &self.sim {
+            let base = sim.base.as_str().trim_end_matches('/');
+            c.env("QRLOGIN_PASSPORT_URL", base)
+                .env("QRLOGIN_H5API_URL", base)
+                .env("QRLOGIN_WWW_URL", base);
+        }
+        c
+    }
+
+    /// `add-account` with fast polling and no QR drawing.
+    pub fn add_account(&self, extra: &[&str]) -> Command {
+        let mut c = self.cmd();
+        c.args(["add-account", "--qr", "none", "--poll-interval", "0.05"])
+            .args(extra);
+        c
+    }
+
+    /// POST to the simulator's control API.
+    pub fn ctl(&self, path: &str, body: Value) -> Value {
+        let url = format!("{}/__sim/{path}", self.base());
+        self.rt.block_on(async move {
+            let r = reqwest::Client::new()
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            r.json().await.unwrap()
+        })
+    }
+
+    pub fn state(&self) -> Value {
+        let url = format!("{}/__sim/state", self.base());
+        self.rt.block_on(async move {
+            reqwest::Client::new()
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap()
+        })
+    }
+
+    pub fn fault(&self, path: &str, kind: Value, count: Option<u32>) {
+        self.ctl(
+            "faults",
+            json!([{"path": path, "kind": kind, "count": count}]),
+        );
+    }
+
+    /// Log in one account through the binary; returns its name.
+    pub fn login(&self, extra: &[&str]) -> String {
+        let out = self
+            .add_account(&[&["--json"], extra].concat())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "login failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let saved = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|v| v["event"] == "saved")
+            .unwrap();
+        saved["name"].as_str().unwrap().to_owned()
+    }
+
+    /// Import an account from a header string.
+    pub fn import_header(&self, name: &str, header: &str) {
+        self.cmd()
+            .args(["import", name, "--format", "header", "--from", "-"])
+            .write_stdin(header)
+            .assert()
+            .success();
+    }
+
+    pub fn stdout_of(&self, args: &[&str]) -> String {
+        let out = self.cmd().args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn list_json(&self) -> Vec<Value> {
+        serde_json::from_str(&self.stdout_of(&["list", "--json"])).unwrap()
+    }
+
+    pub fn export_json(&self, name: &str) -> Vec<Value> {
+        serde_json::from_str(&self.stdout_of(&["export", name, "--format", "json"])).unwrap()
+    }
+}
+
+pub fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+/// insta filters for what varies between runs: ports, temp paths, times, hex tokens.
+pub fn filters(env: &Env) -> Vec<(String, String)> {
+    vec![
+        (
+            regex_escape(&env.dir.path().display().to_string()),
+            "[TMP]".into(),
+        ),
+        (r"127\.0\.0\.1:\d+".into(), "127.0.0.1:[PORT]".into()),
+        (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ".into(), "[TIME]".into()),
+        (r"lgToken=[0-9a-f]+".into(), "lgToken=[TOKEN]".into()),
+    ]
+}
+
+fn regex_escape(s: &str) -> String {
+    regex::escape(s)
+}
+
+pub fn settings(env: &Env) -> insta::Settings {
+    let mut s = insta::Settings::clone_current();
+    for (re, rep) in filters(env) {
+        s.add_filter(&re, rep);
+    }
+    s.set_prepend_module_to_snapshot(false);
+    s
+}
