@@ -34,6 +34,8 @@ pub struct Cli {
 pub enum Command {
     /// Log in a Goofish account by scanning a QR code with the 闲鱼 app, and store it
     AddAccount(AddAccountArgs),
+    /// Renew and validate stored accounts (for cron)
+    Refresh(RefreshArgs),
     /// List stored accounts (never cookie values)
     List(ListArgs),
     /// Show one account in detail, with its cookies' attributes but not their values
@@ -50,6 +52,33 @@ pub enum Command {
     Demo(DemoArgs),
     /// Print shell completions
     Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RefreshArgs {
+    /// Accounts to refresh (names or unbs) [default: all]
+    pub names: Vec<String>,
+    /// Skip accounts refreshed more recently than this (e.g. 10m, 1h)
+    #[arg(long, value_name = "DURATION")]
+    pub min_interval: Option<String>,
+    /// Print a JSON report on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Wait for accounts another run is refreshing instead of skipping them
+    #[arg(long)]
+    pub wait: bool,
+    /// Ignore cooldowns and --min-interval
+    #[arg(long)]
+    pub force: bool,
+    /// Accounts refreshed at once
+    #[arg(long, value_name = "N", default_value = "4")]
+    pub concurrency: usize,
+    /// Up to this many seconds of random pause before each account
+    #[arg(long, value_name = "SECONDS", default_value = "1")]
+    pub jitter: f64,
+    /// Run CMD (with sh -c) once per status change of an account
+    #[arg(long, value_name = "CMD")]
+    pub on_change: Option<String>,
 }
 
 #[derive(Debug, Args)]

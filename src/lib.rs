@@ -13,6 +13,7 @@ pub mod printer;
 pub mod private_file;
 pub mod qr;
 pub mod redacted;
+pub mod refresh;
 pub mod settings;
 pub mod sim;
 pub mod store;

@@ -44,6 +44,8 @@ pub struct Globals {
     pub verbosity: i8,
     pub endpoints: Endpoints,
     pub user_agent: String,
+    /// Per-request timeout (`QRLOGIN_HTTP_TIMEOUT`, seconds).
+    pub http_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -65,6 +67,13 @@ pub enum QrMode {
     Ascii,
     Image,
     None,
+}
+
+#[derive(Debug, Clone)]
+pub struct RefreshConfig {
+    pub opts: crate::refresh::Options,
+    pub json: bool,
+    pub on_change: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -92,6 +101,7 @@ pub enum ImportSource {
 #[derive(Debug, Clone)]
 pub enum Action {
     AddAccount(LoginConfig),
+    Refresh(RefreshConfig),
     List {
         json: bool,
     },
@@ -170,6 +180,18 @@ pub fn resolve_with(
             www: url("QRLOGIN_WWW_URL", DEFAULT_WWW_URL)?,
         },
         user_agent: text("QRLOGIN_USER_AGENT").unwrap_or_else(|| DEFAULT_USER_AGENT.to_owned()),
+        http_timeout: match text("QRLOGIN_HTTP_TIMEOUT") {
+            Some(v) => seconds(
+                "QRLOGIN_HTTP_TIMEOUT",
+                v.parse().map_err(|_| {
+                    Coded::usage(format!(
+                        "QRLOGIN_HTTP_TIMEOUT: `{v}` is not a number of seconds"
+                    ))
+                })?,
+                0.1,
+            )?,
+            None => Duration::from_secs(20),
+        },
     };
     let action = match cli.command {
         Command::AddAccount(a) => Action::AddAccount(LoginConfig {
@@ -185,6 +207,22 @@ pub fn resolve_with(
             qr_png: a.qr_png,
             proxy: a.proxy.map(|p| check_proxy(&p)).transpose()?,
             json: a.json,
+        }),
+        Command::Refresh(a) => Action::Refresh(RefreshConfig {
+            opts: crate::refresh::Options {
+                names: a.names,
+                concurrency: match a.concurrency {
+                    1..=1024 => a.concurrency,
+                    _ => return Err(Coded::usage("--concurrency must be from 1 to 1024")),
+                },
+                jitter: seconds("--jitter", a.jitter, 0.0)?,
+                min_interval: a.min_interval.as_deref().map(duration).transpose()?,
+                wait: a.wait,
+                force: a.force,
+                http_timeout: globals.http_timeout,
+            },
+            json: a.json,
+            on_change: a.on_change.filter(|c| !c.trim().is_empty()),
         }),
         Command::List(a) => Action::List { json: a.json },
         Command::Show(a) => Action::Show {
@@ -265,6 +303,19 @@ fn sim_config(a: cli::SimulatorArgs) -> Result<SimConfig, Coded> {
             return Err(Coded::usage("--unb must be a number"));
         },
         nickname: a.nickname,
+    })
+}
+
+/// A human duration: `90s`, `10m`, `1h 30m`, or plain seconds.
+pub fn duration(raw: &str) -> Result<Duration, Coded> {
+    let raw = raw.trim();
+    if let Ok(secs) = raw.parse::<f64>() {
+        return seconds("--min-interval", secs, 0.0);
+    }
+    humantime::parse_duration(raw).map_err(|e| {
+        Coded::usage(format!(
+            "`{raw}` is not a duration like 90s, 10m or 1h ({e})"
+        ))
     })
 }
 

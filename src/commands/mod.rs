@@ -8,6 +8,7 @@ mod demo;
 mod export;
 mod import;
 mod list;
+mod refresh;
 mod show;
 mod simulate;
 
@@ -22,6 +23,7 @@ use anyhow::Result;
 pub fn run(globals: &Globals, action: Action, printer: &Printer) -> Result<Code> {
     match action {
         Action::AddAccount(cfg) => add_account::run(globals, &cfg, printer),
+        Action::Refresh(cfg) => refresh::run(globals, &cfg, printer),
         Action::List { json } => list::run(&open(globals)?, json, printer),
         Action::Show { name, json } => show::run(&open(globals)?, &name, json, printer),
         Action::Delete { names, yes } => delete::run(&open(globals)?, &names, yes, printer),

@@ -140,9 +140,36 @@ pub enum MtopOutcome {
 pub struct PassportClient {
     http: Client,
     jar: Arc<CookieStoreMutex>,
+    /// With a shared `Client` (refresh), cookies and the User-Agent are added per request
+    /// from this account's own jar instead of by the client.
+    shared: bool,
     endpoints: Endpoints,
     user_agent: String,
     timeout: Duration,
+}
+
+/// An HTTP client without a cookie store, for many accounts at once: one connection pool
+/// and one TLS set-up instead of one per account. Redirects are not followed (renewal
+/// endpoints answer 200/302 and the 302 is the answer, protocol.md §8).
+pub fn shared_http(
+    proxy: Option<&str>,
+    timeout: Duration,
+    max_idle: usize,
+) -> anyhow::Result<Client> {
+    let mut b = Client::builder()
+        .gzip(true)
+        .brotli(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .timeout(timeout)
+        .pool_max_idle_per_host(max_idle)
+        .pool_idle_timeout(Duration::from_secs(90));
+    if let Some(p) = proxy {
+        b = b.proxy(reqwest::Proxy::all(p).map_err(|e| {
+            crate::exit::Coded::usage(format!("proxy {}: {e}", crate::commands::redact_proxy(p)))
+        })?);
+    }
+    Ok(b.build()?)
 }
 
 impl PassportClient {
@@ -174,10 +201,57 @@ impl PassportClient {
         Ok(PassportClient {
             http: b.build()?,
             jar,
+            shared: false,
             endpoints,
             user_agent: user_agent.to_owned(),
             timeout,
         })
+    }
+
+    /// A client for one account over a shared connection pool (see [`shared_http`]).
+    pub fn over(
+        http: Client,
+        endpoints: Endpoints,
+        user_agent: &str,
+        timeout: Duration,
+        cookies: &[Cookie],
+    ) -> PassportClient {
+        PassportClient {
+            http,
+            jar: Arc::new(CookieStoreMutex::new(jar::import(cookies))),
+            shared: true,
+            endpoints,
+            user_agent: user_agent.to_owned(),
+            timeout,
+        }
+    }
+
+    /// Send one request, with this account's cookies when the client is shared.
+    async fn execute(
+        &self,
+        step: Step,
+        rb: RequestBuilder,
+    ) -> Result<reqwest::Response, PassportError> {
+        if !self.shared {
+            return rb.send().await.map_err(|e| self.transport(step, e));
+        }
+        use reqwest::cookie::CookieStore as _;
+        let mut req = rb.build().map_err(|e| self.transport(step, e))?;
+        let url = req.url().clone();
+        if let Some(v) = self.jar.cookies(&url) {
+            req.headers_mut().insert(header::COOKIE, v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&self.user_agent) {
+            req.headers_mut().insert(header::USER_AGENT, v);
+        }
+        let resp = self
+            .http
+            .execute(req)
+            .await
+            .map_err(|e| self.transport(step, e))?;
+        self.jar
+            .set_cookies(&mut resp.headers().get_all(header::SET_COOKIE).iter(), &url);
+        Ok(resp)
     }
 
     pub fn user_agent(&self) -> &str {
@@ -239,7 +313,7 @@ impl PassportClient {
 
     /// Send, check the status, read the (decompressed) body.
     async fn send(&self, step: Step, req: RequestBuilder) -> Result<String, PassportError> {
-        let resp = req.send().await.map_err(|e| self.transport(step, e))?;
+        let resp = self.execute(step, req).await?;
         let status = resp.status();
         if status.is_server_error() || status.is_client_error() {
             return Err(PassportError::Http {
@@ -547,10 +621,7 @@ impl PassportClient {
             .header("sec-fetch-dest", "document")
             .header("sec-fetch-mode", "navigate")
             .header("upgrade-insecure-requests", "1");
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| self.transport(Step::Landing, e))?;
+        let resp = self.execute(Step::Landing, req).await?;
         let status = resp.status();
         let final_host = resp.url().host_str().map(str::to_owned);
         let final_path = resp.url().path().to_owned();

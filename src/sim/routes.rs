@@ -60,6 +60,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             post(ctl_add_faults).delete(ctl_clear_faults),
         )
         .route("/__sim/accounts", post(ctl_account))
+        .route("/__sim/seed", post(ctl_seed))
         .layer(middleware::from_fn_with_state(shared.clone(), shape))
         .with_state(shared)
 }
@@ -795,14 +796,8 @@ async fn set_login_settings(State(sh): S, headers: HeaderMap, body: Bytes) -> Re
     let f = form(&body);
     match session_from(&w, &headers) {
         Some((unb, SessionState::Alive)) if f.get("status").map(String::as_str) == Some("0") => {
-            let exp = now_ms() + 30 * 86_400_000;
-            let payload = json!({"hid": unb.parse::<i64>().unwrap_or(0), "sg": hex(32), "site": 77, "token": hex(23)});
-            let lgc = base64(payload.to_string().as_bytes());
-            Reply::json(json!({"success": true, "data": {"success": true}})).cookies(vec![
-                set_cookie("havana_lgc2_77", &lgc, Some(2_592_000), true),
-                set_cookie("_hvn_lgc_", "77", Some(2_592_000), false),
-                set_cookie("havana_lgc_exp", &exp.to_string(), Some(2_592_000), false),
-            ])
+            Reply::json(json!({"success": true, "data": {"success": true}}))
+                .cookies(long_login_cookies(&unb))
         }
         Some((_, SessionState::Alive)) => {
             Reply::json(json!({"success": true, "data": {"success": true}}))
@@ -827,6 +822,19 @@ async fn query_login_settings(State(sh): S, headers: HeaderMap) -> Reply {
             json!({"success": false, "returnValue": {"canOpenLongLogin": false, "hasLongTokenLogin": false}}),
         ),
     }
+}
+
+/// The long-login cookies (§5.6): `havana_lgc2_77` (base64 JSON), `_hvn_lgc_`, and
+/// `havana_lgc_exp` 30 days out.
+fn long_login_cookies(unb: &str) -> Vec<String> {
+    let exp = now_ms() + 30 * 86_400_000;
+    let payload = json!({"hid": unb.parse::<i64>().unwrap_or(0), "sg": hex(32), "site": 77, "token": hex(23)});
+    let lgc = base64(payload.to_string().as_bytes());
+    vec![
+        set_cookie("havana_lgc2_77", &lgc, Some(2_592_000), true),
+        set_cookie("_hvn_lgc_", "77", Some(2_592_000), false),
+        set_cookie("havana_lgc_exp", &exp.to_string(), Some(2_592_000), false),
+    ]
 }
 
 fn base64(bytes: &[u8]) -> String {
@@ -1018,6 +1026,60 @@ async fn ctl_account(State(sh): S, body: Bytes) -> Reply {
         }
         Err(e) => Reply::json(json!({"error": e.to_string()})).status(StatusCode::BAD_REQUEST),
     }
+}
+
+#[derive(serde::Deserialize)]
+struct SeedReq {
+    unb: String,
+    #[serde(default)]
+    nickname: String,
+    #[serde(default = "yes")]
+    long_login: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Log an account in without a phone and hand its cookies back in qrlogin's JSON import
+/// format: for tests and benchmarks that need many live accounts quickly.
+async fn ctl_seed(State(sh): S, body: Bytes) -> Reply {
+    let req: SeedReq = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return Reply::json(json!({"error": e.to_string()})).status(StatusCode::BAD_REQUEST);
+        }
+    };
+    let mut w = sh.world();
+    let mut set = login_cookies(&mut w, &req.unb, &req.nickname);
+    if req.long_login {
+        set.extend(long_login_cookies(&req.unb));
+    }
+    set.push(set_cookie(
+        "_m_h5_tk",
+        &w.mint_h5_token(now_ms()),
+        Some(86_400),
+        false,
+    ));
+    let host = sh.base.host_str().unwrap_or("127.0.0.1").to_owned();
+    let now = crate::time::now();
+    let cookies: Vec<Value> = set
+        .iter()
+        .map(|c| {
+            let mut parts = c.split("; ");
+            let (name, value) = parts.next().and_then(|p| p.split_once('=')).unwrap_or(("", ""));
+            let mut expires = Value::Null;
+            let mut http_only = false;
+            for p in parts {
+                if let Some(age) = p.strip_prefix("Max-Age=") {
+                    expires = json!(now + age.parse::<i64>().unwrap_or(0));
+                }
+                http_only |= p == "HttpOnly";
+            }
+            json!({"name": name, "value": value, "domain": host, "path": "/", "expires": expires, "secure": false, "http_only": http_only})
+        })
+        .collect();
+    Reply::json(json!(cookies))
 }
 
 async fn phone_page(Query(q): Params) -> Reply {

@@ -8,8 +8,10 @@
 
 mod accounts;
 mod migrations;
+mod refresh;
 
 pub use accounts::{Account, AccountSummary, NewAccount, Status};
+pub use refresh::RefreshRecord;
 
 use crate::exit::Code;
 use rusqlite::{Connection, ErrorCode, OpenFlags};

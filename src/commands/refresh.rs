@@ -1,0 +1,140 @@
+//! `qrlogin refresh`: renew and validate accounts, quietly, for cron. One line on stderr
+//! per account that needs attention; `--json` for a full report; `--on-change` hooks.
+
+use crate::exit::Code;
+use crate::printer::Printer;
+use crate::refresh::{self, Report, Skip};
+use crate::settings::{Globals, RefreshConfig};
+use crate::store::Status;
+use serde_json::json;
+use std::sync::{Arc, Mutex};
+
+pub fn run(globals: &Globals, cfg: &RefreshConfig, printer: &Printer) -> anyhow::Result<Code> {
+    let store = super::open(globals)?;
+    let accounts = if cfg.opts.names.is_empty() {
+        store.all()?
+    } else {
+        cfg.opts
+            .names
+            .iter()
+            .map(|n| store.get(n))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    if accounts.is_empty() {
+        printer.detail("no accounts to refresh");
+        return Ok(Code::Success);
+    }
+    let hook = cfg.on_change.clone();
+    let hook_printer = printer.clone();
+    let on_change: Arc<dyn Fn(&Report) + Send + Sync> = Arc::new(move |r: &Report| {
+        if let Some(cmd) = &hook {
+            run_hook(cmd, r, &hook_printer);
+        }
+    });
+    let store = Arc::new(Mutex::new(store));
+    let rt = super::runtime()?;
+    let reports = rt.block_on(refresh::run(
+        store,
+        accounts,
+        globals.endpoints.clone(),
+        globals.user_agent.clone(),
+        cfg.opts.clone(),
+        on_change,
+    ))?;
+    for r in &reports {
+        match line(r) {
+            Some((true, text)) => printer.info(&text),
+            Some((false, text)) => printer.detail(&text),
+            None => {}
+        }
+    }
+    if cfg.json {
+        let items: Vec<_> = reports.iter().map(report_json).collect();
+        printer.data_line(&serde_json::to_string_pretty(&items)?);
+    }
+    Ok(refresh::exit_code(&reports))
+}
+
+/// The stderr line for an account, and whether it needs attention (shown without -v).
+fn line(r: &Report) -> Option<(bool, String)> {
+    let who = format!("{} ({})", r.name, r.unb);
+    let err = r.error.clone().unwrap_or_default();
+    if let Some(skip) = &r.skipped {
+        let why = match skip {
+            Skip::Cooldown { until } => {
+                format!("in cooldown until {}", crate::time::display(Some(*until)))
+            }
+            Skip::Recent { at } => format!("refreshed at {}", crate::time::display(Some(*at))),
+            Skip::Leased => "another refresh is working on it".into(),
+        };
+        return Some((
+            false,
+            format!("{who}: skipped, {why} (status {})", r.new.as_str()),
+        ));
+    }
+    let changed = r.old != r.new;
+    Some(match r.new {
+        _ if r.transient => (
+            true,
+            format!("{who}: could not check, will retry next run: {err}"),
+        ),
+        Status::Expired => (
+            changed,
+            format!(
+                "{who}: needs a new QR login (`qrlogin add-account --name {}`): {err}",
+                r.name
+            ),
+        ),
+        Status::Risk => (
+            changed,
+            format!(
+                "{who}: blocked by risk control; next attempt after {}: {err}",
+                crate::time::display(r.next_attempt)
+            ),
+        ),
+        _ => (false, format!("{who}: ok ({})", r.action)),
+    })
+}
+
+fn report_json(r: &Report) -> serde_json::Value {
+    json!({
+        "name": r.name,
+        "unb": r.unb,
+        "old_status": r.old.as_str(),
+        "new_status": r.new.as_str(),
+        "action": r.action,
+        "skipped": r.skipped.as_ref().map(|s| match s {
+            Skip::Cooldown { .. } => "cooldown",
+            Skip::Recent { .. } => "min-interval",
+            Skip::Leased => "leased",
+        }),
+        "transient": r.transient,
+        "error": r.error,
+        "next_attempt": crate::time::json(r.next_attempt),
+    })
+}
+
+/// `sh -c CMD` with the transition in its environment; its output goes to our stderr so
+/// stdout stays the `--json` report.
+fn run_hook(cmd: &str, r: &Report, printer: &Printer) {
+    let status = tokio::task::block_in_place(|| {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .env("QRLOGIN_ACCOUNT", &r.name)
+            .env("QRLOGIN_UNB", &r.unb)
+            .env("QRLOGIN_OLD_STATUS", r.old.as_str())
+            .env("QRLOGIN_NEW_STATUS", r.new.as_str())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::from(std::io::stderr()))
+            .status()
+    });
+    match status {
+        Ok(s) if s.success() => {}
+        Ok(s) => printer.warn(&format!(
+            "--on-change command exited with {s} for {}",
+            r.name
+        )),
+        Err(e) => printer.warn(&format!("--on-change command could not run: {e}")),
+    }
+}

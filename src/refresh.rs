@@ -1,0 +1,501 @@
+//! Keeping stored accounts alive (protocol.md §7, §9): per account, renew the way the
+//! official web does (silentHasLogin when the long-login cookies say it is due, hasLogin
+//! otherwise), validate with a cheap signed mtop call, and classify. The decisions are
+//! pure functions; `run` drives many accounts concurrently with leases and jitter.
+
+use crate::cookies::{self, Cookie};
+use crate::passport::{self, MtopOutcome, PassportClient, PassportError, Step};
+use crate::settings::Endpoints;
+use crate::store::{Account, RefreshRecord, Status, Store};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How often an expired account is looked at again (it only comes back after a new QR
+/// login, but a wrong verdict should not be permanent).
+pub const EXPIRED_RECHECK: i64 = 3600;
+/// First risk-control cooldown; it doubles on every repeat up to `RISK_COOLDOWN_MAX`
+/// (protocol.md §9: tools back off 10 min to 2 h; never a tight loop).
+pub const RISK_COOLDOWN: i64 = 600;
+pub const RISK_COOLDOWN_MAX: i64 = 12 * 3600;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub names: Vec<String>,
+    pub concurrency: usize,
+    pub jitter: Duration,
+    pub min_interval: Option<Duration>,
+    pub wait: bool,
+    pub force: bool,
+    pub http_timeout: Duration,
+}
+
+/// Why an account was not refreshed this run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Skip {
+    Cooldown { until: i64 },
+    Recent { at: i64 },
+    Leased,
+}
+
+/// What one account's check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Ok,
+    Expired(String),
+    Risk(String),
+    /// Network, timeout, 5xx, an unreadable answer: try again next run.
+    Transient(String),
+}
+
+/// Which renewal the official web would send now (§7.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Renewal {
+    Silent,
+    HasLogin,
+}
+
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub name: String,
+    pub unb: String,
+    pub old: Status,
+    pub new: Status,
+    /// What was sent, e.g. `silentHasLogin+loginuser.get+setLoginSettings`.
+    pub action: String,
+    pub error: Option<String>,
+    pub skipped: Option<Skip>,
+    /// This run hit a transient error.
+    pub transient: bool,
+    pub next_attempt: Option<i64>,
+}
+
+/// Skip an account in cooldown or refreshed within `min_interval` (unless forced).
+pub fn decide(a: &Account, now: i64, min_interval: Option<Duration>, force: bool) -> Option<Skip> {
+    if force {
+        return None;
+    }
+    if let Some(until) = a.next_attempt_at.filter(|u| *u > now) {
+        return Some(Skip::Cooldown { until });
+    }
+    if let (Some(min), Some(at)) = (min_interval, a.last_refreshed)
+        && now - at < min.as_secs() as i64
+    {
+        return Some(Skip::Recent { at });
+    }
+    None
+}
+
+/// The official plugin's rule: silent login unless `sdkSilent` is in the future, and only
+/// while a long-login cookie (`havana_lgc_exp`, `cookie3_bak_exp`) is still valid.
+pub fn renewal(cookies: &[Cookie], now_ms: i64) -> Renewal {
+    let ms =
+        |name: &str| cookies::value_of(cookies, name).and_then(|v| v.trim().parse::<i64>().ok());
+    let fatigued = ms("sdkSilent").is_some_and(|t| t > now_ms);
+    let long_login = ms("havana_lgc_exp").is_some_and(|t| t > now_ms)
+        || ms("cookie3_bak_exp").is_some_and(|t| t > now_ms);
+    if long_login && !fatigued {
+        Renewal::Silent
+    } else {
+        Renewal::HasLogin
+    }
+}
+
+/// Whether long login is on: a valid `havana_lgc_exp` and the credential itself.
+pub fn long_login_on(cookies: &[Cookie], now_ms: i64) -> bool {
+    cookies::value_of(cookies, "havana_lgc2_77").is_some()
+        && cookies::value_of(cookies, "havana_lgc_exp")
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .is_some_and(|t| t > now_ms)
+}
+
+fn from_error(e: &PassportError) -> Verdict {
+    match e {
+        PassportError::Risk { .. } => Verdict::Risk(e.to_string()),
+        _ => Verdict::Transient(e.to_string()),
+    }
+}
+
+/// The stored result of a verdict.
+pub fn record(
+    a: &Account,
+    verdict: &Verdict,
+    cookies: Option<Vec<Cookie>>,
+    now: i64,
+) -> RefreshRecord {
+    let failures = a.consecutive_failures + 1;
+    match verdict {
+        Verdict::Ok => RefreshRecord {
+            status: Status::Ok,
+            checked_at: now,
+            refreshed: true,
+            consecutive_failures: 0,
+            next_attempt_at: None,
+            cookies,
+        },
+        Verdict::Expired(_) => RefreshRecord {
+            status: Status::Expired,
+            checked_at: now,
+            refreshed: false,
+            consecutive_failures: failures,
+            next_attempt_at: Some(now + EXPIRED_RECHECK),
+            cookies: None,
+        },
+        Verdict::Risk(_) => {
+            // Repeated risk answers double the wait: 10 min, 20 min, 40 min, … 12 h.
+            let repeats = if a.status == Status::Risk {
+                failures.clamp(1, 20)
+            } else {
+                1
+            };
+            let wait = (RISK_COOLDOWN << (repeats - 1).min(10)).min(RISK_COOLDOWN_MAX);
+            RefreshRecord {
+                status: Status::Risk,
+                checked_at: now,
+                refreshed: false,
+                consecutive_failures: failures,
+                next_attempt_at: Some(now + wait),
+                cookies: None,
+            }
+        }
+        Verdict::Transient(_) => RefreshRecord {
+            status: a.status,
+            checked_at: now,
+            refreshed: false,
+            consecutive_failures: failures,
+            next_attempt_at: None,
+            cookies: None,
+        },
+    }
+}
+
+/// Check one account: renew, validate, turn long login on if it is off. Returns the
+/// verdict, what was sent, and on success the merged cookie set.
+pub async fn check(
+    client: &PassportClient,
+    a: &Account,
+    now_ms: i64,
+) -> (Verdict, Vec<&'static str>, Option<Vec<Cookie>>) {
+    let mut actions = Vec::new();
+    let renewed = match renewal(&a.cookies, now_ms) {
+        Renewal::Silent => {
+            actions.push("silentHasLogin");
+            client.silent_has_login().await
+        }
+        Renewal::HasLogin => {
+            actions.push("hasLogin");
+            client.has_login(&a.unb).await
+        }
+    };
+    match renewed {
+        Ok(true) => {}
+        Ok(false) => {
+            let why = if actions[0] == "hasLogin" {
+                "hasLogin.do: the session is no longer accepted"
+            } else {
+                "silentHasLogin.do: long login did not renew the session"
+            };
+            return (Verdict::Expired(why.into()), actions, None);
+        }
+        Err(e) => return (from_error(&e), actions, None),
+    }
+    actions.push("loginuser.get");
+    let verdict = match client
+        .mtop(
+            Step::Validate,
+            "mtop.taobao.idlemessage.pc.loginuser.get",
+            "{}",
+        )
+        .await
+    {
+        Ok(MtopOutcome::Ok) => Verdict::Ok,
+        Ok(MtopOutcome::SessionExpired(code)) => {
+            Verdict::Expired(format!("mtop loginuser.get: {code}"))
+        }
+        Ok(MtopOutcome::Risk(_)) => Verdict::Risk(
+            "mtop loginuser.get: blocked by risk control (FAIL_SYS_USER_VALIDATE)".into(),
+        ),
+        Ok(MtopOutcome::Other(code)) => Verdict::Transient(format!("mtop loginuser.get: {code}")),
+        Err(e) => from_error(&e),
+    };
+    if verdict != Verdict::Ok {
+        return (verdict, actions, None);
+    }
+    if !long_login_on(&client.cookies(), now_ms) {
+        actions.push("setLoginSettings");
+        // Long login is a bonus: the account is alive either way.
+        let _ = client.enable_long_login().await;
+    }
+    let merged = cookies::merge(&a.cookies, &client.cookies(), now_ms / 1000);
+    (Verdict::Ok, actions, Some(merged))
+}
+
+/// Run the refresh over `accounts` (already selected) and return one report per account.
+/// `on_change` is called for every status transition after it is stored.
+pub async fn run(
+    store: Arc<Mutex<Store>>,
+    accounts: Vec<Account>,
+    endpoints: Endpoints,
+    default_ua: String,
+    opts: Options,
+    on_change: Arc<dyn Fn(&Report) + Send + Sync>,
+) -> anyhow::Result<Vec<Report>> {
+    let owner = format!("{}-{}", std::process::id(), crate::sim::random_hex(8));
+    let sem = Arc::new(tokio::sync::Semaphore::new(opts.concurrency.max(1)));
+    // One shared connection pool per (proxy): accounts share TLS set-up and connections.
+    let mut pools: HashMap<Option<String>, reqwest::Client> = HashMap::new();
+    for a in &accounts {
+        if !pools.contains_key(&a.proxy) {
+            let http = passport::shared_http(
+                a.proxy.as_deref(),
+                opts.http_timeout,
+                opts.concurrency.max(1),
+            )?;
+            pools.insert(a.proxy.clone(), http);
+        }
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, a) in accounts.into_iter().enumerate() {
+        let permit_src = sem.clone();
+        let store = store.clone();
+        let http = pools
+            .get(&a.proxy)
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("no HTTP pool"))?;
+        let endpoints = endpoints.clone();
+        let ua = a.user_agent.clone().unwrap_or_else(|| default_ua.clone());
+        let owner = owner.clone();
+        let opts = opts.clone();
+        let on_change = on_change.clone();
+        tasks.spawn(async move {
+            let _permit = permit_src.acquire_owned().await;
+            if i > 0 && !opts.jitter.is_zero() {
+                let ms = rand::random::<u64>() % (opts.jitter.as_millis() as u64 + 1);
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+            }
+            let report = one(&store, a, http, endpoints, &ua, &owner, &opts).await;
+            if let Ok(r) = &report
+                && r.skipped.is_none()
+                && r.old != r.new
+            {
+                on_change(r);
+            }
+            (i, report)
+        });
+    }
+    let mut reports: Vec<(usize, Report)> = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        let (i, report) = joined?;
+        reports.push((i, report?));
+    }
+    reports.sort_by_key(|(i, _)| *i);
+    Ok(reports.into_iter().map(|(_, r)| r).collect())
+}
+
+/// Lock the store for one short operation, off the async worker.
+fn with_store<T>(store: &Mutex<Store>, f: impl FnOnce(&Store) -> T) -> T {
+    tokio::task::block_in_place(|| {
+        let guard = store.lock().unwrap_or_else(|p| p.into_inner());
+        f(&guard)
+    })
+}
+
+async fn one(
+    store: &Mutex<Store>,
+    a: Account,
+    http: reqwest::Client,
+    endpoints: Endpoints,
+    ua: &str,
+    owner: &str,
+    opts: &Options,
+) -> anyhow::Result<Report> {
+    let skipped = |skip: Skip, a: &Account| Report {
+        name: a.name.clone(),
+        unb: a.unb.clone(),
+        old: a.status,
+        new: a.status,
+        action: "skipped".into(),
+        error: None,
+        skipped: Some(skip),
+        transient: false,
+        next_attempt: a.next_attempt_at,
+    };
+    // A lease long enough for every request of one account, then some.
+    let lease_secs = opts.http_timeout.as_secs() as i64 * 4 + 30;
+    loop {
+        let now = crate::time::now();
+        if with_store(store, |s| s.try_lease(a.id, owner, now + lease_secs, now))? {
+            break;
+        }
+        if !opts.wait {
+            return Ok(skipped(Skip::Leased, &a));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Re-read under the lease: an overlapping run may have checked it since this run
+    // loaded the account list, and once is enough.
+    let loaded = (a.last_checked, a.updated_at);
+    let Some(a) = with_store(store, |s| s.by_id(a.id))? else {
+        return Ok(skipped(Skip::Leased, &a));
+    };
+    let now = crate::time::now();
+    let checked_meanwhile = (loaded != (a.last_checked, a.updated_at))
+        .then(|| a.last_checked.map(|at| Skip::Recent { at }))
+        .flatten();
+    if let Some(skip) = checked_meanwhile.or_else(|| decide(&a, now, opts.min_interval, opts.force))
+    {
+        with_store(store, |s| s.release(a.id, owner))?;
+        return Ok(skipped(skip, &a));
+    }
+    let client = PassportClient::over(http, endpoints, ua, opts.http_timeout, &a.cookies);
+    let (verdict, actions, cookies) = check(&client, &a, crate::time::now_ms()).await;
+    let now = crate::time::now();
+    let rec = record(&a, &verdict, cookies, now);
+    let stored = with_store(store, |s| s.record_refresh(a.id, owner, &rec))?;
+    if !stored {
+        return Ok(skipped(Skip::Leased, &a));
+    }
+    Ok(Report {
+        name: a.name.clone(),
+        unb: a.unb.clone(),
+        old: a.status,
+        new: rec.status,
+        action: actions.join("+"),
+        error: match &verdict {
+            Verdict::Ok => None,
+            Verdict::Expired(e) | Verdict::Risk(e) | Verdict::Transient(e) => Some(e.clone()),
+        },
+        skipped: None,
+        transient: matches!(verdict, Verdict::Transient(_)),
+        next_attempt: rec.next_attempt_at,
+    })
+}
+
+/// The run's exit code: 10 if any account needs a QR login, else 11 if any is blocked,
+/// else 6 if any hit a transient error, else 0.
+pub fn exit_code(reports: &[Report]) -> crate::exit::Code {
+    use crate::exit::Code;
+    if reports.iter().any(|r| r.new == Status::Expired) {
+        Code::NeedsLogin
+    } else if reports.iter().any(|r| r.new == Status::Risk) {
+        Code::Risk
+    } else if reports.iter().any(|r| r.transient) {
+        Code::Network
+    } else {
+        Code::Success
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(status: Status, failures: i64) -> Account {
+        Account {
+            id: 1,
+            unb: "1".into(),
+            name: "a".into(),
+            nickname: None,
+            created_at: 0,
+            updated_at: 0,
+            status,
+            last_checked: None,
+            last_refreshed: Some(1000),
+            consecutive_failures: failures,
+            next_attempt_at: None,
+            proxy: None,
+            user_agent: None,
+            cookies: vec![],
+        }
+    }
+
+    #[test]
+    fn renewal_follows_the_official_plugin() {
+        let c = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(n, v)| Cookie::for_domain(n, v, ".goofish.com"))
+                .collect::<Vec<_>>()
+        };
+        let now = 1_000_000;
+        assert_eq!(
+            renewal(&c(&[("havana_lgc_exp", "2000000")]), now),
+            Renewal::Silent
+        );
+        assert_eq!(
+            renewal(&c(&[("cookie3_bak_exp", "2000000")]), now),
+            Renewal::Silent
+        );
+        assert_eq!(
+            renewal(
+                &c(&[("havana_lgc_exp", "2000000"), ("sdkSilent", "1500000")]),
+                now
+            ),
+            Renewal::HasLogin
+        );
+        assert_eq!(
+            renewal(&c(&[("havana_lgc_exp", "900000"), ("sdkSilent", "1")]), now),
+            Renewal::HasLogin
+        );
+        assert_eq!(renewal(&c(&[]), now), Renewal::HasLogin);
+    }
+
+    #[test]
+    fn skips_and_cooldowns() {
+        let mut a = account(Status::Ok, 0);
+        assert_eq!(
+            decide(&a, 1100, Some(Duration::from_secs(300)), false),
+            Some(Skip::Recent { at: 1000 })
+        );
+        assert_eq!(
+            decide(&a, 1300, Some(Duration::from_secs(300)), false),
+            None
+        );
+        a.next_attempt_at = Some(2000);
+        assert_eq!(
+            decide(&a, 1500, None, false),
+            Some(Skip::Cooldown { until: 2000 })
+        );
+        assert_eq!(decide(&a, 1500, None, true), None);
+    }
+
+    #[test]
+    fn risk_cooldown_grows_and_transient_keeps_status() {
+        let r1 = record(&account(Status::Ok, 0), &Verdict::Risk("x".into()), None, 0);
+        assert_eq!((r1.status, r1.next_attempt_at), (Status::Risk, Some(600)));
+        let r2 = record(
+            &account(Status::Risk, 1),
+            &Verdict::Risk("x".into()),
+            None,
+            0,
+        );
+        assert_eq!(r2.next_attempt_at, Some(1200));
+        let r9 = record(
+            &account(Status::Risk, 30),
+            &Verdict::Risk("x".into()),
+            None,
+            0,
+        );
+        assert_eq!(r9.next_attempt_at, Some(RISK_COOLDOWN_MAX));
+        let t = record(
+            &account(Status::Ok, 2),
+            &Verdict::Transient("x".into()),
+            None,
+            5,
+        );
+        assert_eq!(
+            (t.status, t.consecutive_failures, t.cookies.is_none()),
+            (Status::Ok, 3, true)
+        );
+        let e = record(
+            &account(Status::Ok, 0),
+            &Verdict::Expired("x".into()),
+            Some(vec![]),
+            5,
+        );
+        assert!(
+            e.cookies.is_none(),
+            "a failed refresh never touches cookies"
+        );
+    }
+}

@@ -1,0 +1,164 @@
+//! What `refresh` needs from the store: per-account leases, so overlapping runs never work
+//! on one account at once, and recording a refresh result in one transaction.
+
+use super::accounts::{load_cookies, replace_cookies};
+use super::{Account, Status, Store, StoreError};
+use crate::cookies::Cookie;
+use rusqlite::params;
+
+/// The outcome of one account's refresh, as stored.
+#[derive(Debug, Clone)]
+pub struct RefreshRecord {
+    pub status: Status,
+    pub checked_at: i64,
+    /// The cookies were renewed and validated.
+    pub refreshed: bool,
+    pub consecutive_failures: i64,
+    pub next_attempt_at: Option<i64>,
+    /// The new full cookie set, only when renewal succeeded.
+    pub cookies: Option<Vec<Cookie>>,
+}
+
+impl Store {
+    /// Take the account's lease until `until` unless another run holds an unexpired one.
+    pub fn try_lease(
+        &self,
+        id: i64,
+        owner: &str,
+        until: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE accounts SET lease_owner = ?2, lease_until = ?3 \
+                 WHERE id = ?1 AND (lease_owner IS NULL OR lease_owner = ?2 OR lease_until IS NULL OR lease_until <= ?4)",
+                params![id, owner, until, now],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
+    pub fn release(&self, id: i64, owner: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE accounts SET lease_owner = NULL, lease_until = NULL WHERE id = ?1 AND lease_owner = ?2",
+                params![id, owner],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// When another run's lease on the account ends, if one is held.
+    pub fn lease_until(&self, id: i64) -> Result<Option<i64>, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT lease_until FROM accounts WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    /// Store a refresh result and release the lease, in one transaction. Nothing is
+    /// written when this run no longer holds the lease (returns false).
+    pub fn record_refresh(
+        &self,
+        id: i64,
+        owner: &str,
+        rec: &RefreshRecord,
+    ) -> Result<bool, StoreError> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE accounts SET status = ?3, last_checked = ?4, \
+                 last_refreshed = CASE WHEN ?5 THEN ?4 ELSE last_refreshed END, \
+                 consecutive_failures = ?6, next_attempt_at = ?7, updated_at = ?4, \
+                 lease_owner = NULL, lease_until = NULL \
+                 WHERE id = ?1 AND lease_owner = ?2",
+                params![
+                    id,
+                    owner,
+                    rec.status.as_str(),
+                    rec.checked_at,
+                    rec.refreshed,
+                    rec.consecutive_failures,
+                    rec.next_attempt_at
+                ],
+            )?;
+            if n == 1
+                && let Some(cookies) = &rec.cookies
+            {
+                replace_cookies(tx, id, cookies)?;
+            }
+            Ok(n == 1)
+        })
+    }
+
+    /// The account with this id, with its cookies (fresh, for a refresh that just leased it).
+    pub fn by_id(&self, id: i64) -> Result<Option<Account>, StoreError> {
+        let found = self
+            .conn()
+            .query_row("SELECT name FROM accounts WHERE id = ?1", [id], |r| {
+                r.get::<_, String>(0)
+            });
+        match found {
+            Ok(name) => {
+                let mut a = self.find(&name)?;
+                if let Some(a) = a.as_mut() {
+                    a.cookies = load_cookies(self.conn(), id).map_err(|e| self.err(e))?;
+                }
+                Ok(a)
+            }
+            Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::NewAccount;
+
+    #[test]
+    fn leases_exclude_other_runs_until_they_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("a.db")).unwrap();
+        let (a, _) = s
+            .save(
+                &NewAccount {
+                    unb: "1".into(),
+                    name: None,
+                    nickname: None,
+                    cookies: vec![Cookie::for_domain("unb", "1", ".goofish.com")],
+                    proxy: None,
+                    user_agent: None,
+                    status: Status::Unknown,
+                    refreshed: false,
+                },
+                0,
+            )
+            .unwrap();
+        assert!(s.try_lease(a.id, "run-a", 100, 0).unwrap());
+        assert!(!s.try_lease(a.id, "run-b", 100, 50).unwrap());
+        // Run b cannot record while a holds the lease.
+        let rec = RefreshRecord {
+            status: Status::Ok,
+            checked_at: 60,
+            refreshed: true,
+            consecutive_failures: 0,
+            next_attempt_at: None,
+            cookies: Some(vec![]),
+        };
+        assert!(!s.record_refresh(a.id, "run-b", &rec).unwrap());
+        assert_eq!(s.get("1").unwrap().cookies.len(), 1);
+        // An expired lease can be taken over.
+        assert!(s.try_lease(a.id, "run-b", 300, 100).unwrap());
+        assert!(s.record_refresh(a.id, "run-b", &rec).unwrap());
+        let after = s.get("1").unwrap();
+        assert_eq!(
+            (after.status, after.last_refreshed, after.cookies.len()),
+            (Status::Ok, Some(60), 0)
+        );
+        assert!(s.try_lease(a.id, "run-c", 400, 100).unwrap());
+    }
+}

@@ -1,0 +1,321 @@
+//! refresh against the simulator: alive, killed, blocked, flaky; overlapping runs; hooks.
+
+use crate::support::Env;
+use predicates::prelude::*;
+use qrlogin::cookies::import;
+use qrlogin::sim::Scenario;
+use qrlogin::store::{NewAccount, Status, Store};
+use serde_json::{Value, json};
+
+/// Seed `n` live accounts straight into the store (the simulator logs them in).
+fn seed(env: &Env, n: usize, long_login: bool) -> Vec<String> {
+    let store = Store::open(&env.db()).unwrap();
+    (0..n)
+        .map(|i| {
+            let unb = format!("22190{:08}", i + 1);
+            let cookies = env.ctl(
+                "seed",
+                json!({"unb": unb, "nickname": format!("nick{i}"), "long_login": long_login}),
+            );
+            let cookies = import::parse_json(&cookies.to_string()).unwrap();
+            let name = format!("acct-{i}");
+            store
+                .save(
+                    &NewAccount {
+                        unb,
+                        name: Some(name.clone()),
+                        nickname: Some(format!("nick{i}")),
+                        cookies,
+                        proxy: None,
+                        user_agent: None,
+                        status: Status::Unknown,
+                        refreshed: false,
+                    },
+                    qrlogin::time::now(),
+                )
+                .unwrap();
+            name
+        })
+        .collect()
+}
+
+fn refresh(env: &Env, extra: &[&str]) -> assert_cmd::Command {
+    let mut c = env.cmd();
+    c.args(["refresh", "--jitter", "0"]).args(extra);
+    c
+}
+
+fn report(env: &Env, extra: &[&str]) -> (Option<i32>, Vec<Value>, String) {
+    let out = refresh(env, &[&["--json"], extra].concat())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (
+        out.status.code(),
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}")),
+        stderr,
+    )
+}
+
+fn hits(env: &Env, path: &str) -> u64 {
+    env.state()["hits"][path].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn a_live_account_stays_ok_and_rotated_cookies_are_saved() {
+    let env = Env::with_sim(Scenario::default());
+    seed(&env, 1, true);
+    let before = env.export_json("acct-0");
+    // Quiet on success.
+    refresh(&env, &[]).assert().success().stdout("").stderr("");
+    let after = env.export_json("acct-0");
+    let value = |c: &[Value], n: &str| {
+        c.iter()
+            .find(|x| x["name"] == n)
+            .map(|x| x["value"].clone())
+    };
+    assert_ne!(
+        value(&before, "sgcookie"),
+        value(&after, "sgcookie"),
+        "rotated cookie not saved"
+    );
+    assert!(
+        value(&after, "sdkSilent").is_some(),
+        "silentHasLogin's sdkSilent not saved"
+    );
+    assert_eq!(value(&before, "cookie2"), value(&after, "cookie2"));
+    let list = env.list_json();
+    assert_eq!(list[0]["status"], "ok");
+    assert!(list[0]["last_refreshed"].is_string());
+    assert_eq!(hits(&env, "/newlogin/silentHasLogin.do"), 1);
+    // Next run: sdkSilent is in the future, so the official web would use hasLogin.
+    let (code, r, _) = report(&env, &[]);
+    assert_eq!(code, Some(0));
+    assert_eq!(r[0]["action"], "hasLogin+loginuser.get");
+    assert_eq!(r[0]["old_status"], "ok");
+    assert_eq!(r[0]["new_status"], "ok");
+}
+
+#[test]
+fn long_login_is_turned_on_when_off() {
+    let env = Env::with_sim(Scenario::default());
+    seed(&env, 1, false);
+    let (code, r, _) = report(&env, &[]);
+    assert_eq!(code, Some(0));
+    assert_eq!(r[0]["action"], "hasLogin+loginuser.get+setLoginSettings");
+    assert!(
+        env.export_json("acct-0")
+            .iter()
+            .any(|c| c["name"] == "havana_lgc2_77")
+    );
+}
+
+#[test]
+fn a_session_killed_server_side_becomes_expired_with_cookies_kept() {
+    let env = Env::with_sim(Scenario::default());
+    seed(&env, 2, true);
+    env.ctl("accounts", json!({"unb": "2219000000001", "state": "dead"}));
+    let before = env.export_json("acct-0");
+    let out = refresh(&env, &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(10));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "one line per problem account: {stderr}"
+    );
+    assert!(
+        stderr.contains("acct-0 (2219000000001): needs a new QR login"),
+        "{stderr}"
+    );
+    assert_eq!(
+        env.export_json("acct-0"),
+        before,
+        "cookies must be kept byte for byte"
+    );
+    let list = env.list_json();
+    assert_eq!(list[0]["status"], "expired");
+    assert_eq!(list[1]["status"], "ok");
+    // Said once: the next run skips it quietly and still exits 10.
+    refresh(&env, &[]).assert().code(10).stderr("");
+}
+
+#[test]
+fn risk_control_backs_off_and_the_cooldown_is_respected() {
+    let env = Env::with_sim(Scenario::default());
+    seed(&env, 1, true);
+    env.ctl(
+        "accounts",
+        json!({"unb": "2219000000001", "state": "blocked"}),
+    );
+    let (code, r, stderr) = report(&env, &[]);
+    assert_eq!(code, Some(11));
+    assert_eq!(r[0]["new_status"], "risk");
+    assert!(r[0]["next_attempt"].is_string());
+    assert!(stderr.contains("blocked by risk control"), "{stderr}");
+    let sent = hits(&env, "/newlogin/silentHasLogin.do") + hits(&env, "/newlogin/hasLogin.do");
+    let (code, r, _) = report(&env, &[]);
+    assert_eq!(code, Some(11));
+    assert_eq!(r[0]["skipped"], "cooldown");
+    assert_eq!(
+        hits(&env, "/newlogin/silentHasLogin.do") + hits(&env, "/newlogin/hasLogin.do"),
+        sent,
+        "a cooldown sends nothing"
+    );
+    // After unblocking, --force checks now and the account is ok again.
+    env.ctl(
+        "accounts",
+        json!({"unb": "2219000000001", "state": "alive"}),
+    );
+    let (code, r, _) = report(&env, &["--force"]);
+    assert_eq!((code, r[0]["new_status"].clone()), (Some(0), json!("ok")));
+}
+
+#[test]
+fn server_errors_and_timeouts_exit_6_with_cookies_unchanged() {
+    for (path, kind) in [
+        ("silentHasLogin.do", json!({"type": "status", "code": 503})),
+        ("loginuser.get", json!({"type": "status", "code": 502})),
+        ("silentHasLogin.do", json!({"type": "delay", "ms": 1500})),
+        ("loginuser.get", json!({"type": "truncated"})),
+        ("silentHasLogin.do", json!({"type": "html_page"})),
+    ] {
+        let env = Env::with_sim(Scenario::default());
+        seed(&env, 1, true);
+        let before = env.export_json("acct-0");
+        let status_before = env.list_json()[0]["status"].clone();
+        env.fault(path, kind.clone(), None);
+        let out = refresh(&env, &[])
+            .env("QRLOGIN_HTTP_TIMEOUT", "0.5")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(6), "{path} {kind}: {stderr}");
+        assert!(
+            stderr.contains("could not check, will retry next run"),
+            "{stderr}"
+        );
+        assert_eq!(
+            env.export_json("acct-0"),
+            before,
+            "{path} {kind}: cookies changed"
+        );
+        assert_eq!(env.list_json()[0]["status"], status_before);
+    }
+}
+
+#[test]
+fn overlapping_runs_never_refresh_one_account_twice() {
+    let env = Env::with_sim(Scenario {
+        latency_ms: 150,
+        ..Scenario::default()
+    });
+    seed(&env, 6, true);
+    let spawn = || {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("qrlogin"))
+            .env("QRLOGIN_DB", env.db())
+            .env("QRLOGIN_PASSPORT_URL", env.base())
+            .env("QRLOGIN_H5API_URL", env.base())
+            .env("QRLOGIN_WWW_URL", env.base())
+            .args(["refresh", "--jitter", "0", "--concurrency", "2", "--json"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let ra: Vec<Value> = serde_json::from_slice(&a.stdout).unwrap();
+    let rb: Vec<Value> = serde_json::from_slice(&b.stdout).unwrap();
+    let done = |r: &[Value]| r.iter().filter(|x| x["skipped"].is_null()).count();
+    assert_eq!(
+        done(&ra) + done(&rb),
+        6,
+        "each account refreshed exactly once"
+    );
+    assert_eq!(hits(&env, "/newlogin/silentHasLogin.do"), 6);
+    assert!(env.list_json().iter().all(|a| a["status"] == "ok"));
+    // --wait makes a second run wait for the first instead of skipping.
+    let env2 = Env::with_sim(Scenario {
+        latency_ms: 150,
+        ..Scenario::default()
+    });
+    seed(&env2, 2, true);
+    let first = std::process::Command::new(assert_cmd::cargo::cargo_bin("qrlogin"))
+        .env("QRLOGIN_DB", env2.db())
+        .env("QRLOGIN_PASSPORT_URL", env2.base())
+        .env("QRLOGIN_H5API_URL", env2.base())
+        .env("QRLOGIN_WWW_URL", env2.base())
+        .args(["refresh", "--jitter", "0"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let (_, r, _) = report(&env2, &["--wait"]);
+    assert!(
+        r.iter()
+            .all(|x| x["skipped"].is_null() || x["skipped"] == "min-interval"),
+        "{r:?}"
+    );
+    assert!(first.wait_with_output().unwrap().status.success());
+}
+
+#[test]
+fn on_change_fires_once_per_transition() {
+    let env = Env::with_sim(Scenario::default());
+    seed(&env, 1, true);
+    let log = env.dir.path().join("hook.log");
+    let hook = format!(
+        "echo \"$QRLOGIN_ACCOUNT $QRLOGIN_UNB $QRLOGIN_OLD_STATUS $QRLOGIN_NEW_STATUS\" >> {}",
+        log.display()
+    );
+    let run = |extra: &[&str]| {
+        refresh(&env, &[&["--on-change", hook.as_str()], extra].concat())
+            .output()
+            .unwrap()
+    };
+    run(&[]); // unknown → ok
+    run(&[]); // ok → ok: nothing
+    env.ctl(
+        "accounts",
+        json!({"unb": "2219000000001", "state": "blocked"}),
+    );
+    run(&[]); // ok → risk
+    run(&[]); // cooldown: nothing
+    env.ctl(
+        "accounts",
+        json!({"unb": "2219000000001", "state": "alive"}),
+    );
+    run(&["--force"]); // risk → ok
+    let lines = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        lines,
+        "acct-0 2219000000001 unknown ok\nacct-0 2219000000001 ok risk\nacct-0 2219000000001 risk ok\n"
+    );
+}
+
+#[test]
+fn min_interval_skips_recent_accounts() {
+    let env = Env::with_sim(Scenario::default());
+    seed(&env, 1, true);
+    refresh(&env, &[]).assert().success();
+    let (code, r, _) = report(&env, &["--min-interval", "10m"]);
+    assert_eq!(
+        (code, r[0]["skipped"].clone()),
+        (Some(0), json!("min-interval"))
+    );
+    refresh(&env, &["--min-interval", "soon"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("is not a duration"));
+    refresh(&env, &["nobody"]).assert().code(8);
+}
+
+#[test]
+fn five_hundred_accounts_in_one_run() {
+    let env = Env::with_sim(Scenario::default());
+    seed(&env, 500, true);
+    let (code, r, stderr) = report(&env, &["--concurrency", "16"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(r.len(), 500);
+    assert!(r.iter().all(|x| x["new_status"] == "ok"));
+    assert_eq!(hits(&env, "/newlogin/silentHasLogin.do"), 500);
+}
