@@ -46,6 +46,10 @@ pub enum Command {
     Export(ExportArgs),
     /// Import cookies from a browser or another tool
     Import(ImportArgs),
+    /// List logins started with `add-account --no-wait` (expired ones are removed)
+    Pending(PendingArgs),
+    /// Check the network, clock, terminal, database and accounts, with hints
+    Doctor,
     /// Run the built-in Goofish passport simulator on loopback
     Simulate(SimulateArgs),
     /// The whole QR login offline, against the built-in simulator
@@ -84,6 +88,13 @@ pub struct RefreshArgs {
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// Print a JSON array instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PendingArgs {
+    /// Print JSON instead of a table
     #[arg(long)]
     pub json: bool,
 }
@@ -200,6 +211,12 @@ pub struct AddAccountArgs {
     /// Newline-delimited JSON events on stdout
     #[arg(long)]
     pub json: bool,
+    /// Show the QR, save the pending login, print its id and exit; finish with --resume
+    #[arg(long, conflicts_with = "resume")]
+    pub no_wait: bool,
+    /// Finish a login started with --no-wait (in any later process)
+    #[arg(long, value_name = "ID")]
+    pub resume: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -58,6 +58,8 @@ pub struct LoginConfig {
     pub qr_png: Option<PathBuf>,
     pub proxy: Option<String>,
     pub json: bool,
+    pub no_wait: bool,
+    pub resume: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +121,9 @@ pub enum Action {
         output: Option<PathBuf>,
     },
     Import(ImportSource),
+    Pending {
+        json: bool,
+    },
     Simulate {
         listen: String,
         sim: SimConfig,
@@ -132,6 +137,18 @@ pub enum Action {
         tmp: PathBuf,
     },
     Completions(clap_complete::Shell),
+    Doctor(Environment),
+}
+
+/// What `doctor` reports about the environment.
+#[derive(Debug, Clone, Default)]
+pub struct Environment {
+    /// The effective locale (`LC_ALL`, else `LC_CTYPE`, else `LANG`).
+    pub locale: Option<String>,
+    pub term: Option<String>,
+    pub no_color: bool,
+    /// Proxy variables that are set, by name.
+    pub proxies: Vec<(String, String)>,
 }
 
 /// Read the process environment once and resolve.
@@ -207,6 +224,8 @@ pub fn resolve_with(
             qr_png: a.qr_png,
             proxy: a.proxy.map(|p| check_proxy(&p)).transpose()?,
             json: a.json,
+            no_wait: a.no_wait,
+            resume: a.resume,
         }),
         Command::Refresh(a) => Action::Refresh(RefreshConfig {
             opts: crate::refresh::Options {
@@ -257,6 +276,7 @@ pub fn resolve_with(
             },
             _ => return Err(Coded::usage("import needs NAME and --from FILE")),
         }),
+        Command::Pending(a) => Action::Pending { json: a.json },
         Command::Simulate(a) => Action::Simulate {
             listen: a.listen,
             sim: sim_config(a.sim)?,
@@ -270,6 +290,26 @@ pub fn resolve_with(
                 .unwrap_or_else(|| PathBuf::from("/tmp")),
         },
         Command::Completions(a) => Action::Completions(a.shell),
+        Command::Doctor => Action::Doctor(Environment {
+            locale: text("LC_ALL")
+                .or_else(|| text("LC_CTYPE"))
+                .or_else(|| text("LANG")),
+            term: text("TERM"),
+            no_color: non_empty("NO_COLOR").is_some(),
+            proxies: [
+                "HTTPS_PROXY",
+                "https_proxy",
+                "HTTP_PROXY",
+                "http_proxy",
+                "ALL_PROXY",
+                "all_proxy",
+                "NO_PROXY",
+                "no_proxy",
+            ]
+            .iter()
+            .filter_map(|k| text(k).map(|v| (k.to_string(), v)))
+            .collect(),
+        }),
     };
     Ok((globals, action))
 }

@@ -10,7 +10,7 @@ use crate::login::machine::Phase;
 use crate::passport::{PassportClient, QrCode};
 use crate::printer::Printer;
 use crate::settings::{Globals, LoginConfig, QrMode};
-use crate::store::{NewAccount, Status, Store};
+use crate::store::{NewAccount, PendingLogin, Status, Store};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 use std::sync::Arc;
@@ -20,8 +20,8 @@ use std::time::Duration;
 pub const HTTP_TIMEOUT: Duration = Duration::from_secs(20);
 
 pub fn run(globals: &Globals, cfg: &LoginConfig, printer: &Printer) -> anyhow::Result<Code> {
-    let rt = super::runtime()?;
     let store = super::open(globals)?;
+    let rt = super::runtime()?;
     rt.block_on(add_account(globals, &store, cfg, printer))
 }
 
@@ -32,10 +32,50 @@ pub async fn add_account(
     cfg: &LoginConfig,
     printer: &Printer,
 ) -> anyhow::Result<Code> {
+    let mut ui = TermUi::new(printer, cfg);
+    let result = tokio::select! {
+        r = login(globals, store, cfg, &mut ui) => r,
+        _ = tokio::signal::ctrl_c() => Err(LoginError::Interrupted.into()),
+    };
+    ui.clear();
+    if let Err(e) = &result
+        && cfg.json
+    {
+        printer.data_line(
+            &json!({"event": "error", "code": code_for(e).as_i32(), "message": message_for(e)})
+                .to_string(),
+        );
+    }
+    result
+}
+
+fn options(cfg: &LoginConfig) -> flow::Options {
+    flow::Options {
+        poll_interval: cfg.poll_interval,
+        timeout: cfg.timeout,
+        max_qr: cfg.max_qr,
+        verify_interval: Duration::from_secs(2),
+    }
+}
+
+async fn login(
+    globals: &Globals,
+    store: &Store,
+    cfg: &LoginConfig,
+    ui: &mut TermUi<'_>,
+) -> anyhow::Result<Code> {
+    let now = crate::time::now();
+    if let Some(id) = &cfg.resume {
+        // Look the id up before purging, so an expired one is reported as expired.
+        let pending = store.pending(id, now);
+        store.purge_pending(now)?;
+        return resume(store, cfg, pending?, ui).await;
+    }
+    store.purge_pending(now)?;
     if let Some(name) = &cfg.name
         && let Some(unb) = store.owner_of_name(name)?
     {
-        printer.warn(&format!(
+        ui.warn(&format!(
             "the name `{name}` belongs to account {unb}: this login will only be saved if you log in as that account"
         ));
     }
@@ -46,53 +86,135 @@ pub async fn add_account(
         HTTP_TIMEOUT,
         &[],
     )?);
-    let mut ui = TermUi::new(printer, cfg);
-    let opts = flow::Options {
-        poll_interval: cfg.poll_interval,
-        timeout: cfg.timeout,
-        max_qr: cfg.max_qr,
+    let opts = options(cfg);
+    if !cfg.no_wait {
+        let cookies = flow::login(client.clone(), opts, ui).await?;
+        return save(store, cfg, cfg.name.clone(), &client, cookies, ui);
+    }
+    // --no-wait: show the QR, keep everything needed to finish it, print the id.
+    let (h5, started) = tokio::join!(client.bootstrap_h5_token(), flow::start(&client, &opts, ui));
+    if let Err(e) = h5 {
+        ui.detail(&e.to_string());
+    }
+    let started = started?;
+    let id = crate::sim::random_hex(12);
+    let expires = now + flow::QR_LIFETIME.min(cfg.timeout).as_secs() as i64;
+    store.save_pending(&PendingLogin {
+        id: id.clone(),
+        created_at: now,
+        expires_at: expires,
+        name: cfg.name.clone(),
+        t: started.qr.t,
+        ck: started.qr.ck.clone(),
+        qr_content: started.qr.content.clone(),
+        form: started.form.clone(),
+        cookies: client.cookies(),
+        user_agent: client.user_agent().to_owned(),
+        proxy: cfg.proxy.clone(),
+        passport_url: globals.endpoints.passport.clone(),
+        h5api_url: globals.endpoints.h5api.clone(),
+        www_url: globals.endpoints.www.clone(),
+    })?;
+    ui.say(&format!(
+        "pending login {id} saved (valid until {}); finish it with `qrlogin add-account --resume {id}`",
+        crate::time::display(Some(expires))
+    ));
+    ui.printer.data_line(&id);
+    Ok(Code::Success)
+}
+
+/// Finish a `--no-wait` login in this process, exactly as an uninterrupted login would.
+async fn resume(
+    store: &Store,
+    cfg: &LoginConfig,
+    p: PendingLogin,
+    ui: &mut TermUi<'_>,
+) -> anyhow::Result<Code> {
+    let id = p.id.as_str();
+    let endpoints = crate::settings::Endpoints {
+        passport: p.passport_url.clone(),
+        h5api: p.h5api_url.clone(),
+        www: p.www_url.clone(),
     };
-    let result = tokio::select! {
-        r = flow::login(client.clone(), opts, &mut ui) => r,
-        _ = tokio::signal::ctrl_c() => Err(LoginError::Interrupted.into()),
+    let client = PassportClient::new(
+        endpoints,
+        &p.user_agent,
+        p.proxy.as_deref(),
+        HTTP_TIMEOUT,
+        &p.cookies,
+    )?;
+    let qr = QrCode {
+        t: p.t,
+        ck: p.ck.clone(),
+        content: p.qr_content.clone(),
     };
-    ui.clear();
-    let cookies = match result {
-        Ok(c) => c,
-        Err(e) => {
-            if cfg.json {
-                printer.data_line(&json!({"event": "error", "code": code_for(&e).as_i32(), "message": message_for(&e)}).to_string());
-            }
-            return Err(e);
+    let opts = options(cfg);
+    let left = Duration::from_secs((p.expires_at - crate::time::now()).max(1) as u64);
+    ui.qr(&qr, 1, opts.max_qr, left);
+    let result = flow::wait(
+        &client,
+        opts,
+        flow::Started {
+            form: p.form.clone(),
+            qr,
+        },
+        ui,
+    )
+    .await;
+    match result {
+        Ok(cookies) => {
+            let cfg = LoginConfig {
+                proxy: p.proxy.clone(),
+                ..cfg.clone()
+            };
+            let code = save(
+                store,
+                &cfg,
+                cfg.name.clone().or(p.name.clone()),
+                &client,
+                cookies,
+                ui,
+            )?;
+            store.delete_pending(id)?;
+            Ok(code)
         }
-    };
+        Err(e) => {
+            // A login that ended for good cannot be resumed again; a network fault can.
+            if crate::login::flow::ended_for_good(&e) {
+                store.delete_pending(id)?;
+            }
+            Err(e)
+        }
+    }
+}
+
+fn save(
+    store: &Store,
+    cfg: &LoginConfig,
+    name: Option<String>,
+    client: &PassportClient,
+    cookies: Vec<cookies::Cookie>,
+    ui: &mut TermUi<'_>,
+) -> anyhow::Result<Code> {
     let unb = cookies::value_of(&cookies, "unb")
         .unwrap_or_default()
         .to_owned();
     let new = NewAccount {
         nickname: cookies::nickname(&cookies),
         unb,
-        name: cfg.name.clone(),
+        name,
         cookies,
         proxy: cfg.proxy.clone(),
         user_agent: Some(client.user_agent().to_owned()),
         status: Status::Ok,
         refreshed: true,
     };
-    let (account, created) = match store.save(&new, crate::time::now()) {
-        Ok(r) => r,
-        Err(e) => {
-            let e = anyhow::Error::from(e).context("saving the account");
-            if cfg.json {
-                printer.data_line(&json!({"event": "error", "code": code_for(&e).as_i32(), "message": message_for(&e)}).to_string());
-            }
-            return Err(e);
-        }
-    };
-    if cfg.json {
-        printer.data_line(&json!({"event": "saved", "name": account.name, "unb": account.unb, "cookies": account.cookies.len(), "new": created}).to_string());
-    }
-    printer.info(&format!(
+    let (account, created) = store
+        .save(&new, crate::time::now())
+        .map_err(|e| anyhow::Error::from(e).context("saving the account"))?;
+    ui.event(json!({"event": "saved", "name": account.name, "unb": account.unb, "cookies": account.cookies.len(), "new": created}));
+    ui.clear();
+    ui.printer.info(&format!(
         "{} {} ({}) with {} cookies",
         if created {
             "saved new account"
@@ -234,6 +356,20 @@ impl Ui for TermUi<'_> {
                 time_left.as_secs()
             ));
         }
+    }
+
+    fn verification_qr(&mut self, text: &str, time_left: Duration) {
+        self.event(json!({"event": "verification_qr", "text": text}));
+        self.draw(text);
+        self.say(&format!(
+            "Face verification: scan this second QR code with the 闲鱼 app and follow the steps on the phone ({} s): {text}",
+            time_left.as_secs()
+        ));
+    }
+
+    fn verification_passed(&mut self) {
+        self.event(json!({"event": "verification_passed"}));
+        self.say("verification passed");
     }
 
     fn confirmed(&mut self) {

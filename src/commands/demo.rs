@@ -57,6 +57,8 @@ pub fn run(
             qr_png: None,
             proxy: None,
             json: false,
+            no_wait: false,
+            resume: None,
         };
         let code = add_account(&demo_globals, &store, &cfg, printer).await;
         sim.shutdown().await;

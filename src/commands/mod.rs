@@ -5,9 +5,11 @@ mod add_account;
 mod completions;
 mod delete;
 mod demo;
+mod doctor;
 mod export;
 mod import;
 mod list;
+mod pending;
 mod refresh;
 mod show;
 mod simulate;
@@ -40,6 +42,7 @@ pub fn run(globals: &Globals, action: Action, printer: &Printer) -> Result<Code>
             printer,
         ),
         Action::Import(source) => import::run(&open(globals)?, &source, printer),
+        Action::Pending { json } => pending::run(&open(globals)?, json, printer),
         Action::Simulate { listen, sim } => simulate::run(&listen, sim, printer),
         Action::Demo {
             manual,
@@ -48,6 +51,7 @@ pub fn run(globals: &Globals, action: Action, printer: &Printer) -> Result<Code>
             tmp,
         } => demo::run(globals, db, &tmp, manual, qr, printer),
         Action::Completions(shell) => completions::run(shell, printer),
+        Action::Doctor(env) => doctor::run(globals, &env, printer),
     }
 }
 

@@ -185,13 +185,14 @@ async fn shape(State(sh): S, req: Request, next: Next) -> Response {
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("gzip"));
-    let (latency, fault) = {
+    let (latency, fault, skew) = {
         let mut w = sh.world();
         *w.hits.entry(path.clone()).or_insert(0) += 1;
+        let skew = w.scenario.clock_skew_s;
         if control {
-            (0, None)
+            (0, None, skew)
         } else {
-            (w.scenario.latency_ms, w.take_fault(&path))
+            (w.scenario.latency_ms, w.take_fault(&path), skew)
         }
     };
     if latency > 0 {
@@ -211,6 +212,23 @@ async fn shape(State(sh): S, req: Request, next: Next) -> Response {
     parts
         .headers
         .insert("x-sim", HeaderValue::from_static("qrlogin"));
+    let date = if skew >= 0 {
+        std::time::SystemTime::now() + Duration::from_secs(skew as u64)
+    } else {
+        std::time::SystemTime::now() - Duration::from_secs(skew.unsigned_abs())
+    };
+    if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(date)) {
+        parts.headers.insert(header::DATE, v);
+    }
+    // A spoiled body stands in for the page: a redirect becomes that page.
+    if fault
+        .as_ref()
+        .is_some_and(|f| !matches!(f, FaultKind::Delay { .. } | FaultKind::Status { .. }))
+        && parts.status.is_redirection()
+    {
+        parts.status = StatusCode::OK;
+        parts.headers.remove(header::LOCATION);
+    }
     let bytes: Bytes = match fault {
         None | Some(FaultKind::Delay { .. }) => bytes,
         Some(FaultKind::Status { code }) => {

@@ -47,6 +47,8 @@ pub struct Scenario {
     /// Serve `window.viewData` pretty-printed over many lines, with `};` inside a string
     /// (a shape a one-line regex cannot parse; protocol.md §3.2).
     pub pretty_view_data: bool,
+    /// Seconds added to the `Date` header (a server whose clock disagrees with ours).
+    pub clock_skew_s: i64,
 }
 
 impl Default for Scenario {
@@ -65,6 +67,7 @@ impl Default for Scenario {
             generate_per_minute: 60,
             h5_token_ttl_ms: 2 * 3600 * 1000,
             pretty_view_data: false,
+            clock_skew_s: 0,
         }
     }
 }

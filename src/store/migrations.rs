@@ -38,6 +38,26 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (account_id, domain, host_only, path, name)
     );
     "#,
+    // v2: logins started with `add-account --no-wait`, finished later with `--resume`.
+    // They hold a cookie jar, so they live in the same 0600 file as the accounts.
+    r#"
+    CREATE TABLE pending_logins (
+        id           TEXT PRIMARY KEY,
+        created_at   INTEGER NOT NULL,
+        expires_at   INTEGER NOT NULL,
+        name         TEXT,
+        qr_t         TEXT NOT NULL,
+        qr_ck        TEXT NOT NULL,
+        qr_content   TEXT NOT NULL,
+        form         TEXT NOT NULL,
+        cookies      TEXT NOT NULL,
+        user_agent   TEXT NOT NULL,
+        proxy        TEXT,
+        passport_url TEXT NOT NULL,
+        h5api_url    TEXT NOT NULL,
+        www_url      TEXT NOT NULL
+    );
+    "#,
 ];
 
 pub fn latest() -> i64 {

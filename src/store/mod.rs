@@ -8,9 +8,11 @@
 
 mod accounts;
 mod migrations;
+mod pending;
 mod refresh;
 
 pub use accounts::{Account, AccountSummary, NewAccount, Status};
+pub use pending::PendingLogin;
 pub use refresh::RefreshRecord;
 
 use crate::exit::Code;
@@ -173,6 +175,13 @@ impl Store {
     pub fn checkpoint(&self) -> Result<(), StoreError> {
         self.conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(|e| self.err(e))
+    }
+
+    /// `PRAGMA integrity_check`: "ok", or the first problem found.
+    pub fn integrity_check(&self) -> Result<String, StoreError> {
+        self.conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .map_err(|e| self.err(e))
     }
 

@@ -480,3 +480,167 @@ fn proxy_is_used_and_saved_with_the_account() {
     let list = env.list_json();
     assert_eq!(list[0]["proxy"], true);
 }
+
+#[test]
+fn verification_chain_runs_in_the_terminal() {
+    let env = Env::with_sim(Scenario {
+        variant: Variant::Verify,
+        auto_verify_after_ms: Some(300),
+        ..Env::auto_phone(50, 50)
+    });
+    let out = env.add_account(&["--json"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ev = events(&out.stdout);
+    let names: Vec<&str> = ev.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "qr",
+            "scanned",
+            "verification_required",
+            "verification_qr",
+            "verification_passed",
+            "confirmed",
+            "saved"
+        ]
+    );
+    let text = ev[3]["text"].as_str().unwrap();
+    assert!(
+        text.contains("/iv/phone.htm?htoken=") && text.contains("&from=scan"),
+        "JS and HTML escapes undone: {text}"
+    );
+    let hits = &env.state()["hits"];
+    assert_eq!(hits["/ivCheckLogin.htm"], 1);
+    assert!(hits["/iv/photoVerify/check.do"].as_u64().unwrap() >= 1);
+    assert_eq!(env.list_json()[0]["unb"], "2219000000001");
+}
+
+#[test]
+fn a_malformed_verification_page_falls_back_and_says_why() {
+    let cases: &[(&str, Value, &str)] = &[
+        (
+            "/iv/entry.htm",
+            json!({"type": "status", "code": 500}),
+            "identity verification: HTTP 500",
+        ),
+        (
+            "normal_validate.htm",
+            json!({"type": "status", "code": 502}),
+            "identity verification: HTTP 502",
+        ),
+        (
+            "verify_modes.htm",
+            json!({"type": "body", "body": "<html>choose a method</html>"}),
+            "identity_verify.htm has no verification QR code",
+        ),
+        (
+            "identity_verify.htm",
+            json!({"type": "body", "body": "<html>no qr</html>"}),
+            "identity_verify.htm has no verification QR code",
+        ),
+        (
+            "check.do",
+            json!({"type": "body", "body": "{\"content\":{\"code\":7}}"}),
+            "check.do answered code 7",
+        ),
+    ];
+    for (path, kind, why) in cases {
+        let env = Env::with_sim(Scenario {
+            variant: Variant::Verify,
+            auto_verify_after_ms: Some(1500),
+            ..Env::auto_phone(50, 50)
+        });
+        env.fault(path, kind.clone(), None);
+        let out = env.add_account(&[]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{path}: {stderr}");
+        assert!(
+            stderr.contains("cannot run the verification here") && stderr.contains(why),
+            "{path}: {stderr}"
+        );
+        assert_eq!(env.list_json()[0]["unb"], "2219000000001", "{path}");
+    }
+}
+
+#[test]
+fn no_wait_then_resume_in_another_process() {
+    let env = Env::with_sim(Scenario::default());
+    let out = env
+        .add_account(&["--no-wait", "--name", "later"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = String::from_utf8(out.stdout).unwrap();
+    let id = id.trim();
+    assert_eq!(id.len(), 12, "stdout is the id and nothing else: {id:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("qrcodeCheck.htm?lgToken="));
+    assert!(env.stdout_of(&["pending"]).contains(id));
+    assert!(env.list_json().is_empty());
+    // The person scans and confirms while nothing runs.
+    let tmp = env.ctl("phone/scan", json!({"lgToken": "latest"}))["tmpToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    env.ctl(
+        "phone/confirm",
+        json!({"lgToken": "latest", "tmpToken": tmp}),
+    );
+    env.add_account(&["--resume", id]).assert().success();
+    let resumed: Vec<String> = {
+        let mut v: Vec<String> = env
+            .export_json("later")
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(env.list_json()[0]["name"], "later");
+    assert_eq!(env.list_json()[0]["status"], "ok");
+    assert!(env.stdout_of(&["pending", "--json"]).trim() == "[]");
+    // The same stored result as a straight login.
+    let straight = Env::with_sim(Env::auto_phone(50, 50));
+    straight.login(&["--name", "later"]);
+    let mut names: Vec<String> = straight
+        .export_json("later")
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    assert_eq!(resumed, names);
+    // A finished login cannot be resumed twice.
+    env.add_account(&["--resume", id])
+        .assert()
+        .code(8)
+        .stderr(predicate::str::contains("no pending login"));
+}
+
+#[test]
+fn resuming_unknown_or_expired_ids() {
+    let env = Env::with_sim(Scenario::default());
+    env.add_account(&["--resume", "nope"])
+        .assert()
+        .code(8)
+        .stderr("qrlogin: error: no pending login `nope` (there are none)\n");
+    let out = env
+        .add_account(&["--no-wait", "--timeout", "1"])
+        .output()
+        .unwrap();
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    std::thread::sleep(Duration::from_millis(2100));
+    env.add_account(&["--resume", &id])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains(format!(
+            "pending login `{id}` expired"
+        )));
+    assert!(env.stdout_of(&["pending", "--json"]).trim() == "[]");
+}

@@ -1,6 +1,7 @@
 //! Integration tests: the real `qrlogin` binary against the built-in simulator.
 
 mod add_account;
+mod doctor;
 mod refresh;
 mod simulator;
 mod store;

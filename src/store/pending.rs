@@ -1,0 +1,200 @@
+//! Pending logins: a QR shown by `add-account --no-wait`, to be finished by any later
+//! process with `--resume ID`. They hold the login's cookie jar, so they get the same
+//! protection as accounts and are removed once expired.
+
+use super::{Store, StoreError};
+use crate::cookies::{Cookie, export, import};
+use crate::exit::{Code, Coded};
+use rusqlite::{OptionalExtension, params};
+use url::Url;
+
+#[derive(Debug, Clone)]
+pub struct PendingLogin {
+    pub id: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub name: Option<String>,
+    pub t: u64,
+    pub ck: String,
+    pub qr_content: String,
+    pub form: Vec<(String, String)>,
+    pub cookies: Vec<Cookie>,
+    pub user_agent: String,
+    pub proxy: Option<String>,
+    pub passport_url: Url,
+    pub h5api_url: Url,
+    pub www_url: Url,
+}
+
+/// A pending login as `qrlogin pending` lists it.
+#[derive(Debug, Clone)]
+pub struct PendingSummary {
+    pub id: String,
+    pub name: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+impl Store {
+    pub fn save_pending(&self, p: &PendingLogin) -> Result<(), StoreError> {
+        let form = serde_json::to_string(&p.form).unwrap_or_else(|_| "[]".into());
+        // The jar in qrlogin's JSON export format: every attribute, read back by `import`.
+        let cookies = export::render(export::Format::Json, &p.cookies, &p.www_url, 0);
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO pending_logins (id, created_at, expires_at, name, qr_t, qr_ck, qr_content, \
+                 form, cookies, user_agent, proxy, passport_url, h5api_url, www_url) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                params![
+                    p.id,
+                    p.created_at,
+                    p.expires_at,
+                    p.name,
+                    p.t.to_string(),
+                    p.ck,
+                    p.qr_content,
+                    form,
+                    cookies,
+                    p.user_agent,
+                    p.proxy,
+                    p.passport_url.as_str(),
+                    p.h5api_url.as_str(),
+                    p.www_url.as_str()
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Remove expired pending logins; returns how many.
+    pub fn purge_pending(&self, now: i64) -> Result<usize, StoreError> {
+        let n = self
+            .write(|tx| tx.execute("DELETE FROM pending_logins WHERE expires_at <= ?1", [now]))?;
+        if n > 0 {
+            self.checkpoint()?;
+        }
+        Ok(n)
+    }
+
+    pub fn delete_pending(&self, id: &str) -> Result<(), StoreError> {
+        self.write(|tx| tx.execute("DELETE FROM pending_logins WHERE id = ?1", [id]))?;
+        self.checkpoint()
+    }
+
+    /// Every pending login (without its cookies), oldest first.
+    pub fn list_pending(&self) -> Result<Vec<PendingSummary>, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare("SELECT id, name, created_at, expires_at FROM pending_logins ORDER BY created_at, id")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(PendingSummary {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    created_at: r.get(2)?,
+                    expires_at: r.get(3)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// The pending login `id`; an unknown id is exit 8, an expired one exit 3 (and removed).
+    pub fn pending(&self, id: &str, now: i64) -> anyhow::Result<PendingLogin> {
+        type Row = (
+            i64,
+            i64,
+            Option<String>,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            String,
+            String,
+            String,
+        );
+        let row: Option<Row> = self
+            .conn()
+            .query_row(
+                "SELECT created_at, expires_at, name, qr_t, qr_ck, qr_content, form, cookies, user_agent, \
+                 proxy, passport_url, h5api_url, www_url FROM pending_logins WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok((
+                        r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?,
+                        r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?, r.get(12)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        let Some((
+            created_at,
+            expires_at,
+            name,
+            t,
+            ck,
+            qr_content,
+            form,
+            cookies,
+            user_agent,
+            proxy,
+            pp,
+            h5,
+            www,
+        )) = row
+        else {
+            let known: Vec<String> = self.list_pending()?.into_iter().map(|p| p.id).collect();
+            return Err(Coded::new(
+                Code::NotFound,
+                format!(
+                    "no pending login `{id}` ({})",
+                    if known.is_empty() {
+                        "there are none".to_owned()
+                    } else {
+                        format!("pending: {}", known.join(", "))
+                    }
+                ),
+            )
+            .into());
+        };
+        if expires_at <= now {
+            self.delete_pending(id)?;
+            return Err(Coded::new(
+                Code::QrExpired,
+                format!(
+                    "pending login `{id}` expired at {}; start a new one with `qrlogin add-account`",
+                    crate::time::display(Some(expires_at))
+                ),
+            )
+            .into());
+        }
+        let corrupt = |what: &str| {
+            Coded::new(
+                Code::Storage,
+                format!("pending login `{id}`: stored {what} is unreadable"),
+            )
+        };
+        let url = |s: &str| Url::parse(s).map_err(|_| corrupt("URL"));
+        Ok(PendingLogin {
+            id: id.to_owned(),
+            created_at,
+            expires_at,
+            name,
+            t: t.parse().map_err(|_| corrupt("QR"))?,
+            ck,
+            qr_content,
+            form: serde_json::from_str(&form).map_err(|_| corrupt("form"))?,
+            cookies: import::parse_json(&cookies).map_err(|_| corrupt("cookies"))?,
+            user_agent,
+            proxy,
+            passport_url: url(&pp)?,
+            h5api_url: url(&h5)?,
+            www_url: url(&www)?,
+        })
+    }
+}
