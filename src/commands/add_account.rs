@@ -16,9 +16,6 @@ use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Per-request timeout; the login as a whole is bounded by `--timeout`.
-pub const HTTP_TIMEOUT: Duration = Duration::from_secs(20);
-
 pub fn run(globals: &Globals, cfg: &LoginConfig, printer: &Printer) -> anyhow::Result<Code> {
     let store = super::open(globals)?;
     let rt = super::runtime()?;
@@ -69,7 +66,7 @@ async fn login(
         // Look the id up before purging, so an expired one is reported as expired.
         let pending = store.pending(id, now);
         store.purge_pending(now)?;
-        return resume(store, cfg, pending?, ui).await;
+        return resume(store, cfg, pending?, globals.http_timeout, ui).await;
     }
     store.purge_pending(now)?;
     if let Some(name) = &cfg.name
@@ -83,7 +80,7 @@ async fn login(
         globals.endpoints.clone(),
         &globals.user_agent,
         cfg.proxy.as_deref(),
-        HTTP_TIMEOUT,
+        globals.http_timeout,
         &[],
     )?);
     let opts = options(cfg);
@@ -128,6 +125,7 @@ async fn resume(
     store: &Store,
     cfg: &LoginConfig,
     p: PendingLogin,
+    http_timeout: Duration,
     ui: &mut TermUi<'_>,
 ) -> anyhow::Result<Code> {
     let id = p.id.as_str();
@@ -140,7 +138,7 @@ async fn resume(
         endpoints,
         &p.user_agent,
         p.proxy.as_deref(),
-        HTTP_TIMEOUT,
+        http_timeout,
         &p.cookies,
     )?;
     let qr = QrCode {

@@ -27,6 +27,10 @@ pub struct Machine {
     pub max_qr: u32,
     /// Consecutive failed polls.
     pub error_streak: u32,
+    /// Why the last poll failed, while `error_streak > 0`.
+    pub last_error: Option<String>,
+    /// Consecutive answers without a known status.
+    pub unknown_streak: u32,
 }
 
 /// What one poll produced.
@@ -59,6 +63,8 @@ impl Machine {
             qr_shown: 1,
             max_qr,
             error_streak: 0,
+            last_error: None,
+            unknown_streak: 0,
         }
     }
 }
@@ -70,13 +76,14 @@ pub fn step(m: &Machine, obs: Observation, has_unb: bool, interval: Duration) ->
     let next = match obs {
         Observation::Transient(why) => {
             next_m.error_streak += 1;
+            next_m.last_error = Some(why);
             // Back off 2, 4, 8… intervals, at most 5 s; the deadline bounds the total.
             let factor = 1u32 << next_m.error_streak.min(6);
-            let _ = why;
             Next::Retry((interval * factor).min(Duration::from_secs(5)))
         }
         Observation::Unreadable(why) | Observation::State(QrState::ServerError(why)) => {
             next_m.error_streak += 1;
+            next_m.last_error = Some(why.clone());
             if next_m.error_streak >= MAX_ERROR_STREAK {
                 Next::Fail(LoginError::ServerErrors {
                     count: next_m.error_streak,
@@ -88,8 +95,13 @@ pub fn step(m: &Machine, obs: Observation, has_unb: bool, interval: Duration) ->
         }
         Observation::State(state) => {
             next_m.error_streak = 0;
+            next_m.last_error = None;
+            next_m.unknown_streak = match &state {
+                QrState::Unknown(_) => m.unknown_streak + 1,
+                _ => 0,
+            };
             match state {
-                QrState::Waiting => Next::Poll,
+                QrState::Waiting | QrState::Unknown(_) => Next::Poll,
                 QrState::Scanned => {
                     if next_m.phase == Phase::WaitingForScan {
                         next_m.phase = Phase::Scanned;
@@ -130,8 +142,21 @@ fn unreachable_server_error() -> Next {
     Next::Poll
 }
 
-/// What to do when the deadline passes in `phase`.
+/// What to do when the deadline passes in `phase`. A deadline that arrives while the
+/// service keeps failing is the service's fault (exit 6), not an expired QR.
 pub fn on_deadline(m: &Machine, timeout: Duration) -> LoginError {
+    if let (true, Some(last)) = (m.error_streak > 0, &m.last_error) {
+        return LoginError::ServerErrors {
+            count: m.error_streak,
+            last: last.clone(),
+        };
+    }
+    if m.unknown_streak > 0 && !matches!(m.phase, Phase::Verifying { .. }) {
+        return LoginError::ServerErrors {
+            count: m.unknown_streak,
+            last: "answers without a known qrCodeStatus".into(),
+        };
+    }
     match m.phase {
         Phase::Verifying { .. } => LoginError::VerificationNotCompleted {
             why: format!("not finished within {} s", timeout.as_secs()),
@@ -242,5 +267,9 @@ mod tests {
             step(&m, Observation::Transient("x".into()), false, I).1,
             Next::Retry(Duration::from_secs(5))
         );
+        assert!(matches!(
+            on_deadline(&m, Duration::from_secs(1)),
+            LoginError::ServerErrors { .. }
+        ));
     }
 }

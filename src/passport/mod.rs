@@ -100,8 +100,10 @@ impl PassportError {
 /// What query.do said about a QR code (protocol.md §5.2, §5.3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QrState {
-    /// `NEW`, an empty or an unknown status: keep waiting.
+    /// `NEW`: keep waiting.
     Waiting,
+    /// An empty or unknown status (seen briefly during verification): keep waiting too.
+    Unknown(String),
     Scanned,
     Confirmed(Confirmation),
     Expired,
@@ -712,7 +714,14 @@ impl PassportClient {
             .form(&form);
         let env: wire::Envelope<wire::RenewData> = self.json(Step::HasLogin, req).await?;
         check_intercepted(Step::HasLogin, &env.ret)?;
-        Ok(!env.has_error && env.content.and_then(|c| c.success) == Some(true))
+        if env.has_error {
+            return Err(malformed(Step::HasLogin, "hasError"));
+        }
+        // An answer without `content.success` says nothing about the session.
+        match env.content.and_then(|c| c.success) {
+            Some(ok) => Ok(ok),
+            None => Err(malformed(Step::HasLogin, "no `content.success`")),
+        }
     }
 
     /// `silentHasLogin.do` as the official plugin sends it (§7.3), in Havana mode.
@@ -736,7 +745,16 @@ impl PassportClient {
             .header("sec-fetch-site", "same-site");
         let env: wire::Envelope<wire::RenewData> = self.json(Step::SilentLogin, req).await?;
         check_intercepted(Step::SilentLogin, &env.ret)?;
-        let d = env.content.and_then(|c| c.data).unwrap_or_default();
+        let d = env
+            .content
+            .and_then(|c| c.data)
+            .ok_or_else(|| malformed(Step::SilentLogin, "no `content.data`"))?;
+        if d.process_finished.is_none() && d.result_code.is_none() {
+            return Err(malformed(
+                Step::SilentLogin,
+                "no `processFinished` or `resultCode`",
+            ));
+        }
         if d.iframe_redirect == Some(true) || d.dialog_action.is_some() {
             return Err(PassportError::Risk {
                 step: Step::SilentLogin,
@@ -1022,7 +1040,8 @@ pub fn classify_query(d: wire::QueryData) -> QrState {
                 verify_url,
             })
         }
-        _ => QrState::Waiting,
+        "NEW" => QrState::Waiting,
+        other => QrState::Unknown(other.to_owned()),
     }
 }
 
@@ -1071,8 +1090,11 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(classify_query(q("NEW")), QrState::Waiting);
-        assert_eq!(classify_query(q("")), QrState::Waiting);
-        assert_eq!(classify_query(q("WHATEVER")), QrState::Waiting);
+        assert_eq!(classify_query(q("")), QrState::Unknown(String::new()));
+        assert_eq!(
+            classify_query(q("WHATEVER")),
+            QrState::Unknown("WHATEVER".into())
+        );
         assert_eq!(classify_query(q("SCANED")), QrState::Scanned);
         assert_eq!(classify_query(q("CANCELLED")), QrState::Canceled);
         let mut d = q("CONFIRMED");

@@ -329,7 +329,14 @@ mod tokio_stream_like {
 /// passport envelope, `ret` for mtop, `success` for the account endpoints.
 fn spoil(bytes: &[u8], wrong_type: bool) -> String {
     let Ok(mut v) = serde_json::from_slice::<Value>(bytes) else {
-        return String::from_utf8_lossy(bytes).into_owned();
+        // An HTML page: spoil the login form inside `window.viewData`, if it has one.
+        let html = String::from_utf8_lossy(bytes);
+        return if wrong_type {
+            html.replace("\"loginFormData\":{", "\"loginFormData\":[{")
+                .replace("}};", "}]};")
+        } else {
+            html.replace("\"loginFormData\"", "\"loginForm\"")
+        };
     };
     let replacement = |_: &Value| json!(["wrong", "type"]);
     if let Some(data) = v

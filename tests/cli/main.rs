@@ -2,6 +2,7 @@
 
 mod add_account;
 mod doctor;
+mod faults;
 mod refresh;
 mod simulator;
 mod store;
