@@ -69,31 +69,15 @@ fn save(
     Ok((a.name, a.unb, a.cookies.len()))
 }
 
-/// xianyu-auto-reply keeps one row per account in its `cookies` table: an `id` it shows
-/// as the account name and a `value` holding `k=v; k=v`.
+/// Every account of a xianyu-auto-reply database; a row that cannot be imported is
+/// skipped with a warning and makes the exit code 2 after the others are in.
 fn import_xianyu(store: &Store, path: &Path, printer: &Printer) -> anyhow::Result<Code> {
     let bad = |why: String| Coded::usage(format!("cannot import {}: {why}", path.display()));
-    if !path.is_file() {
-        return Err(bad("no such file".into()).into());
+    let rows = import::read_xianyu_auto_reply(path).map_err(|e| bad(e.to_string()))?;
+    if rows.is_empty() {
+        return Err(bad("its `cookies` table is empty".into()).into());
     }
-    let conn = rusqlite::Connection::open_with_flags(
-        path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|e| bad(e.to_string()))?;
-    let rows: Vec<(String, String)> = conn
-        .prepare("SELECT CAST(id AS TEXT), value FROM cookies ORDER BY rowid")
-        .and_then(|mut s| {
-            s.query_map([], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get::<_, Option<String>>(1)?.unwrap_or_default(),
-                ))
-            })?
-            .collect()
-        })
-        .map_err(|e| bad(format!("not a xianyu-auto-reply database ({e})")))?;
-    let (mut ok, mut skipped) = (0, 0);
+    let mut skipped = 0;
     for (id, value) in &rows {
         let result = check_name(id)
             .map_err(anyhow::Error::from)
@@ -103,8 +87,7 @@ fn import_xianyu(store: &Store, path: &Path, printer: &Printer) -> anyhow::Resul
             });
         match result {
             Ok((name, unb, n)) => {
-                ok += 1;
-                printer.info(&format!("imported {name} ({unb}) with {n} cookies"));
+                printer.info(&format!("imported {name} ({unb}) with {n} cookies"))
             }
             Err(e) => {
                 skipped += 1;
@@ -116,11 +99,12 @@ fn import_xianyu(store: &Store, path: &Path, printer: &Printer) -> anyhow::Resul
         }
     }
     printer.info(&format!(
-        "imported {ok} of {} accounts from {}",
+        "imported {} of {} accounts from {}",
+        rows.len() - skipped,
         rows.len(),
         path.display()
     ));
-    if skipped > 0 || rows.is_empty() {
+    if skipped > 0 {
         return Err(bad(format!(
             "{skipped} of {} accounts could not be imported",
             rows.len()

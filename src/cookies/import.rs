@@ -224,6 +224,34 @@ pub fn parse_netscape(text: &str) -> Result<Vec<Cookie>, ImportError> {
     Ok(out)
 }
 
+/// The accounts of a xianyu-auto-reply database: its `cookies` table holds one row per
+/// account, an `id` it shows as the account's name and a `value` with `k=v; k=v`. Opened
+/// read-only; the file is never written.
+pub fn read_xianyu_auto_reply(
+    path: &std::path::Path,
+) -> Result<Vec<(String, String)>, ImportError> {
+    let bad = |why: String| ImportError::Json(why);
+    if !path.is_file() {
+        return Err(bad("no such file".into()));
+    }
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| bad(e.to_string()))?;
+    conn.prepare("SELECT CAST(id AS TEXT), CAST(value AS TEXT) FROM cookies ORDER BY rowid")
+        .and_then(|mut s| {
+            s.query_map([], |r| {
+                Ok((
+                    r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                    r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                ))
+            })?
+            .collect()
+        })
+        .map_err(|e| bad(format!("not a xianyu-auto-reply database ({e})")))
+}
+
 /// RFC 6265 cookie-name: an HTTP token.
 fn is_token(s: &str) -> bool {
     !s.is_empty()

@@ -42,6 +42,8 @@ pub enum StoreError {
     ReadOnly { path: PathBuf },
     #[error("the disk holding {} is full; nothing was changed", path.display())]
     Full { path: PathBuf },
+    #[error("cannot write the account database {} (disk full, a file size limit, or an I/O error); nothing was changed", path.display())]
+    Io { path: PathBuf },
     #[error("no account named `{query}`{}", known_list(known))]
     NotFound { query: String, known: Vec<String> },
     #[error("the name `{name}` already belongs to account {unb}; choose another with --name")]
@@ -200,6 +202,7 @@ fn classify(path: &Path, e: rusqlite::Error) -> StoreError {
         }
         Some(ErrorCode::ReadOnly) => StoreError::ReadOnly { path },
         Some(ErrorCode::DiskFull) => StoreError::Full { path },
+        Some(ErrorCode::SystemIoFailure) => StoreError::Io { path },
         _ => StoreError::Sqlite { path, source: e },
     }
 }

@@ -3,6 +3,7 @@
 mod add_account;
 mod doctor;
 mod faults;
+mod hardening;
 mod refresh;
 mod simulator;
 mod store;
