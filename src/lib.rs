@@ -10,6 +10,8 @@ pub mod exit;
 pub mod login;
 pub mod passport;
 pub mod printer;
+#[cfg(test)]
+mod proptests;
 pub mod private_file;
 pub mod qr;
 pub mod redacted;
