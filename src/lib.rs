@@ -10,9 +10,9 @@ pub mod exit;
 pub mod login;
 pub mod passport;
 pub mod printer;
+pub mod private_file;
 #[cfg(test)]
 mod proptests;
-pub mod private_file;
 pub mod qr;
 pub mod redacted;
 pub mod refresh;

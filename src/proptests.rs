@@ -20,26 +20,42 @@ fn cookie() -> impl Strategy<Value = Cookie> {
         prop_oneof![Just(None), (1_000_000_000i64..4_000_000_000).prop_map(Some)],
         any::<bool>(),
         any::<bool>(),
-        prop_oneof![Just(None), Just(Some(SameSite::Lax)), Just(Some(SameSite::Strict)), Just(Some(SameSite::None))],
+        prop_oneof![
+            Just(None),
+            Just(Some(SameSite::Lax)),
+            Just(Some(SameSite::Strict)),
+            Just(Some(SameSite::None))
+        ],
     )
-        .prop_map(|(name, value, domain, host_only, path, expires, secure, http_only, same_site)| Cookie {
-            name,
-            value: Secret::new(value),
-            domain,
-            host_only,
-            path,
-            expires,
-            secure,
-            http_only,
-            same_site,
-        })
+        .prop_map(
+            |(name, value, domain, host_only, path, expires, secure, http_only, same_site)| {
+                Cookie {
+                    name,
+                    value: Secret::new(value),
+                    domain,
+                    host_only,
+                    path,
+                    expires,
+                    secure,
+                    http_only,
+                    same_site,
+                }
+            },
+        )
 }
 
 /// Distinct (domain, host_only, path, name): what a jar or a file can hold at once.
 fn cookie_set() -> impl Strategy<Value = Vec<Cookie>> {
     prop::collection::vec(cookie(), 0..12).prop_map(|mut v| {
         let mut seen = std::collections::HashSet::new();
-        v.retain(|c| seen.insert((c.domain.clone(), c.host_only, c.path.clone(), c.name.clone())));
+        v.retain(|c| {
+            seen.insert((
+                c.domain.clone(),
+                c.host_only,
+                c.path.clone(),
+                c.name.clone(),
+            ))
+        });
         v
     })
 }
@@ -55,7 +71,7 @@ proptest! {
     fn viewdata_roundtrip(form in prop::collection::btree_map("[a-zA-Z_]{1,12}", prop_oneof![
             "[^\"\\\\]{0,20}".prop_map(serde_json::Value::String),
             any::<bool>().prop_map(serde_json::Value::Bool),
-            (0i64..100_000).prop_map(|n| serde_json::Value::from(n)),
+            (0i64..100_000).prop_map(serde_json::Value::from),
         ], 0..10), pretty in any::<bool>(), trap in any::<bool>()) {
         let mut view = serde_json::json!({"loginFormData": form.clone()});
         if trap { view["tips"] = serde_json::json!("a};b"); }

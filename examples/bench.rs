@@ -1,0 +1,349 @@
+//! The benchmark report: drives the release `qrlogin` binary against the built-in simulator
+//! and writes BENCHMARKS.md. Run through `bench/run.sh` from a clean checkout.
+//!
+//! Usage: bench QRLOGIN_BINARY OUTPUT.md [--quick]
+
+use qrlogin::cookies::import;
+use qrlogin::sim::{Scenario, Simulator};
+use qrlogin::store::{NewAccount, Status, Store};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Ctx {
+    bin: PathBuf,
+    rt: tokio::runtime::Runtime,
+    dir: tempfile::TempDir,
+}
+
+/// Wall time and peak RSS (KiB) of a finished child, from wait4(2).
+fn wait_rss(child: &mut std::process::Child) -> (i32, i64) {
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 on our own child with valid out-pointers.
+    unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    (libc::WEXITSTATUS(status), usage.ru_maxrss)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    v[v.len() / 2]
+}
+
+impl Ctx {
+    fn sim(&self, latency_ms: u64) -> Simulator {
+        self.rt
+            .block_on(Simulator::start(
+                "127.0.0.1:0",
+                Scenario {
+                    latency_ms,
+                    generate_per_minute: 10_000,
+                    ..Scenario::default()
+                },
+            ))
+            .expect("simulator")
+    }
+
+    fn cmd(&self, sim: &Simulator, db: &Path) -> Command {
+        let mut c = Command::new(&self.bin);
+        let base = sim.base.as_str().trim_end_matches('/');
+        c.env_clear()
+            .env("QRLOGIN_DB", db)
+            .env("QRLOGIN_PASSPORT_URL", base)
+            .env("QRLOGIN_H5API_URL", base)
+            .env("QRLOGIN_WWW_URL", base);
+        c
+    }
+
+    fn ctl(&self, sim: &Simulator, path: &str, body: Value) -> Value {
+        let url = format!("{}__sim/{path}", sim.base);
+        self.rt.block_on(async {
+            reqwest::Client::new()
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .expect("ctl")
+                .json()
+                .await
+                .expect("json")
+        })
+    }
+
+    /// One login: (ms from start to QR, ms from confirm to saved, peak RSS KiB).
+    fn login_once(&self, sim: &Simulator, n: usize) -> (f64, f64, i64) {
+        let db = self.dir.path().join(format!("login-{n}.db"));
+        let start = Instant::now();
+        let mut child = self
+            .cmd(sim, &db)
+            .args([
+                "add-account",
+                "--qr",
+                "none",
+                "--json",
+                "--poll-interval",
+                "0.8",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let mut to_qr = 0.0;
+        let mut confirmed_at = None;
+        let mut to_saved = 0.0;
+        while let Some(Ok(line)) = lines.next() {
+            let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+            match v["event"].as_str() {
+                Some("qr") => {
+                    to_qr = start.elapsed().as_secs_f64() * 1000.0;
+                    let url = v["url"].as_str().unwrap_or_default();
+                    let lg = url
+                        .split("lgToken=")
+                        .nth(1)
+                        .unwrap_or("")
+                        .split('&')
+                        .next()
+                        .unwrap_or("")
+                        .to_owned();
+                    // The phone scans after a moment and confirms; the clock starts at the confirm.
+                    std::thread::sleep(Duration::from_millis(300));
+                    let tmp = self.ctl(sim, "phone/scan", json!({"lgToken": lg}))["tmpToken"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned();
+                    std::thread::sleep(Duration::from_millis(200 + (n as u64 * 137) % 600));
+                    self.ctl(
+                        sim,
+                        "phone/confirm",
+                        json!({"lgToken": lg, "tmpToken": tmp}),
+                    );
+                    confirmed_at = Some(Instant::now());
+                }
+                Some("saved") => {
+                    to_saved = confirmed_at
+                        .map(|t| t.elapsed().as_secs_f64() * 1000.0)
+                        .unwrap_or(f64::NAN);
+                }
+                _ => {}
+            }
+        }
+        let (_, rss) = wait_rss(&mut child);
+        (to_qr, to_saved, rss)
+    }
+
+    fn seed(&self, sim: &Simulator, db: &Path, n: usize) {
+        let store = Store::open(db).expect("store");
+        for i in 0..n {
+            let unb = format!("23{:011}", i);
+            let cookies = self.ctl(
+                sim,
+                "seed",
+                json!({"unb": unb, "nickname": format!("bench{i}")}),
+            );
+            let cookies = import::parse_json(&cookies.to_string()).expect("seed cookies");
+            store
+                .save(
+                    &NewAccount {
+                        unb,
+                        name: Some(format!("bench-{i:05}")),
+                        nickname: Some(format!("bench{i}")),
+                        cookies,
+                        proxy: None,
+                        user_agent: None,
+                        status: Status::Ok,
+                        refreshed: false,
+                    },
+                    qrlogin::time::now(),
+                )
+                .expect("save");
+        }
+    }
+
+    /// Wall ms, peak RSS KiB and exit code of one run of `args`.
+    fn timed(&self, sim: &Simulator, db: &Path, args: &[&str]) -> (f64, i64, i32) {
+        let start = Instant::now();
+        let mut child = self
+            .cmd(sim, db)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let (code, rss) = wait_rss(&mut child);
+        (start.elapsed().as_secs_f64() * 1000.0, rss, code)
+    }
+}
+
+fn sh(cmd: &str) -> String {
+    Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 3 {
+        eprintln!("usage: bench QRLOGIN_BINARY OUTPUT.md [--quick]");
+        std::process::exit(2);
+    }
+    let quick = args.iter().any(|a| a == "--quick");
+    let ctx = Ctx {
+        bin: PathBuf::from(&args[1]),
+        rt: tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime"),
+        dir: tempfile::tempdir().expect("tempdir"),
+    };
+    let runs = if quick { 3 } else { 7 };
+    let accounts = if quick { 1_000 } else { 10_000 };
+    let mut rows: Vec<String> = Vec::new();
+    let mut row = |what: &str, value: String, target: &str, cmd: &str| {
+        eprintln!("{what}: {value}");
+        rows.push(format!("| {what} | {value} | {target} | `{cmd}` |"));
+    };
+
+    for latency in [0u64, 50] {
+        let sim = ctx.sim(latency);
+        let results: Vec<(f64, f64, i64)> = (0..runs)
+            .map(|n| ctx.login_once(&sim, n + latency as usize))
+            .collect();
+        let qr = median(results.iter().map(|r| r.0).collect());
+        let saved = median(results.iter().map(|r| r.1).collect());
+        let rss = median(results.iter().map(|r| r.2 as f64).collect()) / 1024.0;
+        let rtt = latency as f64;
+        let cmd = format!("qrlogin add-account --qr none --json   # simulator --latency {latency}");
+        row(
+            &format!("add-account: start → QR on screen, {latency} ms latency"),
+            format!("{qr:.0} ms"),
+            &format!("≤ {:.0} ms (2 RT + 30 ms)", 2.0 * rtt + 30.0),
+            &cmd,
+        );
+        row(
+            &format!("add-account: phone confirm → account saved, {latency} ms latency"),
+            format!("{saved:.0} ms"),
+            &format!(
+                "≤ {:.0} ms (0.8 s poll + 3 RT + 20 ms)",
+                800.0 + 3.0 * rtt + 20.0
+            ),
+            &cmd,
+        );
+        row(
+            &format!("add-account: peak RSS, {latency} ms latency"),
+            format!("{rss:.1} MB"),
+            "≤ 20 MB",
+            &cmd,
+        );
+        ctx.rt.block_on(sim.shutdown());
+    }
+
+    let sim = ctx.sim(20);
+    let db = ctx.dir.path().join("many.db");
+    let seeded = Instant::now();
+    ctx.seed(&sim, &db, accounts);
+    eprintln!(
+        "seeded {accounts} accounts in {:.1} s",
+        seeded.elapsed().as_secs_f64()
+    );
+    let refresh: Vec<(f64, i64, i32)> = (0..if quick { 1 } else { 3 })
+        .map(|_| {
+            ctx.timed(
+                &sim,
+                &db,
+                &["refresh", "--concurrency", "64", "--jitter", "0", "--force"],
+            )
+        })
+        .collect();
+    let cmd = "qrlogin refresh --concurrency 64 --jitter 0 --force   # simulator --latency 20";
+    assert!(
+        refresh.iter().all(|r| r.2 == 0),
+        "refresh failed: {refresh:?}"
+    );
+    row(
+        &format!("refresh {accounts} accounts, 20 ms latency: wall"),
+        format!(
+            "{:.1} s",
+            median(refresh.iter().map(|r| r.0).collect()) / 1000.0
+        ),
+        "≤ 15 s",
+        cmd,
+    );
+    row(
+        &format!("refresh {accounts} accounts, 20 ms latency: peak RSS"),
+        format!(
+            "{:.1} MB",
+            median(refresh.iter().map(|r| r.1 as f64).collect()) / 1024.0
+        ),
+        "≤ 64 MB",
+        cmd,
+    );
+    let list: Vec<(f64, i64, i32)> = (0..runs).map(|_| ctx.timed(&sim, &db, &["list"])).collect();
+    row(
+        &format!("list with {accounts} accounts: wall"),
+        format!("{:.0} ms", median(list.iter().map(|r| r.0).collect())),
+        "—",
+        "qrlogin list > /dev/null",
+    );
+    row(
+        &format!("list with {accounts} accounts: peak RSS"),
+        format!(
+            "{:.1} MB",
+            median(list.iter().map(|r| r.1 as f64).collect()) / 1024.0
+        ),
+        "—",
+        "qrlogin list > /dev/null",
+    );
+    let help: Vec<(f64, i64, i32)> = (0..20).map(|_| ctx.timed(&sim, &db, &["--help"])).collect();
+    row(
+        "--help start-up: wall",
+        format!("{:.1} ms", median(help.iter().map(|r| r.0).collect())),
+        "—",
+        "qrlogin --help",
+    );
+    row(
+        "--help start-up: peak RSS",
+        format!(
+            "{:.1} MB",
+            median(help.iter().map(|r| r.1 as f64).collect()) / 1024.0
+        ),
+        "—",
+        "qrlogin --help",
+    );
+    let size = std::fs::metadata(&ctx.bin).map(|m| m.len()).unwrap_or(0);
+    row(
+        "release binary size",
+        format!("{:.1} MB", size as f64 / 1_048_576.0),
+        "—",
+        "ls -l target/release/qrlogin",
+    );
+    ctx.rt.block_on(sim.shutdown());
+
+    let cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2");
+    let report = format!(
+        "# Benchmarks\n\nWritten by `bench/run.sh` ({}). Each figure is the median of {runs} runs (refresh: {}), on:\n\n\
+- machine: {} cores,{cpu}, {} memory\n- {}\n- qrlogin {}, release build (`lto = \"thin\"`)\n- date: {}\n\n\
+The simulator runs in the benchmark process on loopback and adds the stated latency to every \
+response (one round trip = one latency). Peak RSS is `ru_maxrss` of the qrlogin process from wait4(2).\n\n\
+| what | result | target | command |\n|---|---|---|---|\n{}\n",
+        if quick {
+            "quick mode: fewer runs and 1,000 accounts"
+        } else {
+            "full mode"
+        },
+        if quick { 1 } else { 3 },
+        sh("nproc"),
+        sh("free -h | awk '/Mem:/ {print $2}'"),
+        sh("rustc --version"),
+        env!("CARGO_PKG_VERSION"),
+        sh("date -u +%Y-%m-%d"),
+        rows.join("\n")
+    );
+    std::fs::write(&args[2], report).expect("write report");
+}
