@@ -292,6 +292,19 @@ pub async fn run(
     Ok(reports.into_iter().map(|(_, r)| r).collect())
 }
 
+/// Whether a lease owner (`<pid>-<random>`) is a process that no longer exists here.
+fn owner_is_gone(owner: &str) -> bool {
+    let Some(pid) = owner.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
+        return false;
+    };
+    if pid <= 0 || pid == std::process::id() as i32 {
+        return false;
+    }
+    // SAFETY: kill with signal 0 only checks whether the process exists.
+    let r = unsafe { libc::kill(pid, 0) };
+    r != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+}
+
 /// Lock the store for one short operation, off the async worker.
 fn with_store<T>(store: &Mutex<Store>, f: impl FnOnce(&Store) -> T) -> T {
     tokio::task::block_in_place(|| {
@@ -325,6 +338,16 @@ async fn one(
     loop {
         let now = crate::time::now();
         if with_store(store, |s| s.try_lease(a.id, owner, now + lease_secs, now))? {
+            break;
+        }
+        // A run killed mid-way (cron timeout, OOM, SIGKILL) leaves its leases behind; the
+        // owner's pid says whether it is still running on this machine.
+        let holder = with_store(store, |s| s.lease_owner(a.id))?;
+        if let Some(old) = holder.filter(|o| owner_is_gone(o))
+            && with_store(store, |s| {
+                s.steal_lease(a.id, &old, owner, now + lease_secs)
+            })?
+        {
             break;
         }
         if !opts.wait {

@@ -38,6 +38,34 @@ impl Store {
         })
     }
 
+    /// Take over a lease from `old_owner` (a run that is gone), if it still holds it.
+    pub fn steal_lease(
+        &self,
+        id: i64,
+        old_owner: &str,
+        owner: &str,
+        until: i64,
+    ) -> Result<bool, StoreError> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE accounts SET lease_owner = ?3, lease_until = ?4 WHERE id = ?1 AND lease_owner = ?2",
+                params![id, old_owner, owner, until],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
+    /// Who holds the account's lease, if anyone.
+    pub fn lease_owner(&self, id: i64) -> Result<Option<String>, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT lease_owner FROM accounts WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+
     pub fn release(&self, id: i64, owner: &str) -> Result<(), StoreError> {
         self.write(|tx| {
             tx.execute(

@@ -218,13 +218,9 @@ fn sigkill_during_refresh_never_corrupts_or_mixes() {
     };
     for round in 0..20 {
         let before = snapshot(&env.db());
-        // --force: leases of the killed runs would otherwise keep accounts busy.
-        let mut child = spawn_qrlogin(
-            &env,
-            &["refresh", "--jitter", "0", "--concurrency", "16", "--force"],
-        )
-        .spawn()
-        .unwrap();
+        let mut child = spawn_qrlogin(&env, &["refresh", "--jitter", "0", "--concurrency", "16"])
+            .spawn()
+            .unwrap();
         std::thread::sleep(Duration::from_millis(100 + next() % 900));
         child.kill().unwrap();
         child.wait().unwrap();
@@ -233,12 +229,6 @@ fn sigkill_during_refresh_never_corrupts_or_mixes() {
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .unwrap();
         assert_eq!(check, "ok", "round {round}");
-        // Stale leases from the killed run are cleared so the next round can work.
-        conn.execute(
-            "UPDATE accounts SET lease_owner = NULL, lease_until = NULL",
-            [],
-        )
-        .unwrap();
         drop(conn);
         let after = snapshot(&env.db());
         let accounts: std::collections::BTreeSet<String> =
@@ -278,6 +268,24 @@ fn sigkill_during_refresh_never_corrupts_or_mixes() {
             );
         }
     }
+    // The killed runs' leases name processes that are gone: a new run takes them over.
+    let out = spawn_qrlogin(
+        &env,
+        &["refresh", "--jitter", "0", "--concurrency", "16", "--json"],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report.len(), 1000);
+    assert!(
+        report.iter().all(|r| r["skipped"] != "leased"),
+        "stale leases were not taken over"
+    );
 }
 
 #[test]
