@@ -194,18 +194,11 @@ fn save(
     cookies: Vec<cookies::Cookie>,
     ui: &mut TermUi<'_>,
 ) -> anyhow::Result<Code> {
-    let unb = cookies::value_of(&cookies, "unb")
-        .unwrap_or_default()
-        .to_owned();
     let new = NewAccount {
-        nickname: cookies::nickname(&cookies),
-        unb,
-        name,
-        cookies,
         proxy: cfg.proxy.clone(),
         user_agent: Some(client.user_agent().to_owned()),
-        status: Status::Ok,
         refreshed: true,
+        ..NewAccount::from_cookies(cookies, name, Status::Ok)
     };
     let (account, created) = store
         .save(&new, crate::time::now())

@@ -52,19 +52,7 @@ fn save(
     name: Option<String>,
     cookies: Vec<cookies::Cookie>,
 ) -> anyhow::Result<(String, String, usize)> {
-    let unb = cookies::value_of(&cookies, "unb")
-        .unwrap_or_default()
-        .to_owned();
-    let new = NewAccount {
-        nickname: cookies::nickname(&cookies),
-        unb,
-        name,
-        cookies,
-        proxy: None,
-        user_agent: None,
-        status: Status::Unknown,
-        refreshed: false,
-    };
+    let new = NewAccount::from_cookies(cookies, name, Status::Unknown);
     let (a, _) = store.save(&new, crate::time::now())?;
     Ok((a.name, a.unb, a.cookies.len()))
 }

@@ -309,6 +309,18 @@ impl PassportClient {
         h
     }
 
+    /// A page navigation (a document or an iframe), as a browser sends it.
+    fn document(&self, url: Url, dest: &'static str) -> RequestBuilder {
+        self.http
+            .get(url)
+            .header(
+                header::ACCEPT,
+                "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+            )
+            .header("sec-fetch-dest", dest)
+            .header("sec-fetch-mode", "navigate")
+    }
+
     fn mini_login_url(&self) -> String {
         format!("{}mini_login.htm", self.endpoints.passport)
     }
@@ -476,17 +488,10 @@ impl PassportClient {
             ("stie", "77"),
             ("rnd", &format!("{}", rand::random::<f64>())),
         ]);
-        let www = self.endpoints.www.as_str().to_owned();
+        // Loaded as the login iframe inside www.goofish.com (§3.1).
         let req = self
-            .http
-            .get(url)
-            .header(
-                header::ACCEPT,
-                "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
-            )
-            .header(header::REFERER, www)
-            .header("sec-fetch-dest", "iframe")
-            .header("sec-fetch-mode", "navigate")
+            .document(url, "iframe")
+            .header(header::REFERER, self.endpoints.www.as_str())
             .header("sec-fetch-site", "same-site");
         let html = self.send(Step::MiniLogin, req).await?;
         let mut form = viewdata::login_form(&html).map_err(|e| PassportError::Malformed {
@@ -611,17 +616,9 @@ impl PassportClient {
     /// keeping every hop's cookies. Fails unless the result holds `unb`.
     pub async fn land(&self) -> Result<(), PassportError> {
         let url = self.url(&self.endpoints.www, "im")?;
-        let www = self.endpoints.www.as_str().to_owned();
         let req = self
-            .http
-            .get(url)
-            .header(
-                header::ACCEPT,
-                "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
-            )
-            .header(header::REFERER, www)
-            .header("sec-fetch-dest", "document")
-            .header("sec-fetch-mode", "navigate")
+            .document(url, "document")
+            .header(header::REFERER, self.endpoints.www.as_str())
             .header("upgrade-insecure-requests", "1");
         let resp = self.execute(Step::Landing, req).await?;
         let status = resp.status();
@@ -859,16 +856,7 @@ impl PassportClient {
 
     /// GET a page as a document, following redirects; returns where it landed and the HTML.
     async fn page(&self, step: Step, url: Url) -> Result<(Url, String), PassportError> {
-        let req = self
-            .http
-            .get(url)
-            .header(
-                header::ACCEPT,
-                "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
-            )
-            .header("sec-fetch-dest", "document")
-            .header("sec-fetch-mode", "navigate");
-        let resp = self.execute(step, req).await?;
+        let resp = self.execute(step, self.document(url, "document")).await?;
         let status = resp.status();
         if !status.is_success() {
             return Err(PassportError::Http {

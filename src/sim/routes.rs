@@ -629,43 +629,36 @@ async fn query(State(sh): S, body: Bytes) -> Reply {
 }
 
 async fn login_token(State(sh): S, Query(q): Params) -> Reply {
-    let token = q.get("token").cloned().unwrap_or_default();
-    let mut w = sh.world();
-    let found = w
-        .qrs
-        .values_mut()
-        .find(|s| !token.is_empty() && s.login_token.as_deref() == Some(token.as_str()));
-    match found {
-        Some(s) => {
-            s.login_token = None; // one use only
-            let (unb, nick) = (s.unb.clone(), s.nickname.clone());
-            let c = login_cookies(&mut w, &unb, &nick);
-            Reply::json(json!({"content": {"data": {"resultCode": 100}, "status": 0, "success": true}, "hasError": false})).cookies(c)
-        }
-        None => Reply::json(passport(
-            json!({"resultCode": 14080, "titleMsg": "token无效"}),
-            -1,
-            false,
-        )),
-    }
+    redeem(&sh, &q, |s| &mut s.login_token, (14080, "token无效"))
 }
 
 async fn keep_login_confirm(State(sh): S, Query(q): Params) -> Reply {
+    redeem(&sh, &q, |s| &mut s.keep_token, (14081, "请求已失效"))
+}
+
+/// Redeem a one-time token a CONFIRMED answer handed out (variants b and c): the session
+/// it names logs in, and the token is spent.
+fn redeem(
+    sh: &Shared,
+    q: &HashMap<String, String>,
+    slot: fn(&mut super::state::QrSession) -> &mut Option<String>,
+    refusal: (i64, &str),
+) -> Reply {
     let token = q.get("token").cloned().unwrap_or_default();
     let mut w = sh.world();
-    let found = w
-        .qrs
-        .values_mut()
-        .find(|s| !token.is_empty() && s.keep_token.as_deref() == Some(token.as_str()));
+    let found = w.qrs.values_mut().find_map(|s| {
+        let hit = !token.is_empty() && slot(s).as_deref() == Some(token.as_str());
+        hit.then_some(s)
+    });
     match found {
         Some(s) => {
-            s.keep_token = None;
+            *slot(s) = None;
             let (unb, nick) = (s.unb.clone(), s.nickname.clone());
             let c = login_cookies(&mut w, &unb, &nick);
             Reply::json(passport(json!({"resultCode": 100}), 0, true)).cookies(c)
         }
         None => Reply::json(passport(
-            json!({"resultCode": 14081, "titleMsg": "请求已失效"}),
+            json!({"resultCode": refusal.0, "titleMsg": refusal.1}),
             -1,
             false,
         )),

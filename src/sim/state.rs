@@ -325,13 +325,17 @@ impl World {
         }
     }
 
-    /// The phone scans: NEW → SCANED, and the phone gets a one-time temporary token.
-    pub fn scan(&mut self, lg_token: &str, now: Instant) -> Result<String, PhoneError> {
-        let key = self
-            .by_lg_token
+    /// The (t, ck) of the QR whose code carries `lg_token`.
+    fn key_of(&self, lg_token: &str) -> Result<(u64, String), PhoneError> {
+        self.by_lg_token
             .get(lg_token)
             .cloned()
-            .ok_or(PhoneError::UnknownQr)?;
+            .ok_or(PhoneError::UnknownQr)
+    }
+
+    /// The phone scans: NEW → SCANED, and the phone gets a one-time temporary token.
+    pub fn scan(&mut self, lg_token: &str, now: Instant) -> Result<String, PhoneError> {
+        let key = self.key_of(lg_token)?;
         self.advance(&key, now);
         let s = self.qrs.get_mut(&key).ok_or(PhoneError::UnknownQr)?;
         if s.status != QrStatus::New {
@@ -347,11 +351,7 @@ impl World {
     /// The phone confirms with its temporary token: SCANED → CONFIRMED. The token is
     /// spent either way it ends.
     pub fn confirm(&mut self, lg_token: &str, tmp: &str, now: Instant) -> Result<(), PhoneError> {
-        let key = self
-            .by_lg_token
-            .get(lg_token)
-            .cloned()
-            .ok_or(PhoneError::UnknownQr)?;
+        let key = self.key_of(lg_token)?;
         let s = self.qrs.get_mut(&key).ok_or(PhoneError::UnknownQr)?;
         if s.status != QrStatus::Scanned {
             return Err(PhoneError::WrongState(s.status));
@@ -386,11 +386,7 @@ impl World {
 
     /// The phone cancels: NEW or SCANED → CANCELED.
     pub fn cancel(&mut self, lg_token: &str) -> Result<(), PhoneError> {
-        let key = self
-            .by_lg_token
-            .get(lg_token)
-            .cloned()
-            .ok_or(PhoneError::UnknownQr)?;
+        let key = self.key_of(lg_token)?;
         let s = self.qrs.get_mut(&key).ok_or(PhoneError::UnknownQr)?;
         if !matches!(s.status, QrStatus::New | QrStatus::Scanned) {
             return Err(PhoneError::WrongState(s.status));
@@ -402,11 +398,7 @@ impl World {
 
     /// Expire a QR now (control API).
     pub fn expire(&mut self, lg_token: &str) -> Result<(), PhoneError> {
-        let key = self
-            .by_lg_token
-            .get(lg_token)
-            .cloned()
-            .ok_or(PhoneError::UnknownQr)?;
+        let key = self.key_of(lg_token)?;
         let s = self.qrs.get_mut(&key).ok_or(PhoneError::UnknownQr)?;
         if !matches!(s.status, QrStatus::New | QrStatus::Scanned) {
             return Err(PhoneError::WrongState(s.status));

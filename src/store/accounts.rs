@@ -87,6 +87,25 @@ pub struct NewAccount {
     pub refreshed: bool,
 }
 
+impl NewAccount {
+    /// An account from a cookie set: the unb and nickname are read from the cookies
+    /// (`unb`, `tracknick`); the rest are the caller's.
+    pub fn from_cookies(cookies: Vec<Cookie>, name: Option<String>, status: Status) -> NewAccount {
+        NewAccount {
+            unb: cookies::value_of(&cookies, "unb")
+                .unwrap_or_default()
+                .to_owned(),
+            nickname: cookies::nickname(&cookies),
+            name,
+            cookies,
+            proxy: None,
+            user_agent: None,
+            status,
+            refreshed: false,
+        }
+    }
+}
+
 const ACCOUNT_COLUMNS: &str = "id, unb, name, nickname, created_at, updated_at, status, \
      last_checked, last_refreshed, consecutive_failures, next_attempt_at, proxy, user_agent";
 
