@@ -230,7 +230,9 @@ pub async fn check(
     (Verdict::Ok, actions, Some(merged))
 }
 
-/// Run the refresh over `accounts` (already selected) and return one report per account.
+/// Run the refresh over `accounts` (already selected; their cookies are not needed, each
+/// is read whole once leased) and return one report per account. At most `concurrency`
+/// accounts are in flight at once, so memory stays flat however many there are.
 /// `on_change` is called for every status transition after it is stored.
 pub async fn run(
     store: Arc<Mutex<Store>>,
@@ -241,7 +243,6 @@ pub async fn run(
     on_change: Arc<dyn Fn(&Report) + Send + Sync>,
 ) -> anyhow::Result<Vec<Report>> {
     let owner = format!("{}-{}", std::process::id(), crate::sim::random_hex(8));
-    let sem = Arc::new(tokio::sync::Semaphore::new(opts.concurrency.max(1)));
     // One shared connection pool per (proxy): accounts share TLS set-up and connections.
     let mut pools: HashMap<Option<String>, reqwest::Client> = HashMap::new();
     for a in &accounts {
@@ -255,8 +256,14 @@ pub async fn run(
         }
     }
     let mut tasks = tokio::task::JoinSet::new();
+    let mut reports: Vec<(usize, Report)> = Vec::new();
     for (i, a) in accounts.into_iter().enumerate() {
-        let permit_src = sem.clone();
+        while tasks.len() >= opts.concurrency.max(1) {
+            if let Some(joined) = tasks.join_next().await {
+                let (i, report) = joined?;
+                reports.push((i, report?));
+            }
+        }
         let store = store.clone();
         let http = pools
             .get(&a.proxy)
@@ -268,7 +275,6 @@ pub async fn run(
         let opts = opts.clone();
         let on_change = on_change.clone();
         tasks.spawn(async move {
-            let _permit = permit_src.acquire_owned().await;
             if i > 0 && !opts.jitter.is_zero() {
                 let ms = rand::random::<u64>() % (opts.jitter.as_millis() as u64 + 1);
                 tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -283,7 +289,6 @@ pub async fn run(
             (i, report)
         });
     }
-    let mut reports: Vec<(usize, Report)> = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         let (i, report) = joined?;
         reports.push((i, report?));

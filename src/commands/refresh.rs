@@ -11,8 +11,9 @@ use std::sync::{Arc, Mutex};
 
 pub fn run(globals: &Globals, cfg: &RefreshConfig, printer: &Printer) -> anyhow::Result<Code> {
     let store = super::open(globals)?;
+    // Brief rows only: each account's cookies are read when its refresh has the lease.
     let accounts = if cfg.opts.names.is_empty() {
-        store.all()?
+        store.all_brief()?
     } else {
         cfg.opts
             .names

@@ -226,15 +226,20 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
-    /// Every account with its cookies.
-    pub fn all(&self) -> Result<Vec<Account>, StoreError> {
+    /// Every account without its cookies (`cookies` is empty): what a refresh plans with
+    /// before it leases an account and reads it whole.
+    pub fn all_brief(&self) -> Result<Vec<Account>, StoreError> {
         let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY name");
         let mut stmt = self.conn().prepare(&sql).map_err(|e| self.err(e))?;
-        let mut accounts: Vec<Account> = stmt
+        let rows = stmt
             .query_map([], account_from_row)
-            .map_err(|e| self.err(e))?
-            .collect::<Result<_, _>>()
             .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Every account with its cookies.
+    pub fn all(&self) -> Result<Vec<Account>, StoreError> {
+        let mut accounts = self.all_brief()?;
         for a in &mut accounts {
             a.cookies = load_cookies(self.conn(), a.id).map_err(|e| self.err(e))?;
         }
