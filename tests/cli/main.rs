@@ -8,3 +8,4 @@ mod refresh;
 mod simulator;
 mod store;
 mod support;
+mod terminal;

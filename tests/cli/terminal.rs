@@ -1,0 +1,66 @@
+//! What only a terminal shows: delete's question, the spinner and the coloured QR. Each
+//! runs the binary on a pseudo-terminal through util-linux `script`.
+
+use crate::support::Env;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+/// Run `qrlogin ARGS` on a pty with `input` typed at it; returns everything it printed.
+fn on_pty(env: &Env, args: &str, input: &str) -> (Option<i32>, String) {
+    let bin = assert_cmd::cargo::cargo_bin("qrlogin");
+    let mut c = Command::new("script");
+    c.args(["-qefc", &format!("{} {args}", bin.display()), "/dev/null"])
+        .env("QRLOGIN_DB", env.db())
+        .env("TERM", "xterm-256color")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if env.sim.is_some() {
+        c.env("QRLOGIN_PASSPORT_URL", env.base())
+            .env("QRLOGIN_H5API_URL", env.base())
+            .env("QRLOGIN_WWW_URL", env.base());
+    }
+    let mut child = c
+        .spawn()
+        .expect("script (util-linux) is needed for terminal tests");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn delete_asks_on_a_terminal() {
+    let env = Env::new();
+    env.import_header("shop-1", "unb=1; cookie2=x");
+    let (code, out) = on_pty(&env, "delete shop-1", "n\n");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("Delete shop-1 (1, 2 cookies)? [y/N]"), "{out}");
+    assert!(out.contains("nothing deleted"), "{out}");
+    assert_eq!(env.list_json().len(), 1);
+    let (code, out) = on_pty(&env, "delete shop-1", "y\n");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("deleted shop-1 (1)"), "{out}");
+    assert!(env.list_json().is_empty());
+}
+
+#[test]
+fn spinner_and_coloured_qr_on_a_terminal() {
+    let env = Env::with_sim(Env::auto_phone(600, 600));
+    let (code, out) = on_pty(&env, "add-account --qr unicode --poll-interval 0.1", "");
+    assert_eq!(code, Some(0), "{out}");
+    // Explicit black on bright white for every cell, whatever the terminal theme.
+    assert!(
+        out.contains("\x1b[30;107m▀") || out.contains("\x1b[97;40m▀"),
+        "{out}"
+    );
+    assert!(
+        out.contains("s left"),
+        "the spinner shows the time left: {out}"
+    );
+    assert!(out.contains("saved new account xy_demo_user"), "{out}");
+}
