@@ -122,14 +122,19 @@ pub fn print_image(text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What to draw for `mode` on this terminal.
+/// What to draw for `mode` on this terminal. An image needs stdout (viuer draws there) and
+/// stdin (viuer reads the terminal's answer to its probe there) to be the terminal too.
 pub fn resolve_mode(mode: QrMode, stderr_tty: bool, stdout_tty: bool, json: bool) -> QrMode {
+    use std::io::IsTerminal;
+    let stdin_tty = std::io::stdin().is_terminal();
     match mode {
-        QrMode::Auto if stderr_tty && stdout_tty && !json && terminal_shows_images() => {
+        QrMode::Auto
+            if stderr_tty && stdout_tty && stdin_tty && !json && terminal_shows_images() =>
+        {
             QrMode::Image
         }
         QrMode::Auto => QrMode::Unicode,
-        QrMode::Image if !stdout_tty || json => QrMode::Unicode,
+        QrMode::Image if !stdout_tty || !stdin_tty || json => QrMode::Unicode,
         other => other,
     }
 }

@@ -870,23 +870,33 @@ impl PassportClient {
     }
 }
 
+/// Compiled once: these run on every verification page.
+static HTOKEN: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r#"htoken(?:=|"\s*value="|\s*:\s*")([A-Za-z0-9_-]{6,})"#).ok()
+});
+static HTOKEN_INPUT: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r#"name="htoken"\s+value="([A-Za-z0-9_-]+)""#).ok()
+});
+static QR_TEXT: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r#"text\s*:\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')"#).ok()
+});
+
 /// `htoken=<[A-Za-z0-9_-]+>` anywhere in the page (a query string, a hidden input's value).
 pub fn extract_htoken(html: &str) -> Option<String> {
-    let re = regex::Regex::new(r#"htoken(?:=|"\s*value="|\s*:\s*")([A-Za-z0-9_-]{6,})"#).ok()?;
-    if let Some(c) = re.captures(html) {
+    if let Some(c) = HTOKEN.as_ref()?.captures(html) {
         return Some(c[1].to_owned());
     }
-    let re = regex::Regex::new(r#"name="htoken"\s+value="([A-Za-z0-9_-]+)""#).ok()?;
-    re.captures(html).map(|c| c[1].to_owned())
+    HTOKEN_INPUT
+        .as_ref()?
+        .captures(html)
+        .map(|c| c[1].to_owned())
 }
 
 /// The text of `new Qrcode({ … text: "…" … })`, with JS-escaped slashes and HTML entities
 /// undone.
 pub fn extract_qr_text(html: &str) -> Option<String> {
     let start = html.find("new Qrcode(")?;
-    let rest = &html[start..];
-    let re = regex::Regex::new(r#"text\s*:\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')"#).ok()?;
-    let c = re.captures(rest)?;
+    let c = QR_TEXT.as_ref()?.captures(&html[start..])?;
     let raw = c.get(1).or_else(|| c.get(2))?.as_str();
     let text = raw
         .replace("\\/", "/")
