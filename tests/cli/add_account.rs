@@ -218,14 +218,8 @@ fn expired_qr_codes_run_out_after_max_qr() {
 #[test]
 fn expired_qr_is_regenerated_and_the_second_one_works() {
     let env = Env::with_sim(Scenario::default());
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("qrlogin"));
-    let base = env.base();
-    child
-        .env("QRLOGIN_DB", env.db())
-        .env("QRLOGIN_PASSPORT_URL", &base)
-        .env("QRLOGIN_H5API_URL", &base)
-        .env("QRLOGIN_WWW_URL", &base)
-        .args([
+    let child = env
+        .spawn(&[
             "add-account",
             "--qr",
             "none",
@@ -235,9 +229,8 @@ fn expired_qr_is_regenerated_and_the_second_one_works() {
             "20",
             "--json",
         ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let child = child.spawn().unwrap();
+        .spawn()
+        .unwrap();
     let first = wait_for_qr(&env, 1);
     env.ctl("phone/expire", json!({"lgToken": first}));
     let second = wait_for_qr(&env, 2);
@@ -367,11 +360,7 @@ fn a_malformed_answer_at_each_step_names_the_step() {
 #[test]
 fn the_service_unreachable_exits_6() {
     let env = Env::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::support::closed_port();
     let dead = format!("http://127.0.0.1:{port}");
     env.cmd()
         .env("QRLOGIN_PASSPORT_URL", &dead)
@@ -389,14 +378,8 @@ fn the_service_unreachable_exits_6() {
 #[test]
 fn ctrl_c_while_waiting_exits_130_and_writes_nothing() {
     let env = Env::with_sim(Scenario::default());
-    let base = env.base();
-    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("qrlogin"))
-        .env("QRLOGIN_DB", env.db())
-        .env("QRLOGIN_PASSPORT_URL", &base)
-        .env("QRLOGIN_H5API_URL", &base)
-        .env("QRLOGIN_WWW_URL", &base)
-        .args(["add-account", "--qr", "none", "--poll-interval", "0.05"])
-        .stderr(std::process::Stdio::piped())
+    let child = env
+        .spawn(&["add-account", "--qr", "none", "--poll-interval", "0.05"])
         .spawn()
         .unwrap();
     wait_for_qr(&env, 1);

@@ -57,11 +57,7 @@ fn healthy_simulator() {
 #[test]
 fn unreachable_host() {
     let env = Env::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::support::closed_port();
     let out = env
         .cmd()
         .env("QRLOGIN_PASSPORT_URL", format!("http://127.0.0.1:{port}"))

@@ -4,10 +4,9 @@
 //! match the one in RELIABILITY.md (set QRLOGIN_UPDATE_RELIABILITY=1 to rewrite it).
 
 use crate::support::Env;
-use qrlogin::cookies::import;
 use qrlogin::sim::{Scenario, Variant};
-use qrlogin::store::{NewAccount, Status, Store};
-use serde_json::{Value, json};
+use qrlogin::store::{Status, Store};
+use serde_json::Value;
 use std::fmt::Write;
 
 #[derive(Clone, Copy, PartialEq)]
@@ -166,28 +165,13 @@ fn cell(step: &Step, fault: &(&str, Option<&str>)) -> String {
         ..Env::auto_phone(50, 50)
     });
     // An account is already stored: whatever happens, it must not be damaged.
-    let seeded = env.ctl(
-        "seed",
-        json!({"unb": "2219000000001", "nickname": "existing", "long_login": step.long_login}),
+    env.seed_account(
+        &Store::open(&env.db()).unwrap(),
+        "2219000000001",
+        "existing",
+        step.long_login,
+        Status::Ok,
     );
-    {
-        let store = Store::open(&env.db()).unwrap();
-        store
-            .save(
-                &NewAccount {
-                    unb: "2219000000001".into(),
-                    name: Some("existing".into()),
-                    nickname: Some("existing".into()),
-                    cookies: import::parse_json(&seeded.to_string()).unwrap(),
-                    proxy: None,
-                    user_agent: None,
-                    status: Status::Ok,
-                    refreshed: false,
-                },
-                qrlogin::time::now(),
-            )
-            .unwrap();
-    }
     let db_before = std::fs::read(env.db()).unwrap();
     let cookies_before = env.export_json("existing");
     let mut cmd = env.cmd();
@@ -199,11 +183,7 @@ fn cell(step: &Step, fault: &(&str, Option<&str>)) -> String {
             None,
         ),
         None => {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
+            let port = crate::support::closed_port();
             let var = match step.host {
                 Host::Passport => "QRLOGIN_PASSPORT_URL",
                 Host::H5 => "QRLOGIN_H5API_URL",

@@ -2,33 +2,22 @@
 //! read-only or full disk is a clear exit 7 with nothing lost.
 
 use crate::support::Env;
-use qrlogin::cookies::import;
 use qrlogin::sim::Scenario;
 use qrlogin::store::{NewAccount, Status, Store};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::os::unix::process::CommandExt;
 use std::time::Duration;
 
 fn seed(env: &Env, n: usize) {
     let store = Store::open(&env.db()).unwrap();
     for i in 0..n {
-        let unb = format!("22191{:08}", i);
-        let cookies = env.ctl("seed", json!({"unb": unb, "nickname": format!("n{i}")}));
-        store
-            .save(
-                &NewAccount {
-                    unb,
-                    name: Some(format!("a{i:04}")),
-                    nickname: None,
-                    cookies: import::parse_json(&cookies.to_string()).unwrap(),
-                    proxy: None,
-                    user_agent: None,
-                    status: Status::Ok,
-                    refreshed: false,
-                },
-                qrlogin::time::now(),
-            )
-            .unwrap();
+        env.seed_account(
+            &store,
+            &format!("22191{:08}", i),
+            &format!("a{i:04}"),
+            true,
+            Status::Ok,
+        );
     }
 }
 
@@ -48,18 +37,6 @@ fn snapshot(db: &std::path::Path) -> std::collections::BTreeMap<(String, String)
             })
         })
         .collect()
-}
-
-fn spawn_qrlogin(env: &Env, args: &[&str]) -> std::process::Command {
-    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("qrlogin"));
-    c.env("QRLOGIN_DB", env.db())
-        .env("QRLOGIN_PASSPORT_URL", env.base())
-        .env("QRLOGIN_H5API_URL", env.base())
-        .env("QRLOGIN_WWW_URL", env.base())
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    c
 }
 
 #[test]
@@ -218,7 +195,8 @@ fn sigkill_during_refresh_never_corrupts_or_mixes() {
     };
     for round in 0..20 {
         let before = snapshot(&env.db());
-        let mut child = spawn_qrlogin(&env, &["refresh", "--jitter", "0", "--concurrency", "16"])
+        let mut child = env
+            .spawn(&["refresh", "--jitter", "0", "--concurrency", "16"])
             .spawn()
             .unwrap();
         std::thread::sleep(Duration::from_millis(100 + next() % 900));
@@ -269,12 +247,10 @@ fn sigkill_during_refresh_never_corrupts_or_mixes() {
         }
     }
     // The killed runs' leases name processes that are gone: a new run takes them over.
-    let out = spawn_qrlogin(
-        &env,
-        &["refresh", "--jitter", "0", "--concurrency", "16", "--json"],
-    )
-    .output()
-    .unwrap();
+    let out = env
+        .spawn(&["refresh", "--jitter", "0", "--concurrency", "16", "--json"])
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -297,27 +273,21 @@ fn four_refreshes_and_a_login_at_once() {
     seed(&env, 40);
     let mut children: Vec<_> = (0..4)
         .map(|_| {
-            spawn_qrlogin(
-                &env,
-                &["refresh", "--jitter", "0", "--concurrency", "4", "--json"],
-            )
-            .spawn()
-            .unwrap()
+            env.spawn(&["refresh", "--jitter", "0", "--concurrency", "4", "--json"])
+                .spawn()
+                .unwrap()
         })
         .collect();
     children.push(
-        spawn_qrlogin(
-            &env,
-            &[
-                "add-account",
-                "--qr",
-                "none",
-                "--poll-interval",
-                "0.05",
-                "--name",
-                "fresh",
-            ],
-        )
+        env.spawn(&[
+            "add-account",
+            "--qr",
+            "none",
+            "--poll-interval",
+            "0.05",
+            "--name",
+            "fresh",
+        ])
         .spawn()
         .unwrap(),
     );

@@ -2,41 +2,22 @@
 
 use crate::support::Env;
 use predicates::prelude::*;
-use qrlogin::cookies::import;
 use qrlogin::sim::Scenario;
-use qrlogin::store::{NewAccount, Status, Store};
+use qrlogin::store::{Status, Store};
 use serde_json::{Value, json};
 
-/// Seed `n` live accounts straight into the store (the simulator logs them in).
-fn seed(env: &Env, n: usize, long_login: bool) -> Vec<String> {
+/// Seed `n` live accounts (status unknown) straight into the store.
+fn seed(env: &Env, n: usize, long_login: bool) {
     let store = Store::open(&env.db()).unwrap();
-    (0..n)
-        .map(|i| {
-            let unb = format!("22190{:08}", i + 1);
-            let cookies = env.ctl(
-                "seed",
-                json!({"unb": unb, "nickname": format!("nick{i}"), "long_login": long_login}),
-            );
-            let cookies = import::parse_json(&cookies.to_string()).unwrap();
-            let name = format!("acct-{i}");
-            store
-                .save(
-                    &NewAccount {
-                        unb,
-                        name: Some(name.clone()),
-                        nickname: Some(format!("nick{i}")),
-                        cookies,
-                        proxy: None,
-                        user_agent: None,
-                        status: Status::Unknown,
-                        refreshed: false,
-                    },
-                    qrlogin::time::now(),
-                )
-                .unwrap();
-            name
-        })
-        .collect()
+    for i in 0..n {
+        env.seed_account(
+            &store,
+            &format!("22190{:08}", i + 1),
+            &format!("acct-{i}"),
+            long_login,
+            Status::Unknown,
+        );
+    }
 }
 
 fn refresh(env: &Env, extra: &[&str]) -> assert_cmd::Command {
@@ -212,13 +193,7 @@ fn overlapping_runs_never_refresh_one_account_twice() {
     });
     seed(&env, 6, true);
     let spawn = || {
-        std::process::Command::new(assert_cmd::cargo::cargo_bin("qrlogin"))
-            .env("QRLOGIN_DB", env.db())
-            .env("QRLOGIN_PASSPORT_URL", env.base())
-            .env("QRLOGIN_H5API_URL", env.base())
-            .env("QRLOGIN_WWW_URL", env.base())
-            .args(["refresh", "--jitter", "0", "--concurrency", "2", "--json"])
-            .stdout(std::process::Stdio::piped())
+        env.spawn(&["refresh", "--jitter", "0", "--concurrency", "2", "--json"])
             .spawn()
             .unwrap()
     };
@@ -240,14 +215,7 @@ fn overlapping_runs_never_refresh_one_account_twice() {
         ..Scenario::default()
     });
     seed(&env2, 2, true);
-    let first = std::process::Command::new(assert_cmd::cargo::cargo_bin("qrlogin"))
-        .env("QRLOGIN_DB", env2.db())
-        .env("QRLOGIN_PASSPORT_URL", env2.base())
-        .env("QRLOGIN_H5API_URL", env2.base())
-        .env("QRLOGIN_WWW_URL", env2.base())
-        .args(["refresh", "--jitter", "0"])
-        .spawn()
-        .unwrap();
+    let first = env2.spawn(&["refresh", "--jitter", "0"]).spawn().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(100));
     let (_, r, _) = report(&env2, &["--wait"]);
     assert!(

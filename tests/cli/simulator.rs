@@ -6,6 +6,21 @@ use qrlogin::sim::Scenario;
 use serde_json::{Value, json};
 use std::io::BufRead;
 
+async fn post_form(c: &reqwest::Client, url: String, form: &[(&str, &str)]) -> Value {
+    c.post(url)
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn get_json(c: &reqwest::Client, url: String) -> Value {
+    c.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
@@ -116,16 +131,11 @@ fn passport_shapes_follow_protocol_md() {
         );
         assert!(line.contains(r#""isMobile":false"#) && line.contains(r#""fromSite":77"#));
 
-        let g: Value = c
-            .get(format!(
-                "{base}/newlogin/qrcode/generate.do?appName=xianyu&fromSite=77"
-            ))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let g: Value = get_json(
+            &c,
+            format!("{base}/newlogin/qrcode/generate.do?appName=xianyu&fromSite=77"),
+        )
+        .await;
         assert_eq!(g["content"]["success"], true);
         assert_eq!(g["hasError"], false);
         let t = &g["content"]["data"]["t"];
@@ -239,14 +249,7 @@ fn passport_shapes_follow_protocol_md() {
         assert_eq!(shape(&v), ("CONFIRMED".into(), 2, true));
 
         // A second QR cancelled on the phone.
-        let g: Value = c
-            .get(format!("{base}/newlogin/qrcode/generate.do"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let g: Value = get_json(&c, format!("{base}/newlogin/qrcode/generate.do")).await;
         let (t2, ck2) = (
             g["content"]["data"]["t"].to_string(),
             g["content"]["data"]["ck"].as_str().unwrap().to_owned(),
@@ -255,43 +258,28 @@ fn passport_shapes_follow_protocol_md() {
         assert_eq!(shape(&poll(t2, ck2).await), ("CANCELED".into(), -2, false));
 
         // Renewal and validation answer according to the server-side session.
-        let r: Value = c
-            .post(format!("{base}/ac/account/setLoginSettings.do"))
-            .form(&[("status", "0")])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let r: Value = post_form(
+            &c,
+            format!("{base}/ac/account/setLoginSettings.do"),
+            &[("status", "0")],
+        )
+        .await;
         assert_eq!(r["success"], true);
-        let q: Value = c
-            .post(format!("{base}/ac/account/queryLoginSettings.do"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let q: Value = post_form(&c, format!("{base}/ac/account/queryLoginSettings.do"), &[]).await;
         assert_eq!(q["returnValue"]["hasLongTokenLogin"], true);
-        let h: Value = c
-            .post(format!("{base}/newlogin/hasLogin.do"))
-            .form(&[("hid", "2219000000001")])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let h: Value = post_form(
+            &c,
+            format!("{base}/newlogin/hasLogin.do"),
+            &[("hid", "2219000000001")],
+        )
+        .await;
         assert_eq!(h["content"]["success"], true);
-        let s: Value = c
-            .post(format!("{base}/newlogin/silentHasLogin.do?ltl=true"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let s: Value = post_form(
+            &c,
+            format!("{base}/newlogin/silentHasLogin.do?ltl=true"),
+            &[],
+        )
+        .await;
         assert_eq!(s["content"]["data"]["processFinished"], true);
         assert_eq!(s["content"]["data"]["resultCode"], 100);
         c.post(format!("{base}/__sim/accounts"))
@@ -299,14 +287,7 @@ fn passport_shapes_follow_protocol_md() {
             .send()
             .await
             .unwrap();
-        let h: Value = c
-            .post(format!("{base}/newlogin/hasLogin.do"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let h: Value = post_form(&c, format!("{base}/newlogin/hasLogin.do"), &[]).await;
         assert_eq!(h["content"]["success"], false);
         let im = c.get(format!("{base}/im")).send().await.unwrap();
         assert_eq!(im.status().as_u16(), 302);
@@ -343,24 +324,10 @@ fn gzip_only_when_accepted_and_generate_is_rate_limited() {
         assert!(r.headers().get("content-encoding").is_none());
         let c = client();
         for _ in 0..2 {
-            let g: Value = c
-                .get(format!("{base}/newlogin/qrcode/generate.do"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let g: Value = get_json(&c, format!("{base}/newlogin/qrcode/generate.do")).await;
             assert_eq!(g["content"]["success"], true);
         }
-        let g: Value = c
-            .get(format!("{base}/newlogin/qrcode/generate.do"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let g: Value = get_json(&c, format!("{base}/newlogin/qrcode/generate.do")).await;
         assert_eq!(g["content"]["success"], false);
         assert_eq!(g["content"]["data"]["resultCode"], 14031);
     });

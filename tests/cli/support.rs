@@ -3,9 +3,12 @@
 //! through its documented control API.
 
 use assert_cmd::Command;
+use qrlogin::cookies::import;
 use qrlogin::sim::{Scenario, Simulator};
+use qrlogin::store::{NewAccount, Status, Store};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 
 pub struct Env {
     pub dir: tempfile::TempDir,
@@ -198,4 +201,56 @@ pub fn settings(env: &Env) -> insta::Settings {
     }
     s.set_prepend_module_to_snapshot(false);
     s
+}
+
+impl Env {
+    /// Store an account the simulator has logged in (its server-side session is alive),
+    /// straight through the library: many accounts in a moment, no phone needed.
+    pub fn seed_account(
+        &self,
+        store: &Store,
+        unb: &str,
+        name: &str,
+        long_login: bool,
+        status: Status,
+    ) {
+        let cookies = self.ctl(
+            "seed",
+            json!({"unb": unb, "nickname": name, "long_login": long_login}),
+        );
+        let new = NewAccount {
+            nickname: Some(name.to_owned()),
+            ..NewAccount::from_cookies(
+                import::parse_json(&cookies.to_string()).unwrap(),
+                Some(name.to_owned()),
+                status,
+            )
+        };
+        store.save(&new, qrlogin::time::now()).unwrap();
+    }
+
+    /// The real binary pointed at the simulator, as a plain `std` command with piped
+    /// output: for runs that overlap, are killed, or are steered while they run.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Command {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("qrlogin"));
+        c.env("QRLOGIN_DB", self.db())
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if self.sim.is_some() {
+            c.env("QRLOGIN_PASSPORT_URL", self.base())
+                .env("QRLOGIN_H5API_URL", self.base())
+                .env("QRLOGIN_WWW_URL", self.base());
+        }
+        c
+    }
+}
+
+/// A loopback port nothing listens on.
+pub fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
