@@ -567,6 +567,14 @@ async fn query(State(sh): S, body: Bytes) -> Reply {
         ));
     }
     w.advance(&key, now);
+    if w.scenario.error_polls > 0 {
+        w.scenario.error_polls -= 1;
+        return Reply::json(passport(
+            json!({"qrCodeStatus": "ERROR", "resultCode": 14099, "titleMsg": "系统错误，请稍后再试"}),
+            -1,
+            false,
+        ));
+    }
     let Some(s) = w.qrs.get_mut(&key) else {
         return Reply::json(passport(
             json!({"qrCodeStatus": "EXPIRED", "resultCode": 100}),

@@ -49,6 +49,9 @@ pub struct Scenario {
     pub pretty_view_data: bool,
     /// Seconds added to the `Date` header (a server whose clock disagrees with ours).
     pub clock_skew_s: i64,
+    /// The next this-many query.do polls answer `qrCodeStatus: ERROR` (a transient
+    /// server-side failure, protocol.md §5.2) instead of the QR's status.
+    pub error_polls: u32,
 }
 
 impl Default for Scenario {
@@ -68,6 +71,7 @@ impl Default for Scenario {
             h5_token_ttl_ms: 2 * 3600 * 1000,
             pretty_view_data: false,
             clock_skew_s: 0,
+            error_polls: 0,
         }
     }
 }

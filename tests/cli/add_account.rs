@@ -284,6 +284,25 @@ fn has_error_streaks_are_retried_then_fail() {
 }
 
 #[test]
+fn error_statuses_are_retried_then_fail() {
+    let env = Env::with_sim(Scenario {
+        error_polls: 3,
+        ..Env::auto_phone(100, 100)
+    });
+    env.add_account(&[]).assert().success();
+    let env = Env::with_sim(Scenario {
+        error_polls: 100,
+        ..Scenario::default()
+    });
+    env.add_account(&[])
+        .assert()
+        .code(6)
+        .stderr(predicate::str::contains(
+            "qrcode/query.do: the service failed 5 times in a row (last: 系统错误",
+        ));
+}
+
+#[test]
 fn a_burst_of_5xx_is_retried() {
     let env = Env::with_sim(Env::auto_phone(100, 100));
     env.fault("query.do", json!({"type": "status", "code": 503}), Some(3));

@@ -255,6 +255,20 @@ fn passport_shapes_follow_protocol_md() {
             g["content"]["data"]["ck"].as_str().unwrap().to_owned(),
         );
         assert_eq!(phone("cancel", json!({"lgToken": "latest"})).await.0, 200);
+        assert_eq!(
+            shape(&poll(t2.clone(), ck2.clone()).await),
+            ("CANCELED".into(), -2, false)
+        );
+        // A transient server-side ERROR, then the real status again.
+        c.post(format!("{base}/__sim/scenario"))
+            .json(&json!({"error_polls": 1}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            shape(&poll(t2.clone(), ck2.clone()).await),
+            ("ERROR".into(), -1, false)
+        );
         assert_eq!(shape(&poll(t2, ck2).await), ("CANCELED".into(), -2, false));
 
         // Renewal and validation answer according to the server-side session.
