@@ -102,12 +102,6 @@ pub fn write_png(text: &str, path: &Path) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("writing the QR image {}: {e}", path.display()))
 }
 
-/// Whether this terminal shows inline images (kitty, iTerm2, sixel). Only asked on a TTY:
-/// viuer probes the terminal through stdin/stdout.
-pub fn terminal_shows_images() -> bool {
-    viuer::get_kitty_support() != viuer::KittySupport::None || viuer::is_iterm_supported()
-}
-
 /// Print through viuer. viuer writes to stdout, so callers only use this when stdout is
 /// the same terminal as stderr and stdout carries no data (`--json` off).
 pub fn print_image(text: &str) -> anyhow::Result<()> {
@@ -123,14 +117,20 @@ pub fn print_image(text: &str) -> anyhow::Result<()> {
 }
 
 /// What to draw for `mode` on this terminal. An image needs stdout (viuer draws there) and
-/// stdin (viuer reads the terminal's answer to its probe there) to be the terminal too.
-pub fn resolve_mode(mode: QrMode, stderr_tty: bool, stdout_tty: bool, json: bool) -> QrMode {
+/// stdin (viuer reads the terminal's answers there) to be the terminal too. `auto` picks an
+/// image only where the terminal said so in its environment (`image_terminal`): viuer's
+/// probe waits for an answer, and a terminal that never answers would hang the login.
+pub fn resolve_mode(
+    mode: QrMode,
+    stderr_tty: bool,
+    stdout_tty: bool,
+    json: bool,
+    image_terminal: bool,
+) -> QrMode {
     use std::io::IsTerminal;
     let stdin_tty = std::io::stdin().is_terminal();
     match mode {
-        QrMode::Auto
-            if stderr_tty && stdout_tty && stdin_tty && !json && terminal_shows_images() =>
-        {
+        QrMode::Auto if stderr_tty && stdout_tty && stdin_tty && !json && image_terminal => {
             QrMode::Image
         }
         QrMode::Auto => QrMode::Unicode,

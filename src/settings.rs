@@ -60,6 +60,9 @@ pub struct LoginConfig {
     pub json: bool,
     pub no_wait: bool,
     pub resume: Option<String>,
+    /// The terminal says it shows inline images (kitty, iTerm2, WezTerm), read from its
+    /// environment, so `--qr auto` never has to probe a terminal that may not answer.
+    pub image_terminal: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,6 +138,7 @@ pub enum Action {
         db: Option<PathBuf>,
         /// Where temporary files go (`TMPDIR`).
         tmp: PathBuf,
+        image_terminal: bool,
     },
     Completions(clap_complete::Shell),
     Doctor(Environment),
@@ -210,6 +214,9 @@ pub fn resolve_with(
             None => Duration::from_secs(20),
         },
     };
+    let image_terminal = non_empty("KITTY_WINDOW_ID").is_some()
+        || text("TERM").is_some_and(|t| t == "xterm-kitty")
+        || text("TERM_PROGRAM").is_some_and(|t| matches!(t.as_str(), "iTerm.app" | "WezTerm"));
     let action = match cli.command {
         Command::AddAccount(a) => Action::AddAccount(LoginConfig {
             name: a.name.map(|n| check_name(&n)).transpose()?,
@@ -226,6 +233,7 @@ pub fn resolve_with(
             json: a.json,
             no_wait: a.no_wait,
             resume: a.resume,
+            image_terminal,
         }),
         Command::Refresh(a) => Action::Refresh(RefreshConfig {
             opts: crate::refresh::Options {
@@ -288,6 +296,7 @@ pub fn resolve_with(
             tmp: non_empty("TMPDIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("/tmp")),
+            image_terminal,
         },
         Command::Completions(a) => Action::Completions(a.shell),
         Command::Doctor => Action::Doctor(Environment {

@@ -235,6 +235,7 @@ impl<'a> TermUi<'a> {
             printer.stderr_is_terminal(),
             printer.stdout_is_terminal(),
             cfg.json,
+            cfg.image_terminal,
         );
         let spinner = (printer.stderr_is_terminal() && printer.verbosity() >= 0).then(|| {
             let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());

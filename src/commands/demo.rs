@@ -16,7 +16,7 @@ pub fn run(
     db: Option<PathBuf>,
     tmp_root: &Path,
     manual: bool,
-    qr: QrMode,
+    (qr, image_terminal): (QrMode, bool),
     printer: &Printer,
 ) -> anyhow::Result<Code> {
     let tmp = tempdir(tmp_root)?;
@@ -59,6 +59,7 @@ pub fn run(
             json: false,
             no_wait: false,
             resume: None,
+            image_terminal,
         };
         let code = add_account(&demo_globals, &store, &cfg, printer).await;
         sim.shutdown().await;

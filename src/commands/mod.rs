@@ -49,7 +49,8 @@ pub fn run(globals: &Globals, action: Action, printer: &Printer) -> Result<Code>
             qr,
             db,
             tmp,
-        } => demo::run(globals, db, &tmp, manual, qr, printer),
+            image_terminal,
+        } => demo::run(globals, db, &tmp, manual, (qr, image_terminal), printer),
         Action::Completions(shell) => completions::run(shell, printer),
         Action::Doctor(env) => doctor::run(globals, &env, printer),
     }

@@ -51,7 +51,8 @@ fn delete_asks_on_a_terminal() {
 #[test]
 fn spinner_and_coloured_qr_on_a_terminal() {
     let env = Env::with_sim(Env::auto_phone(600, 600));
-    let (code, out) = on_pty(&env, "add-account --qr unicode --poll-interval 0.1", "");
+    // The default, --qr auto: an ordinary terminal gets the unicode renderer, no probe.
+    let (code, out) = on_pty(&env, "add-account --poll-interval 0.1", "");
     assert_eq!(code, Some(0), "{out}");
     // Explicit black on bright white for every cell, whatever the terminal theme.
     assert!(
