@@ -103,15 +103,46 @@ pub fn write_png(text: &str, path: &Path) -> anyhow::Result<()> {
 }
 
 /// Print through viuer. viuer writes to stdout, so callers only use this when stdout is
-/// the same terminal as stderr and stdout carries no data (`--json` off).
-pub fn print_image(text: &str) -> anyhow::Result<()> {
-    let bytes = png_bytes(text)?;
-    let img = image::load_from_memory(&bytes)?;
+/// the same terminal as stderr and stdout carries no data (`--json` off). The kitty and
+/// iTerm protocols are tried only on a terminal that announced them (`image_terminal`):
+/// viuer's kitty probe waits for an answer a plain terminal may never give. Elsewhere
+/// viuer draws with truecolor blocks.
+pub fn print_image(text: &str, image_terminal: bool) -> anyhow::Result<()> {
     let cfg = viuer::Config {
         absolute_offset: false,
-        width: Some(40),
+        use_kitty: image_terminal,
+        use_iterm: image_terminal,
         ..Default::default()
     };
+    let img = if image_terminal {
+        // A real image: the terminal scales pixels, so 40 cells wide is sharp.
+        let bytes = png_bytes(text)?;
+        (
+            image::load_from_memory(&bytes)?,
+            viuer::Config {
+                width: Some(40),
+                ..cfg
+            },
+        )
+    } else {
+        // Blocks: one pixel per module and one column per pixel, or scaling blurs the
+        // modules into greys a phone cannot read.
+        let img = encode(text)?
+            .render::<image::Luma<u8>>()
+            .quiet_zone(true)
+            .module_dimensions(1, 1)
+            .build();
+        let (w, h) = (img.width(), img.height());
+        (
+            image::DynamicImage::ImageLuma8(img),
+            viuer::Config {
+                width: Some(w),
+                height: Some(h.div_ceil(2)),
+                ..cfg
+            },
+        )
+    };
+    let (img, cfg) = img;
     viuer::print(&img, &cfg).map_err(|e| anyhow::anyhow!("showing the QR image: {e}"))?;
     Ok(())
 }

@@ -277,7 +277,7 @@ impl<'a> TermUi<'a> {
         let drawn = match self.mode {
             QrMode::None => return,
             QrMode::Ascii => crate::qr::ascii(text),
-            QrMode::Image => match crate::qr::print_image(text) {
+            QrMode::Image => match crate::qr::print_image(text, self.cfg.image_terminal) {
                 Ok(()) => return,
                 Err(_) => crate::qr::unicode(text, true),
             },

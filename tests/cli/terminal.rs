@@ -65,3 +65,27 @@ fn spinner_and_coloured_qr_on_a_terminal() {
     );
     assert!(out.contains("saved new account xy_demo_user"), "{out}");
 }
+
+#[test]
+fn qr_image_through_viuer_on_a_plain_terminal() {
+    let env = Env::with_sim(Env::auto_phone(600, 600));
+    let (code, out) = on_pty(&env, "add-account --qr image --poll-interval 0.1", "");
+    assert_eq!(code, Some(0), "{out}");
+    // No image protocol announced: viuer draws blocks, without probing, one module per
+    // cell and only pure black and white (a scaled QR turns grey and stops scanning).
+    let colours: std::collections::BTreeSet<&str> = out
+        .split("\x1b[")
+        .filter_map(|s| s.strip_prefix("38;5;").or_else(|| s.strip_prefix("48;5;")))
+        .filter_map(|s| s.split('m').next())
+        .collect();
+    assert!(!colours.is_empty(), "{out}");
+    assert!(
+        colours.iter().all(|c| *c == "16" || *c == "231"),
+        "greys in the QR: {colours:?}"
+    );
+    assert!(
+        !out.contains("\x1b[30;107m▀"),
+        "fell back to the unicode renderer: {out}"
+    );
+    assert!(out.contains("saved new account xy_demo_user"), "{out}");
+}
