@@ -34,7 +34,6 @@ impl Shared {
 pub struct Simulator {
     pub base: Url,
     pub addr: SocketAddr,
-    shared: Arc<Shared>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -51,7 +50,7 @@ impl Simulator {
             world: Mutex::new(state::World::new(scenario)),
             base: base.clone(),
         });
-        let app = routes::router(shared.clone());
+        let app = routes::router(shared);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let _ = axum::serve(
@@ -66,7 +65,7 @@ impl Simulator {
         Ok(Simulator {
             base,
             addr,
-            shared,
+
             stop: Some(tx),
             task: Some(task),
         })
@@ -75,10 +74,6 @@ impl Simulator {
     /// The page a phone (or a person with a browser) opens for the latest QR code.
     pub fn phone_url(&self) -> String {
         format!("{}qrcodeCheck.htm?lgToken=latest", self.base)
-    }
-
-    pub fn set_scenario(&self, scenario: Scenario) {
-        self.shared.world().scenario = scenario;
     }
 
     pub async fn shutdown(mut self) {

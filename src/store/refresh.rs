@@ -76,17 +76,6 @@ impl Store {
         })
     }
 
-    /// When another run's lease on the account ends, if one is held.
-    pub fn lease_until(&self, id: i64) -> Result<Option<i64>, StoreError> {
-        self.conn()
-            .query_row(
-                "SELECT lease_until FROM accounts WHERE id = ?1",
-                [id],
-                |r| r.get(0),
-            )
-            .map_err(|e| self.err(e))
-    }
-
     /// Store a refresh result and release the lease, in one transaction. Nothing is
     /// written when this run no longer holds the lease (returns false).
     pub fn record_refresh(
