@@ -219,6 +219,22 @@ pub struct AddAccountArgs {
     pub resume: Option<String>,
 }
 
+impl AddAccountArgs {
+    /// add-account with no arguments: clap's defaults, the one place they are written.
+    pub fn defaults() -> AddAccountArgs {
+        #[derive(Parser)]
+        struct Bare {
+            #[command(flatten)]
+            args: AddAccountArgs,
+        }
+        // INVARIANT: an empty command line is valid for add-account (every option has a
+        // default or is optional); the unit test `add_account_defaults_parse` checks it.
+        Bare::try_parse_from(["add-account"])
+            .map(|b| b.args)
+            .expect("add-account parses with no arguments")
+    }
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ConfirmVariant {
     /// Login cookies on the CONFIRMED response itself
@@ -275,4 +291,13 @@ pub struct DemoArgs {
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn add_account_defaults_parse() {
+        let d = super::AddAccountArgs::defaults();
+        assert_eq!((d.poll_interval, d.timeout, d.max_qr), (0.8, 300.0, 3));
+    }
 }

@@ -133,12 +133,13 @@ pub enum Action {
     },
     Demo {
         manual: bool,
-        qr: QrMode,
-        /// `--db` or `QRLOGIN_DB` if given; otherwise the demo uses a temporary database.
-        db: Option<PathBuf>,
+        /// add-account's configuration with its own defaults (and the demo's `--qr`).
+        login: LoginConfig,
+        /// `--db` or `QRLOGIN_DB` if set: never opened (the demo always uses a fresh
+        /// temporary database), only named in the first line so the user knows it is safe.
+        ignored_db: Option<PathBuf>,
         /// Where temporary files go (`TMPDIR`).
         tmp: PathBuf,
-        image_terminal: bool,
     },
     Completions(clap_complete::Shell),
     Doctor(Environment),
@@ -218,23 +219,7 @@ pub fn resolve_with(
         || text("TERM").is_some_and(|t| t == "xterm-kitty")
         || text("TERM_PROGRAM").is_some_and(|t| matches!(t.as_str(), "iTerm.app" | "WezTerm"));
     let action = match cli.command {
-        Command::AddAccount(a) => Action::AddAccount(LoginConfig {
-            name: a.name.map(|n| check_name(&n)).transpose()?,
-            poll_interval: seconds("--poll-interval", a.poll_interval, 0.05)?,
-            timeout: seconds("--timeout", a.timeout, 1.0)?,
-            max_qr: if a.max_qr == 0 {
-                return Err(Coded::usage("--max-qr must be at least 1"));
-            } else {
-                a.max_qr
-            },
-            qr: qr_mode(a.qr),
-            qr_png: a.qr_png,
-            proxy: a.proxy.map(|p| check_proxy(&p)).transpose()?,
-            json: a.json,
-            no_wait: a.no_wait,
-            resume: a.resume,
-            image_terminal,
-        }),
+        Command::AddAccount(a) => Action::AddAccount(login_config(a, image_terminal)?),
         Command::Refresh(a) => Action::Refresh(RefreshConfig {
             opts: crate::refresh::Options {
                 names: a.names,
@@ -291,12 +276,14 @@ pub fn resolve_with(
         },
         Command::Demo(a) => Action::Demo {
             manual: a.manual,
-            qr: qr_mode(a.qr),
-            db: explicit_db,
+            login: LoginConfig {
+                qr: qr_mode(a.qr),
+                ..login_config(cli::AddAccountArgs::defaults(), image_terminal)?
+            },
+            ignored_db: explicit_db,
             tmp: non_empty("TMPDIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("/tmp")),
-            image_terminal,
         },
         Command::Completions(a) => Action::Completions(a.shell),
         Command::Doctor => Action::Doctor(Environment {
@@ -321,6 +308,27 @@ pub fn resolve_with(
         }),
     };
     Ok((globals, action))
+}
+
+/// add-account's options, checked.
+fn login_config(a: cli::AddAccountArgs, image_terminal: bool) -> Result<LoginConfig, Coded> {
+    Ok(LoginConfig {
+        name: a.name.map(|n| check_name(&n)).transpose()?,
+        poll_interval: seconds("--poll-interval", a.poll_interval, 0.05)?,
+        timeout: seconds("--timeout", a.timeout, 1.0)?,
+        max_qr: if a.max_qr == 0 {
+            return Err(Coded::usage("--max-qr must be at least 1"));
+        } else {
+            a.max_qr
+        },
+        qr: qr_mode(a.qr),
+        qr_png: a.qr_png,
+        proxy: a.proxy.map(|p| check_proxy(&p)).transpose()?,
+        json: a.json,
+        no_wait: a.no_wait,
+        resume: a.resume,
+        image_terminal,
+    })
 }
 
 fn qr_mode(m: cli::QrMode) -> QrMode {

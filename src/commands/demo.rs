@@ -1,11 +1,15 @@
 //! `qrlogin demo`: the whole login offline. Starts the simulator in this process, runs
 //! add-account against it (the phone scans and confirms by itself unless `--manual`) with
-//! a temporary database or `--db`, and shows the stored account.
+//! a fresh temporary database, and shows the account it saved.
+//!
+//! The demo never opens a store it did not create: `--db`/`QRLOGIN_DB` may name an
+//! operator's real store, and the simulator's account would overwrite a real account with
+//! the same unb.
 
 use super::add_account::add_account;
 use crate::exit::Code;
 use crate::printer::Printer;
-use crate::settings::{Endpoints, Globals, LoginConfig, QrMode};
+use crate::settings::{Endpoints, Globals, LoginConfig};
 use crate::sim::{Scenario, Simulator};
 use crate::store::Store;
 use std::path::{Path, PathBuf};
@@ -13,27 +17,45 @@ use std::time::Duration;
 
 pub fn run(
     globals: &Globals,
-    db: Option<PathBuf>,
+    ignored_db: Option<&Path>,
     tmp_root: &Path,
     manual: bool,
-    (qr, image_terminal): (QrMode, bool),
+    login: LoginConfig,
     printer: &Printer,
 ) -> anyhow::Result<Code> {
     let tmp = tempdir(tmp_root)?;
-    let db = db.unwrap_or_else(|| tmp.join("accounts.db"));
+    let db = tmp.join("accounts.db");
+    printer.info(&match ignored_db {
+        Some(own) => format!(
+            "demo: using a fresh temporary database {} (your store {} is not touched)",
+            db.display(),
+            own.display()
+        ),
+        None => format!("demo: using a fresh temporary database {}", db.display()),
+    });
+    let result = demo(globals, &db, manual, login, printer);
+    let _ = std::fs::remove_dir_all(&tmp);
+    result
+}
+
+fn demo(
+    globals: &Globals,
+    db: &Path,
+    manual: bool,
+    login: LoginConfig,
+    printer: &Printer,
+) -> anyhow::Result<Code> {
     let rt = super::runtime()?;
-    let result = rt.block_on(async {
-        let scenario = Scenario {
-            auto_scan_after_ms: (!manual).then_some(2_000),
-            auto_confirm_after_ms: (!manual).then_some(1_500),
-            ..Scenario::default()
-        };
+    let scenario = Scenario {
+        auto_scan_after_ms: (!manual).then_some(2_000),
+        auto_confirm_after_ms: (!manual).then_some(1_500),
+        ..Scenario::default()
+    };
+    let unb = scenario.unb.clone();
+    let store = Store::open(db)?;
+    let code = rt.block_on(async {
         let sim = Simulator::start("127.0.0.1:0", scenario).await?;
-        printer.info(&format!(
-            "demo: simulator on {}, database {}",
-            sim.base,
-            db.display()
-        ));
+        printer.info(&format!("demo: simulator on {}", sim.base));
         if manual {
             printer.info(&format!(
                 "demo: open {} in a browser and press Scan, then Confirm",
@@ -43,35 +65,27 @@ pub fn run(
             printer.info("demo: the simulated phone scans in 2 s and confirms 1.5 s later");
         }
         let demo_globals = Globals {
-            db: db.clone(),
+            db: db.to_owned(),
             endpoints: Endpoints::all_at(&sim.base),
             ..globals.clone()
         };
-        let store = Store::open(&db)?;
+        // An automatic phone confirms within seconds: a minute is plenty.
         let cfg = LoginConfig {
-            name: None,
-            poll_interval: Duration::from_millis(800),
-            timeout: Duration::from_secs(if manual { 300 } else { 60 }),
-            max_qr: 3,
-            qr,
-            qr_png: None,
-            proxy: None,
-            json: false,
-            no_wait: false,
-            resume: None,
-            image_terminal,
+            timeout: if manual {
+                login.timeout
+            } else {
+                Duration::from_secs(60)
+            },
+            ..login
         };
         let code = add_account(&demo_globals, &store, &cfg, printer).await;
         sim.shutdown().await;
-        code.map(|c| (c, store))
-    });
-    let (code, store) = result?;
-    let name = store.list()?.into_iter().next().map(|a| a.name);
-    if let Some(name) = name {
-        super::show::run(&store, &name, false, printer)?;
+        code
+    })?;
+    // The account the simulated phone logged in as: the one this demo just saved.
+    if store.find(&unb)?.is_some() {
+        super::show::run(&store, &unb, false, printer)?;
     }
-    drop(store);
-    let _ = std::fs::remove_dir_all(&tmp);
     Ok(code)
 }
 

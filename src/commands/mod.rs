@@ -46,11 +46,10 @@ pub fn run(globals: &Globals, action: Action, printer: &Printer) -> Result<Code>
         Action::Simulate { listen, sim } => simulate::run(&listen, sim, printer),
         Action::Demo {
             manual,
-            qr,
-            db,
+            login,
+            ignored_db,
             tmp,
-            image_terminal,
-        } => demo::run(globals, db, &tmp, manual, (qr, image_terminal), printer),
+        } => demo::run(globals, ignored_db.as_deref(), &tmp, manual, login, printer),
         Action::Completions(shell) => completions::run(shell, printer),
         Action::Doctor(env) => doctor::run(globals, &env, printer),
     }

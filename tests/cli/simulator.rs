@@ -479,3 +479,35 @@ fn demo_runs_the_whole_login_offline() {
     // The temporary database is gone, and the user's default one was never created.
     assert!(!env.dir.path().join(".local/share/qrlogin").exists());
 }
+
+/// The demo must never touch a store it did not create, even when `QRLOGIN_DB` names an
+/// operator's real store holding the simulator's own unb.
+#[test]
+fn demo_never_touches_the_operators_store() {
+    let env = Env::new();
+    env.import_header(
+        "zz-prod",
+        "unb=2219000000001; cookie2=realvalue; _tb_token_=real",
+    );
+    let before = env.export_json("zz-prod");
+    let db_bytes_before = std::fs::read(env.db()).unwrap();
+    let out = env.cmd().args(["demo", "--qr", "none"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let first = stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.contains("fresh temporary database") && first.contains("is not touched"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("zz-prod"), "{stderr}");
+    assert!(
+        stderr.contains("saved new account xy_demo_user"),
+        "{stderr}"
+    );
+    // The account shown is the one just saved.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("xy_demo_user"), "{stdout}");
+    assert_eq!(env.export_json("zz-prod"), before);
+    assert_eq!(env.list_json().len(), 1);
+    assert_eq!(std::fs::read(env.db()).unwrap(), db_bytes_before);
+}
