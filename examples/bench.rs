@@ -168,6 +168,7 @@ impl Ctx {
                         user_agent: None,
                         status: Status::Ok,
                         refreshed: false,
+                        rename: false,
                     },
                     qrlogin::time::now(),
                 )

@@ -173,6 +173,10 @@ pub struct ImportArgs {
     /// Import every account from a xianyu-auto-reply SQLite database
     #[arg(long, value_name = "PATH")]
     pub xianyu_auto_reply_db: Option<PathBuf>,
+    /// Rename an account that is already stored (same unb) to NAME; without it the
+    /// account keeps its stored name
+    #[arg(long)]
+    pub rename: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -187,9 +191,13 @@ pub enum QrMode {
 
 #[derive(Debug, Args)]
 pub struct AddAccountArgs {
-    /// Store the account under this name [default: the Goofish nickname]
+    /// Store the account under this name [default: the Goofish nickname]. An account
+    /// already stored keeps its name unless --rename is given too
     #[arg(long)]
     pub name: Option<String>,
+    /// Rename an account that is already stored to --name
+    #[arg(long, requires = "name")]
+    pub rename: bool,
     /// Seconds between status polls (fractional allowed)
     #[arg(long, value_name = "SECONDS", default_value = "0.8")]
     pub poll_interval: f64,
@@ -202,9 +210,14 @@ pub struct AddAccountArgs {
     /// How to draw the QR code on stderr
     #[arg(long, value_enum, default_value = "auto")]
     pub qr: QrMode,
-    /// Also write the QR code as a PNG image
+    /// Also write the QR code as a PNG image, rewritten (atomically) for every new QR code,
+    /// the verification QR included, also by a later --resume
     #[arg(long, value_name = "PATH")]
     pub qr_png: Option<PathBuf>,
+    /// File mode of the --qr-png image, in octal (e.g. 644 for a web server to serve it; it
+    /// holds a login invitation, never a credential)
+    #[arg(long, value_name = "OCTAL", default_value = "600", requires = "qr_png")]
+    pub qr_png_mode: String,
     /// Log in through this proxy (http, https or socks5 URL); saved with the account
     #[arg(long, value_name = "URL")]
     pub proxy: Option<String>,

@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod commands;
 pub mod cookies;
+pub mod escape;
 pub mod exit;
 pub mod login;
 pub mod passport;

@@ -7,7 +7,26 @@ use std::path::Path;
 /// file created 0600 beside it, then renamed over it, so a reader never sees half a file
 /// and an existing file with looser permissions is replaced, not reused.
 pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
+    write_with_mode(path, bytes, 0o600)
+}
+
+/// [`write_private`] with another final mode (a QR image a web server may serve): the
+/// file is still 0600 while it is written, and gets `mode` just before the rename.
+/// Anything at `path` that is not a regular file (a device, a link such as `/dev/stdout`,
+/// a directory) is refused rather than replaced.
+pub fn write_with_mode(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => {
+            return Err(std::io::Error::other("it is a directory"));
+        }
+        Ok(m) if !m.file_type().is_file() => {
+            return Err(std::io::Error::other(
+                "it exists and is not a regular file (a link, device or pipe): refusing to replace it",
+            ));
+        }
+        _ => {}
+    }
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -27,6 +46,9 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
             .mode(0o600)
             .open(&tmp)?;
         f.write_all(bytes)?;
+        if mode != 0o600 {
+            f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        }
         f.sync_all()?;
         std::fs::rename(&tmp, path)
     })();

@@ -96,9 +96,9 @@ pub fn png_bytes(text: &str) -> Result<Vec<u8>, QrError> {
     Ok(buf.into_inner())
 }
 
-pub fn write_png(text: &str, path: &Path) -> anyhow::Result<()> {
+pub fn write_png(text: &str, path: &Path, mode: u32) -> anyhow::Result<()> {
     let bytes = png_bytes(text)?;
-    crate::private_file::write_private(path, &bytes)
+    crate::private_file::write_with_mode(path, &bytes, mode)
         .map_err(|e| anyhow::anyhow!("writing the QR image {}: {e}", path.display()))
 }
 

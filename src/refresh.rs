@@ -6,7 +6,7 @@
 use crate::cookies::{self, Cookie};
 use crate::passport::{self, MtopOutcome, PassportClient, PassportError, Step};
 use crate::settings::Endpoints;
-use crate::store::{Account, RefreshRecord, Status, Store};
+use crate::store::{Account, Recorded, RefreshRecord, Status, Store};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -33,9 +33,16 @@ pub struct Options {
 /// Why an account was not refreshed this run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Skip {
-    Cooldown { until: i64 },
-    Recent { at: i64 },
+    Cooldown {
+        until: i64,
+    },
+    Recent {
+        at: i64,
+    },
     Leased,
+    /// A login or an import saved the account while this refresh was checking it: the
+    /// newer data was kept and this refresh's result dropped.
+    Superseded,
 }
 
 /// What one account's check found.
@@ -379,9 +386,10 @@ async fn one(
     let (verdict, actions, cookies) = check(&client, &a, crate::time::now_ms()).await;
     let now = crate::time::now();
     let rec = record(&a, &verdict, cookies, now);
-    let stored = with_store(store, |s| s.record_refresh(a.id, owner, &rec))?;
-    if !stored {
-        return Ok(skipped(Skip::Leased, &a));
+    match with_store(store, |s| s.record_refresh(a.id, owner, &rec, a.revision))? {
+        Recorded::Stored => {}
+        Recorded::LeaseLost => return Ok(skipped(Skip::Leased, &a)),
+        Recorded::Superseded => return Ok(skipped(Skip::Superseded, &a)),
     }
     Ok(Report {
         name: a.name.clone(),
@@ -433,6 +441,7 @@ mod tests {
             next_attempt_at: None,
             proxy: None,
             user_agent: None,
+            revision: 0,
             cookies: vec![],
         }
     }

@@ -51,11 +51,15 @@ pub struct Globals {
 #[derive(Debug, Clone)]
 pub struct LoginConfig {
     pub name: Option<String>,
+    /// Apply `name` to an account that is already stored under another name.
+    pub rename: bool,
     pub poll_interval: Duration,
     pub timeout: Duration,
     pub max_qr: u32,
     pub qr: QrMode,
     pub qr_png: Option<PathBuf>,
+    /// The mode the `--qr-png` file is given (0600 unless `--qr-png-mode`).
+    pub qr_png_mode: u32,
     pub proxy: Option<String>,
     pub json: bool,
     pub no_wait: bool,
@@ -95,6 +99,8 @@ pub struct SimConfig {
 pub enum ImportSource {
     Cookies {
         name: String,
+        /// Rename an account that is already stored under another name.
+        rename: bool,
         format: import::Format,
         /// `None` for standard input.
         from: Option<PathBuf>,
@@ -260,6 +266,7 @@ pub fn resolve_with(
             (Some(db), _, _) => ImportSource::XianyuAutoReply(db),
             (None, Some(name), Some(from)) => ImportSource::Cookies {
                 name: check_name(&name)?,
+                rename: a.rename,
                 format: match a.format {
                     cli::ImportFormat::Header => import::Format::Header,
                     cli::ImportFormat::Json => import::Format::Json,
@@ -314,6 +321,7 @@ pub fn resolve_with(
 fn login_config(a: cli::AddAccountArgs, image_terminal: bool) -> Result<LoginConfig, Coded> {
     Ok(LoginConfig {
         name: a.name.map(|n| check_name(&n)).transpose()?,
+        rename: a.rename,
         poll_interval: seconds("--poll-interval", a.poll_interval, 0.05)?,
         timeout: seconds("--timeout", a.timeout, 1.0)?,
         max_qr: if a.max_qr == 0 {
@@ -323,6 +331,7 @@ fn login_config(a: cli::AddAccountArgs, image_terminal: bool) -> Result<LoginCon
         },
         qr: qr_mode(a.qr),
         qr_png: a.qr_png,
+        qr_png_mode: file_mode("--qr-png-mode", &a.qr_png_mode)?,
         proxy: a.proxy.map(|p| check_proxy(&p)).transpose()?,
         json: a.json,
         no_wait: a.no_wait,
@@ -384,6 +393,17 @@ pub fn seconds(flag: &str, value: f64, min: f64) -> Result<Duration, Coded> {
         )));
     }
     Ok(Duration::from_secs_f64(value))
+}
+
+/// A file mode in octal (`600`, `0644`): read and write for the owner at least, no
+/// execute or special bits.
+pub fn file_mode(flag: &str, text: &str) -> Result<u32, Coded> {
+    match u32::from_str_radix(text.trim(), 8) {
+        Ok(m) if m & !0o666 == 0 && m & 0o600 == 0o600 => Ok(m),
+        _ => Err(Coded::usage(format!(
+            "{flag} must be an octal file mode such as 600 or 644 (owner read/write, no execute bits), got `{text}`"
+        ))),
+    }
 }
 
 /// An account name: shown in tables and typed on command lines.

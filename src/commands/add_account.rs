@@ -3,14 +3,15 @@
 //! `login::flow`.
 
 use crate::cookies;
-use crate::exit::{Code, code_for, message_for};
+use crate::exit::{Code, Coded, code_for, message_for};
 use crate::login::LoginError;
 use crate::login::flow::{self, Ui};
 use crate::login::machine::Phase;
 use crate::passport::{PassportClient, QrCode};
 use crate::printer::Printer;
 use crate::settings::{Globals, LoginConfig, QrMode};
-use crate::store::{NewAccount, PendingLogin, Status, Store};
+use crate::store::{NewAccount, PendingLogin, Saved, Status, Store, StoreError};
+use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 use std::sync::Arc;
@@ -111,12 +112,19 @@ async fn login(
         passport_url: globals.endpoints.passport.clone(),
         h5api_url: globals.endpoints.h5api.clone(),
         www_url: globals.endpoints.www.clone(),
+        qr_png: cfg.qr_png.clone(),
+        qr_png_mode: cfg.qr_png_mode,
     })?;
     ui.say(&format!(
         "pending login {id} saved (valid until {}); finish it with `qrlogin add-account --resume {id}`",
         crate::time::display(Some(expires))
     ));
-    ui.printer.data_line(&id);
+    // With --json every stdout line is an event; otherwise stdout is the bare id.
+    if cfg.json {
+        ui.event(json!({"event": "pending", "id": id, "expires_at": crate::time::display(Some(expires))}));
+    } else {
+        ui.printer.data_line(&id);
+    }
     Ok(Code::Success)
 }
 
@@ -146,6 +154,9 @@ async fn resume(
         ck: p.ck.clone(),
         content: p.qr_content.clone(),
     };
+    if ui.qr_png.is_none() {
+        ui.qr_png = p.qr_png.clone().map(|path| (path, p.qr_png_mode));
+    }
     let opts = options(cfg);
     let left = Duration::from_secs((p.expires_at - crate::time::now()).max(1) as u64);
     ui.qr(&qr, 1, opts.max_qr, left);
@@ -198,23 +209,37 @@ fn save(
         proxy: cfg.proxy.clone(),
         user_agent: Some(client.user_agent().to_owned()),
         refreshed: true,
+        rename: cfg.rename,
         ..NewAccount::from_cookies(cookies, name, Status::Ok)
     };
-    let (account, created) = store
+    // A `--name` of another account is refused (the warning before the QR said so);
+    // default names never clash.
+    let (account, saved) = store
         .save(&new, crate::time::now())
-        .map_err(|e| anyhow::Error::from(e).context("saving the account"))?;
-    ui.event(json!({"event": "saved", "name": account.name, "unb": account.unb, "cookies": account.cookies.len(), "new": created}));
+        .map_err(|e| match e {
+            StoreError::NameTaken { .. } => {
+                Coded::usage(format!("{e}; log in again and choose another with --name")).into()
+            }
+            e => anyhow::Error::from(e),
+        })
+        .context("saving the account")?;
+    ui.event(json!({
+        "event": "saved",
+        "name": account.name,
+        "unb": account.unb,
+        "cookies": account.cookies.len(),
+        "new": saved == Saved::Created,
+        "renamed_from": match &saved { Saved::Renamed { from } => Some(from), _ => None },
+    }));
     ui.clear();
-    ui.printer.info(&format!(
-        "{} {} ({}) with {} cookies",
-        if created {
-            "saved new account"
-        } else {
-            "updated account"
-        },
-        account.name,
-        account.unb,
-        account.cookies.len()
+    ui.printer.info(&super::describe_save(
+        &account,
+        &saved,
+        "saved new account",
+        &format!(
+            "add-account --name {} --rename",
+            crate::escape::shell_word(cfg.name.as_deref().unwrap_or("NAME"))
+        ),
     ));
     Ok(Code::Success)
 }
@@ -226,6 +251,8 @@ struct TermUi<'a> {
     cfg: &'a LoginConfig,
     spinner: Option<ProgressBar>,
     mode: QrMode,
+    /// Where every QR shown is also written as a PNG, and with which mode.
+    qr_png: Option<(std::path::PathBuf, u32)>,
 }
 
 impl<'a> TermUi<'a> {
@@ -251,6 +278,7 @@ impl<'a> TermUi<'a> {
             cfg,
             spinner,
             mode,
+            qr_png: cfg.qr_png.clone().map(|p| (p, cfg.qr_png_mode)),
         }
     }
 
@@ -263,6 +291,16 @@ impl<'a> TermUi<'a> {
     fn event(&self, v: serde_json::Value) {
         if self.cfg.json {
             self.printer.data_line(&v.to_string());
+        }
+    }
+
+    /// Rewrite the `--qr-png` file with the QR now current (atomically: a reader sees the
+    /// old image or the new one).
+    fn write_png(&self, text: &str) {
+        if let Some((path, mode)) = &self.qr_png
+            && let Err(e) = crate::qr::write_png(text, path, *mode)
+        {
+            self.printer.warn(&message_for(&e));
         }
     }
 
@@ -308,11 +346,7 @@ impl Ui for TermUi<'_> {
             "QR code {n}/{max}: scan it with the 闲鱼 app, or open: {}",
             qr.content
         ));
-        if let Some(path) = &self.cfg.qr_png
-            && let Err(e) = crate::qr::write_png(&qr.content, path)
-        {
-            self.printer.warn(&message_for(&e));
-        }
+        self.write_png(&qr.content);
         let expires = crate::time::now() + valid_for.as_secs() as i64;
         self.event(json!({"event": "qr", "url": qr.content, "n": n, "max": max, "expires_at": crate::time::display(Some(expires))}));
     }
@@ -322,12 +356,10 @@ impl Ui for TermUi<'_> {
             Phase::WaitingForScan => {}
             Phase::Scanned => self.event(json!({"event": "scanned"})),
             Phase::Verifying { url } => {
+                // Only one code at a time: the verification QR follows as soon as its
+                // pages are read, or the link itself if they cannot be.
                 self.event(json!({"event": "verification_required", "url": url}));
-                self.say("Goofish asks for identity verification before this login completes.");
-                self.draw(url);
-                self.say(&format!(
-                    "Scan this with the 闲鱼 app (or open it on the phone) and finish the face check; qrlogin keeps waiting: {url}"
-                ));
+                self.say("Goofish asks for identity verification before this login completes: the login QR above is done with; preparing the verification QR code…");
             }
         }
         match &self.spinner {
@@ -353,9 +385,19 @@ impl Ui for TermUi<'_> {
     fn verification_qr(&mut self, text: &str, time_left: Duration) {
         self.event(json!({"event": "verification_qr", "text": text}));
         self.draw(text);
+        self.write_png(text);
         self.say(&format!(
-            "Face verification: scan this second QR code with the 闲鱼 app and follow the steps on the phone ({} s): {text}",
+            "Verification QR: scan THIS code with the 闲鱼 app (it replaces the login QR above) and follow the face check on the phone ({} s left): {text}",
             time_left.as_secs()
+        ));
+    }
+
+    fn verification_fallback(&mut self, url: &str, why: &str) {
+        self.event(json!({"event": "verification_fallback", "url": url, "reason": why}));
+        self.draw(url);
+        self.write_png(url);
+        self.say(&format!(
+            "qrlogin cannot run the verification here ({why}), so this code is shown instead: scan THIS one with the 闲鱼 app (it replaces every code above) and finish the face check on the phone; qrlogin keeps waiting. Link: {url}"
         ));
     }
 

@@ -1,29 +1,48 @@
 //! `qrlogin import`: cookies from a browser export, a header string, cookies.txt, or a
 //! whole xianyu-auto-reply database. Imported accounts start as `unknown` until a refresh.
 
+use super::describe_save;
 use crate::cookies::{self, import};
+use crate::escape::shell_word;
 use crate::exit::{Code, Coded};
 use crate::printer::Printer;
 use crate::settings::{ImportSource, check_name};
-use crate::store::{NewAccount, Status, Store};
+use crate::store::{NewAccount, Saved, Status, Store, StoreError};
 use anyhow::Context;
 use std::io::Read;
 use std::path::Path;
 
 pub fn run(store: &Store, source: &ImportSource, printer: &Printer) -> anyhow::Result<Code> {
     match source {
-        ImportSource::Cookies { name, format, from } => {
+        ImportSource::Cookies {
+            name,
+            rename,
+            format,
+            from,
+        } => {
             let text = read_input(from.as_deref())?;
             let origin = from
                 .as_ref()
                 .map_or("standard input".to_owned(), |p| p.display().to_string());
             let cookies = import::parse(*format, &text)
                 .map_err(|e| Coded::usage(format!("cannot import {origin}: {e}")))?;
-            let account = save(store, Some(name.clone()), cookies)?;
-            printer.info(&format!(
-                "imported {} ({}) with {} cookies; status unknown until `qrlogin refresh`",
-                account.0, account.1, account.2
-            ));
+            let new = NewAccount {
+                rename: *rename,
+                ..NewAccount::from_cookies(cookies, Some(name.clone()), Status::Unknown)
+            };
+            let (account, saved) = store
+                .save(&new, crate::time::now())
+                .map_err(|e| name_hint(e, "choose another NAME"))?;
+            let line = describe_save(
+                &account,
+                &saved,
+                "imported",
+                &format!("import {} --rename …", shell_word(name)),
+            );
+            printer.info(&match saved {
+                Saved::Created => format!("{line}; status unknown until `qrlogin refresh`"),
+                _ => format!("imported: {line}"),
+            });
             Ok(Code::Success)
         }
         ImportSource::XianyuAutoReply(path) => import_xianyu(store, path, printer),
@@ -55,6 +74,14 @@ fn save(
     let new = NewAccount::from_cookies(cookies, name, Status::Unknown);
     let (a, _) = store.save(&new, crate::time::now())?;
     Ok((a.name, a.unb, a.cookies.len()))
+}
+
+/// A name clash, with the way this command chooses another name.
+fn name_hint(e: StoreError, hint: &str) -> anyhow::Error {
+    match e {
+        StoreError::NameTaken { .. } => Coded::usage(format!("{e}; {hint}")).into(),
+        e => e.into(),
+    }
 }
 
 /// Every account of a xianyu-auto-reply database; a row that cannot be imported is

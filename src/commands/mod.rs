@@ -19,7 +19,7 @@ pub(crate) use show::redact_proxy;
 use crate::exit::Code;
 use crate::printer::Printer;
 use crate::settings::{Action, Globals};
-use crate::store::Store;
+use crate::store::{Account, Saved, Store};
 use anyhow::Result;
 
 pub fn run(globals: &Globals, action: Action, printer: &Printer) -> Result<Code> {
@@ -66,4 +66,28 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
         .worker_threads(2)
         .enable_all()
         .build()?)
+}
+
+/// The line that says what a save did to which account, under which name.
+/// `created` is the command's own wording for a new account; `rename_hint` is how the
+/// command asks for a rename (`--name NAME --rename`, `NAME --rename`).
+pub(crate) fn describe_save(
+    a: &Account,
+    saved: &Saved,
+    created: &str,
+    rename_hint: &str,
+) -> String {
+    let (name, unb, n) = (&a.name, &a.unb, a.cookies.len());
+    match saved {
+        Saved::Created => format!("{created} {name} ({unb}) with {n} cookies"),
+        Saved::Updated => {
+            format!("updated account {name} ({unb}) with {n} cookies; it keeps its name")
+        }
+        Saved::Renamed { from } => {
+            format!("updated account {name} ({unb}) with {n} cookies; renamed from {from}")
+        }
+        Saved::KeptName { requested } => format!(
+            "updated account {name} ({unb}) with {n} cookies; it keeps its stored name {name}, not `{requested}` (to rename it: {rename_hint})"
+        ),
+    }
 }

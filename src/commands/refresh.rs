@@ -67,6 +67,9 @@ fn line(r: &Report) -> Option<(bool, String)> {
             }
             Skip::Recent { at } => format!("refreshed at {}", crate::time::display(Some(*at))),
             Skip::Leased => "another refresh is working on it".into(),
+            Skip::Superseded => {
+                "a login or import saved it meanwhile; its newer cookies were kept".into()
+            }
         };
         return Some((
             false,
@@ -108,6 +111,7 @@ fn report_json(r: &Report) -> serde_json::Value {
             Skip::Cooldown { .. } => "cooldown",
             Skip::Recent { .. } => "min-interval",
             Skip::Leased => "leased",
+            Skip::Superseded => "superseded",
         }),
         "transient": r.transient,
         "error": r.error,

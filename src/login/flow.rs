@@ -32,6 +32,9 @@ pub trait Ui {
     fn tick(&mut self, phase: &Phase, time_left: Duration);
     /// The second QR of identity verification, to scan with the 闲鱼 app.
     fn verification_qr(&mut self, text: &str, time_left: Duration);
+    /// Verification cannot be run here (`why`): the person finishes it on the phone from
+    /// `url`, which replaces any code shown before, while the login keeps polling.
+    fn verification_fallback(&mut self, url: &str, why: &str);
     fn verification_passed(&mut self);
     fn confirmed(&mut self);
     fn warn(&mut self, msg: &str);
@@ -136,11 +139,7 @@ pub async fn wait(
             deadline = Instant::now() + opts.timeout;
             match verify(client, url, &opts, ui).await? {
                 Verified::Yes => break Confirmation::default(),
-                Verified::FellBack(why) => {
-                    ui.warn(&format!(
-                        "cannot run the verification here ({why}); finish it on the phone from the link above, qrlogin keeps waiting"
-                    ));
-                }
+                Verified::FellBack(why) => ui.verification_fallback(url, &why),
             }
         }
         match next {

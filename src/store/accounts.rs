@@ -55,6 +55,9 @@ pub struct Account {
     pub next_attempt_at: Option<i64>,
     pub proxy: Option<String>,
     pub user_agent: Option<String>,
+    /// Bumped by every save and every recorded refresh: a refresh records its result only
+    /// if the account still has the revision it read (a login or import meanwhile wins).
+    pub revision: i64,
     pub cookies: Vec<Cookie>,
 }
 
@@ -85,6 +88,26 @@ pub struct NewAccount {
     pub status: Status,
     /// Set after a successful QR login: the cookies are fresh.
     pub refreshed: bool,
+    /// Apply an explicit `name` to an account that is already stored under another name.
+    /// Without it a re-login or re-import keeps the stored name (`--rename`).
+    pub rename: bool,
+}
+
+/// What `Store::save` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Saved {
+    Created,
+    /// An existing account (same unb) was updated under its stored name.
+    Updated,
+    /// An existing account was updated and renamed (`--rename`); `from` is its old name.
+    Renamed {
+        from: String,
+    },
+    /// An existing account was updated and kept its stored name although another was
+    /// asked for without `--rename`.
+    KeptName {
+        requested: String,
+    },
 }
 
 impl NewAccount {
@@ -102,12 +125,14 @@ impl NewAccount {
             user_agent: None,
             status,
             refreshed: false,
+            rename: false,
         }
     }
 }
 
 const ACCOUNT_COLUMNS: &str = "id, unb, name, nickname, created_at, updated_at, status, \
-     last_checked, last_refreshed, consecutive_failures, next_attempt_at, proxy, user_agent";
+     last_checked, last_refreshed, consecutive_failures, next_attempt_at, proxy, user_agent, \
+     revision";
 
 fn account_from_row(r: &Row<'_>) -> rusqlite::Result<Account> {
     Ok(Account {
@@ -124,6 +149,7 @@ fn account_from_row(r: &Row<'_>) -> rusqlite::Result<Account> {
         next_attempt_at: r.get(10)?,
         proxy: r.get(11)?,
         user_agent: r.get(12)?,
+        revision: r.get(13)?,
         cookies: Vec::new(),
     })
 }
@@ -183,6 +209,31 @@ pub(crate) fn replace_cookies(
         ])?;
     }
     Ok(())
+}
+
+/// The name a new account gets without `--name`: its nickname (or unb), then
+/// `nickname-unb`, then `nickname-unb-2`, … until one is free, so a clash of names never
+/// loses a login the phone has confirmed.
+fn default_name(
+    new: &NewAccount,
+    owner: &dyn Fn(&str) -> rusqlite::Result<Option<String>>,
+) -> rusqlite::Result<String> {
+    let base = new
+        .nickname
+        .clone()
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| new.unb.clone());
+    let mut candidate = base.clone();
+    for n in 1.. {
+        if owner(&candidate)?.is_none() {
+            break;
+        }
+        candidate = match n {
+            1 => format!("{base}-{}", new.unb),
+            _ => format!("{base}-{}-{n}", new.unb),
+        };
+    }
+    Ok(candidate)
 }
 
 impl Store {
@@ -287,9 +338,10 @@ impl Store {
     }
 
     /// Save a login or an import in one transaction: create the account, or update the
-    /// one with the same unb (keeping its name unless a new one is given) and replace
-    /// all its cookies. Returns the stored account and whether it is new.
-    pub fn save(&self, new: &NewAccount, now: i64) -> Result<(Account, bool), StoreError> {
+    /// one with the same unb and replace all its cookies. An update keeps the stored name
+    /// unless `new.rename`, and keeps the status history of an import (only a login, whose
+    /// cookies were just validated, sets the status).
+    pub fn save(&self, new: &NewAccount, now: i64) -> Result<(Account, Saved), StoreError> {
         let outcome = self.write(|tx| {
             let existing: Option<(i64, String)> = tx
                 .query_row(
@@ -304,7 +356,13 @@ impl Store {
                 })
                 .optional()
             };
-            let name = match (&new.name, &existing) {
+            let (name, saved) = match (&new.name, &existing) {
+                (Some(asked), Some((_, kept))) if asked != kept && !new.rename => (
+                    kept.clone(),
+                    Saved::KeptName {
+                        requested: asked.clone(),
+                    },
+                ),
                 (Some(explicit), _) => {
                     if let Some(unb) = owner(explicit)?.filter(|u| *u != new.unb) {
                         return Ok(Err(StoreError::NameTaken {
@@ -312,29 +370,25 @@ impl Store {
                             unb,
                         }));
                     }
-                    explicit.clone()
+                    let saved = match &existing {
+                        None => Saved::Created,
+                        Some((_, old)) if old != explicit => Saved::Renamed { from: old.clone() },
+                        Some(_) => Saved::Updated,
+                    };
+                    (explicit.clone(), saved)
                 }
-                (None, Some((_, kept))) => kept.clone(),
-                (None, None) => {
-                    let base = new
-                        .nickname
-                        .clone()
-                        .filter(|n| !n.trim().is_empty())
-                        .unwrap_or_else(|| new.unb.clone());
-                    match owner(&base)? {
-                        Some(_) => format!("{base}-{}", new.unb),
-                        None => base,
-                    }
-                }
+                (None, Some((_, kept))) => (kept.clone(), Saved::Updated),
+                (None, None) => (default_name(new, &owner)?, Saved::Created),
             };
             let refreshed = new.refreshed.then_some(now);
             let id = match existing {
-                Some((id, _)) => {
+                Some((id, _)) if new.refreshed => {
+                    // A login: the cookies were just validated, the slate is clean.
                     tx.execute(
                         "UPDATE accounts SET name = ?2, nickname = COALESCE(?3, nickname), \
-                         updated_at = ?4, status = ?5, last_refreshed = COALESCE(?6, last_refreshed), \
-                         last_checked = COALESCE(?6, last_checked), consecutive_failures = 0, \
-                         next_attempt_at = NULL, proxy = ?7, user_agent = COALESCE(?8, user_agent) \
+                         updated_at = ?4, status = ?5, last_refreshed = ?6, last_checked = ?6, \
+                         consecutive_failures = 0, next_attempt_at = NULL, proxy = ?7, \
+                         user_agent = COALESCE(?8, user_agent), revision = revision + 1 \
                          WHERE id = ?1",
                         params![
                             id,
@@ -346,6 +400,18 @@ impl Store {
                             new.proxy,
                             new.user_agent
                         ],
+                    )?;
+                    id
+                }
+                Some((id, _)) => {
+                    // An import: the history stays; the new cookies are checked on the
+                    // next refresh, whatever cooldown the old ones had earned.
+                    tx.execute(
+                        "UPDATE accounts SET name = ?2, nickname = COALESCE(?3, nickname), \
+                         updated_at = ?4, consecutive_failures = 0, next_attempt_at = NULL, \
+                         proxy = COALESCE(?5, proxy), user_agent = COALESCE(?6, user_agent), \
+                         revision = revision + 1 WHERE id = ?1",
+                        params![id, name, new.nickname, now, new.proxy, new.user_agent],
                     )?;
                     id
                 }
@@ -369,16 +435,16 @@ impl Store {
                 }
             };
             replace_cookies(tx, id, &new.cookies)?;
-            Ok(Ok((id, existing.is_none())))
+            Ok(Ok((id, saved)))
         })?;
-        let (id, created) = outcome?;
+        let (id, saved) = outcome?;
         let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?1");
         let mut account = self
             .conn()
             .query_row(&sql, [id], account_from_row)
             .map_err(|e| self.err(e))?;
         account.cookies = load_cookies(self.conn(), id).map_err(|e| self.err(e))?;
-        Ok((account, created))
+        Ok((account, saved))
     }
 
     /// Delete an account and all its cookies in one transaction; freed pages are wiped
@@ -407,6 +473,7 @@ mod tests {
             user_agent: None,
             status: Status::Unknown,
             refreshed: false,
+            rename: false,
         }
     }
 
@@ -415,14 +482,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("a.db")).unwrap();
         let (a, created) = s.save(&new_account("1", None, "nick"), 10).unwrap();
-        assert!(created);
+        assert_eq!(created, Saved::Created);
         assert_eq!(a.name, "nick");
         // Same nickname, other account: disambiguated.
         let (b, _) = s.save(&new_account("2", None, "nick"), 10).unwrap();
         assert_eq!(b.name, "nick-2");
         // Log in again: the name stays.
         let (a2, created) = s.save(&new_account("1", None, "renamed"), 20).unwrap();
-        assert!(!created);
+        assert_eq!(created, Saved::Updated);
         assert_eq!(a2.name, "nick");
         assert_eq!(a2.nickname.as_deref(), Some("renamed"));
         // Explicit name of another unb: refused, nothing written.
@@ -436,5 +503,59 @@ mod tests {
             s.get("nobody").unwrap_err(),
             StoreError::NotFound { .. }
         ));
+    }
+
+    #[test]
+    fn an_explicit_name_renames_only_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("a.db")).unwrap();
+        s.save(&new_account("1", Some("shop-1"), "n"), 10).unwrap();
+        let (a, saved) = s.save(&new_account("1", Some("backup"), "n"), 20).unwrap();
+        assert_eq!(a.name, "shop-1");
+        assert_eq!(
+            saved,
+            Saved::KeptName {
+                requested: "backup".into()
+            }
+        );
+        let renamed = NewAccount {
+            rename: true,
+            ..new_account("1", Some("backup"), "n")
+        };
+        let (a, saved) = s.save(&renamed, 30).unwrap();
+        assert_eq!(a.name, "backup");
+        assert_eq!(
+            saved,
+            Saved::Renamed {
+                from: "shop-1".into()
+            }
+        );
+    }
+
+    #[test]
+    fn default_names_never_clash() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("a.db")).unwrap();
+        s.save(&new_account("1", Some("nick"), "x"), 10).unwrap();
+        s.save(&new_account("2", Some("nick-3"), "x"), 10).unwrap();
+        let (a, _) = s.save(&new_account("3", None, "nick"), 10).unwrap();
+        assert_eq!(a.name, "nick-3-2");
+    }
+
+    #[test]
+    fn an_import_keeps_the_status_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("a.db")).unwrap();
+        let login = NewAccount {
+            status: Status::Ok,
+            refreshed: true,
+            ..new_account("1", None, "n")
+        };
+        s.save(&login, 10).unwrap();
+        let (a, _) = s.save(&new_account("1", None, "n"), 20).unwrap();
+        assert_eq!(
+            (a.status, a.last_refreshed, a.last_checked),
+            (Status::Ok, Some(10), Some(10))
+        );
     }
 }

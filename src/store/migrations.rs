@@ -58,6 +58,15 @@ pub const MIGRATIONS: &[&str] = &[
         www_url      TEXT NOT NULL
     );
     "#,
+    // v3: a revision counter bumped by every save, so a refresh that read an account
+    // before a login or an import finished can tell and never overwrites the newer data;
+    // and where a pending login's `--qr-png` goes (with its mode), so `--resume` rewrites
+    // the same file with every replacement QR.
+    r#"
+    ALTER TABLE accounts ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE pending_logins ADD COLUMN qr_png TEXT;
+    ALTER TABLE pending_logins ADD COLUMN qr_png_mode INTEGER;
+    "#,
 ];
 
 pub fn latest() -> i64 {

@@ -11,9 +11,9 @@ mod migrations;
 mod pending;
 mod refresh;
 
-pub use accounts::{Account, AccountSummary, NewAccount, Status};
+pub use accounts::{Account, AccountSummary, NewAccount, Saved, Status};
 pub use pending::PendingLogin;
-pub use refresh::RefreshRecord;
+pub use refresh::{Recorded, RefreshRecord};
 
 use crate::exit::Code;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
@@ -46,7 +46,7 @@ pub enum StoreError {
     Io { path: PathBuf },
     #[error("no account named `{query}`{}", known_list(known))]
     NotFound { query: String, known: Vec<String> },
-    #[error("the name `{name}` already belongs to account {unb}; choose another with --name")]
+    #[error("the name `{name}` already belongs to account {unb}")]
     NameTaken { name: String, unb: String },
     #[error("account database {}: {source}", path.display())]
     Sqlite {

@@ -6,6 +6,7 @@ use super::{Store, StoreError};
 use crate::cookies::{Cookie, export, import};
 use crate::exit::{Code, Coded};
 use rusqlite::{OptionalExtension, params};
+use std::path::PathBuf;
 use url::Url;
 
 #[derive(Debug, Clone)]
@@ -24,6 +25,10 @@ pub struct PendingLogin {
     pub passport_url: Url,
     pub h5api_url: Url,
     pub www_url: Url,
+    /// `--qr-png` of the `--no-wait` run and its file mode: `--resume` writes every new QR
+    /// there too, so whoever scans from that file never sees a dead code.
+    pub qr_png: Option<PathBuf>,
+    pub qr_png_mode: u32,
 }
 
 /// A pending login as `qrlogin pending` lists it.
@@ -43,8 +48,9 @@ impl Store {
         self.write(|tx| {
             tx.execute(
                 "INSERT INTO pending_logins (id, created_at, expires_at, name, qr_t, qr_ck, qr_content, \
-                 form, cookies, user_agent, proxy, passport_url, h5api_url, www_url) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                 form, cookies, user_agent, proxy, passport_url, h5api_url, www_url, qr_png, \
+                 qr_png_mode) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
                 params![
                     p.id,
                     p.created_at,
@@ -59,7 +65,9 @@ impl Store {
                     p.proxy,
                     p.passport_url.as_str(),
                     p.h5api_url.as_str(),
-                    p.www_url.as_str()
+                    p.www_url.as_str(),
+                    p.qr_png.as_ref().map(|q| q.to_string_lossy().into_owned()),
+                    p.qr_png_mode
                 ],
             )?;
             Ok(())
@@ -116,17 +124,21 @@ impl Store {
             String,
             String,
             String,
+            Option<String>,
+            Option<u32>,
         );
         let row: Option<Row> = self
             .conn()
             .query_row(
                 "SELECT created_at, expires_at, name, qr_t, qr_ck, qr_content, form, cookies, user_agent, \
-                 proxy, passport_url, h5api_url, www_url FROM pending_logins WHERE id = ?1",
+                 proxy, passport_url, h5api_url, www_url, qr_png, qr_png_mode \
+                 FROM pending_logins WHERE id = ?1",
                 [id],
                 |r| {
                     Ok((
                         r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?,
                         r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?, r.get(12)?,
+                        r.get(13)?, r.get(14)?,
                     ))
                 },
             )
@@ -146,6 +158,8 @@ impl Store {
             pp,
             h5,
             www,
+            qr_png,
+            qr_png_mode,
         )) = row
         else {
             let known: Vec<String> = self.list_pending()?.into_iter().map(|p| p.id).collect();
@@ -195,6 +209,8 @@ impl Store {
             passport_url: url(&pp)?,
             h5api_url: url(&h5)?,
             www_url: url(&www)?,
+            qr_png: qr_png.map(PathBuf::from),
+            qr_png_mode: qr_png_mode.unwrap_or(0o600),
         })
     }
 }

@@ -19,6 +19,23 @@ pub struct RefreshRecord {
     pub cookies: Option<Vec<Cookie>>,
 }
 
+/// What became of a refresh result handed to [`Store::record_refresh`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    Stored,
+    /// Another run holds the account's lease now; nothing was written.
+    LeaseLost,
+    /// A login or an import saved the account after this refresh read it: its newer data
+    /// was kept, nothing of the refresh was written, and the lease was released.
+    Superseded,
+}
+
+impl Recorded {
+    pub fn stored(self) -> bool {
+        self == Recorded::Stored
+    }
+}
+
 impl Store {
     /// Take the account's lease until `until` unless another run holds an unexpired one.
     pub fn try_lease(
@@ -77,20 +94,22 @@ impl Store {
     }
 
     /// Store a refresh result and release the lease, in one transaction. Nothing is
-    /// written when this run no longer holds the lease (returns false).
+    /// written when this run no longer holds the lease, or when the account is no longer
+    /// at `revision` (the one the refresh read): a newer write is never overwritten.
     pub fn record_refresh(
         &self,
         id: i64,
         owner: &str,
         rec: &RefreshRecord,
-    ) -> Result<bool, StoreError> {
+        revision: i64,
+    ) -> Result<Recorded, StoreError> {
         self.write(|tx| {
             let n = tx.execute(
                 "UPDATE accounts SET status = ?3, last_checked = ?4, \
                  last_refreshed = CASE WHEN ?5 THEN ?4 ELSE last_refreshed END, \
                  consecutive_failures = ?6, next_attempt_at = ?7, updated_at = ?4, \
-                 lease_owner = NULL, lease_until = NULL \
-                 WHERE id = ?1 AND lease_owner = ?2",
+                 lease_owner = NULL, lease_until = NULL, revision = revision + 1 \
+                 WHERE id = ?1 AND lease_owner = ?2 AND revision = ?8",
                 params![
                     id,
                     owner,
@@ -98,15 +117,26 @@ impl Store {
                     rec.checked_at,
                     rec.refreshed,
                     rec.consecutive_failures,
-                    rec.next_attempt_at
+                    rec.next_attempt_at,
+                    revision
                 ],
             )?;
-            if n == 1
-                && let Some(cookies) = &rec.cookies
-            {
-                replace_cookies(tx, id, cookies)?;
+            if n == 1 {
+                if let Some(cookies) = &rec.cookies {
+                    replace_cookies(tx, id, cookies)?;
+                }
+                return Ok(Recorded::Stored);
             }
-            Ok(n == 1)
+            let released = tx.execute(
+                "UPDATE accounts SET lease_owner = NULL, lease_until = NULL \
+                 WHERE id = ?1 AND lease_owner = ?2",
+                params![id, owner],
+            )?;
+            Ok(if released == 1 {
+                Recorded::Superseded
+            } else {
+                Recorded::LeaseLost
+            })
         })
     }
 
@@ -151,6 +181,7 @@ mod tests {
                     user_agent: None,
                     status: Status::Unknown,
                     refreshed: false,
+                    rename: false,
                 },
                 0,
             )
@@ -166,16 +197,69 @@ mod tests {
             next_attempt_at: None,
             cookies: Some(vec![]),
         };
-        assert!(!s.record_refresh(a.id, "run-b", &rec).unwrap());
+        assert_eq!(
+            s.record_refresh(a.id, "run-b", &rec, a.revision).unwrap(),
+            Recorded::LeaseLost
+        );
         assert_eq!(s.get("1").unwrap().cookies.len(), 1);
         // An expired lease can be taken over.
         assert!(s.try_lease(a.id, "run-b", 300, 100).unwrap());
-        assert!(s.record_refresh(a.id, "run-b", &rec).unwrap());
+        assert!(
+            s.record_refresh(a.id, "run-b", &rec, a.revision)
+                .unwrap()
+                .stored()
+        );
         let after = s.get("1").unwrap();
         assert_eq!(
             (after.status, after.last_refreshed, after.cookies.len()),
             (Status::Ok, Some(60), 0)
         );
         assert!(s.try_lease(a.id, "run-c", 400, 100).unwrap());
+    }
+
+    #[test]
+    fn a_save_during_a_refresh_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("a.db")).unwrap();
+        let new = NewAccount {
+            unb: "1".into(),
+            name: None,
+            nickname: None,
+            cookies: vec![Cookie::for_domain("unb", "1", ".goofish.com")],
+            proxy: None,
+            user_agent: None,
+            status: Status::Unknown,
+            refreshed: false,
+            rename: false,
+        };
+        let (read, _) = s.save(&new, 0).unwrap();
+        assert!(s.try_lease(read.id, "run", 100, 0).unwrap());
+        // A login lands while the refresh is talking to the server.
+        let login = NewAccount {
+            cookies: vec![
+                Cookie::for_domain("unb", "1", ".goofish.com"),
+                Cookie::for_domain("cookie2", "fresh", ".goofish.com"),
+            ],
+            status: Status::Ok,
+            refreshed: true,
+            ..new
+        };
+        s.save(&login, 10).unwrap();
+        let rec = RefreshRecord {
+            status: Status::Expired,
+            checked_at: 20,
+            refreshed: false,
+            consecutive_failures: 1,
+            next_attempt_at: Some(3620),
+            cookies: None,
+        };
+        assert_eq!(
+            s.record_refresh(read.id, "run", &rec, read.revision)
+                .unwrap(),
+            Recorded::Superseded
+        );
+        let after = s.get("1").unwrap();
+        assert_eq!((after.status, after.cookies.len()), (Status::Ok, 2));
+        assert_eq!(s.lease_owner(read.id).unwrap(), None);
     }
 }

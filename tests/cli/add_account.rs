@@ -646,3 +646,147 @@ fn resuming_unknown_or_expired_ids() {
         )));
     assert!(env.stdout_of(&["pending", "--json"]).trim() == "[]");
 }
+
+/// `add-account --name X` for a stored unb keeps the stored name unless `--rename`.
+#[test]
+fn relogin_with_another_name_keeps_the_stored_one_unless_renamed() {
+    let env = Env::with_sim(Env::auto_phone(50, 50));
+    assert_eq!(env.login(&["--name", "shop-1"]), "shop-1");
+    let out = env.add_account(&["--name", "backup"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("updated account shop-1 (2219000000001)")
+            && stderr.contains("not `backup`")
+            && stderr.contains("add-account --name backup --rename"),
+        "{stderr}"
+    );
+    assert_eq!(env.list_json()[0]["name"], "shop-1");
+    assert_eq!(env.login(&["--name", "backup", "--rename"]), "backup");
+    assert_eq!(env.list_json().len(), 1);
+    env.cmd().args(["export", "shop-1"]).assert().code(8);
+}
+
+/// Verification shows one code at a time and says which is current; a fallback code says
+/// why it is shown (and the --qr-png file follows whichever code is current).
+#[test]
+fn verification_shows_one_code_at_a_time() {
+    let env = Env::with_sim(Scenario {
+        variant: Variant::Verify,
+        auto_verify_after_ms: Some(300),
+        ..Env::auto_phone(50, 50)
+    });
+    let png = env.dir.path().join("qr.png");
+    let out = env
+        .cmd()
+        .args([
+            "add-account",
+            "--qr",
+            "ascii",
+            "--poll-interval",
+            "0.05",
+            "--qr-png",
+        ])
+        .arg(&png)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        !stderr.contains("/iv/entry.htm"),
+        "entry link shown as a code: {stderr}"
+    );
+    assert_eq!(stderr.matches("scan THIS").count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("Verification QR: scan THIS code"),
+        "{stderr}"
+    );
+    // Fallback: the link replaces the codes above, with the reason.
+    let env = Env::with_sim(Scenario {
+        variant: Variant::Verify,
+        auto_verify_after_ms: Some(1500),
+        ..Env::auto_phone(50, 50)
+    });
+    env.fault(
+        "/iv/entry.htm",
+        json!({"type": "status", "code": 500}),
+        None,
+    );
+    let out = env.add_account(&[]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stderr.matches("scan THIS").count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("HTTP 500), so this code is shown instead"),
+        "{stderr}"
+    );
+}
+
+/// `--resume` rewrites the `--qr-png` of the `--no-wait` run with every new code, and
+/// `--qr-png-mode` sets its mode; `--no-wait --json` prints only JSON lines.
+#[test]
+fn resume_rewrites_the_qr_png_and_json_stays_json() {
+    let env = Env::with_sim(Scenario {
+        qr_lifetime_ms: 1_500,
+        ..Scenario::default()
+    });
+    let png = env.dir.path().join("www/qr.png");
+    std::fs::create_dir_all(png.parent().unwrap()).unwrap();
+    let out = env
+        .add_account(&["--no-wait", "--json", "--qr-png-mode", "644", "--qr-png"])
+        .arg(&png)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+        .collect();
+    let pending = lines.iter().find(|e| e["event"] == "pending").unwrap();
+    let id = pending["id"].as_str().unwrap().to_owned();
+    assert_eq!(crate::support::mode(&png), 0o644);
+    let first = std::fs::read(&png).unwrap();
+    // The first code expires; the resumed login draws a new one into the same file.
+    let child = env
+        .spawn(&[
+            "add-account",
+            "--qr",
+            "none",
+            "--poll-interval",
+            "0.05",
+            "--resume",
+            &id,
+        ])
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while std::fs::read(&png).unwrap() == first {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the PNG kept the dead code"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(crate::support::mode(&png), 0o644);
+    let tmp = env.ctl("phone/scan", json!({"lgToken": "latest"}))["tmpToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    env.ctl(
+        "phone/confirm",
+        json!({"lgToken": "latest", "tmpToken": tmp}),
+    );
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    env.add_account(&["--qr-png-mode", "755", "--qr-png", "x.png"])
+        .assert()
+        .code(2);
+}

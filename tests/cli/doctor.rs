@@ -45,7 +45,7 @@ fn healthy_simulator() {
         out.contains("ok    database") && out.contains("(mode 600)"),
         "{out}"
     );
-    assert!(out.contains("schema version 2, integrity ok"), "{out}");
+    assert!(out.contains("schema version 3, integrity ok"), "{out}");
     assert!(
         out.contains("ok    account   shop (2219000000001): long login until"),
         "{out}"

@@ -153,6 +153,7 @@ fn debug_formatting_of_cookie_holders_is_redacted() {
         user_agent: None,
         status: Status::Ok,
         refreshed: true,
+        rename: false,
     };
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("a.db")).unwrap();

@@ -287,3 +287,54 @@ fn five_hundred_accounts_in_one_run() {
     assert!(r.iter().all(|x| x["new_status"] == "ok"));
     assert_eq!(hits(&env, "/newlogin/silentHasLogin.do"), 500);
 }
+
+/// A refresh whose renewal answer is slow must not overwrite an import (or login) that
+/// saved the account meanwhile: the newer data stays, the refresh reports it skipped.
+#[test]
+fn a_refresh_never_overwrites_a_newer_import() {
+    let env = Env::with_sim(Scenario::default());
+    seed(&env, 1, true);
+    env.fault(
+        "/newlogin/silentHasLogin.do",
+        json!({"type": "delay", "ms": 2500}),
+        Some(1),
+    );
+    let running = env
+        .spawn(&["refresh", "--jitter", "0", "--json"])
+        .spawn()
+        .unwrap();
+    // Wait until the refresh is inside its renewal call.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while hits(&env, "/newlogin/silentHasLogin.do") == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "refresh never renewed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    env.cmd()
+        .args(["import", "acct-0", "--from", "-"])
+        .write_stdin("unb=2219000000001; cookie2=fromtheimport; sgcookie=imported")
+        .assert()
+        .success();
+    let out = running.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let r: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r[0]["skipped"], "superseded", "{r:?}");
+    let cookies = env.export_json("acct-0");
+    let value = |n: &str| {
+        cookies
+            .iter()
+            .find(|c| c["name"] == n)
+            .map(|c| c["value"].clone())
+    };
+    assert_eq!(
+        (value("cookie2"), value("sgcookie")),
+        (Some(json!("fromtheimport")), Some(json!("imported"))),
+        "the refresh overwrote the import"
+    );
+    // The lease was released: the next run checks the imported cookies.
+    let (_, r, _) = report(&env, &[]);
+    assert!(r[0]["skipped"].is_null(), "{r:?}");
+}

@@ -2,7 +2,8 @@
 
 use crate::support::{Env, mode, settings};
 use predicates::prelude::*;
-use serde_json::Value;
+use qrlogin::store::{Status, Store};
+use serde_json::{Value, json};
 use std::io::{Read, Write};
 
 const HEADER: &str = "unb=2219000000001; cookie2=c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2; tracknick=%E9%97%B2%E9%B1%BCabc; _m_h5_tk=0123456789abcdef0123456789abcdef_1790000000000; havana_lgc_exp=1790000000000";
@@ -160,11 +161,13 @@ fn export_header_and_json_read_back() {
         }
     }
     assert_eq!(json[0]["domain"], ".goofish.com");
-    // The JSON export imports back to the same cookies (same unb: the account is updated
-    // and takes the new name).
+    // The JSON export imports back to the same cookies (same unb: the account is updated,
+    // and takes the new name because --rename asks for it).
     let text = env.stdout_of(&["export", "shop-1", "--format", "json"]);
     env.cmd()
-        .args(["import", "copy", "--format", "json", "--from", "-"])
+        .args([
+            "import", "copy", "--rename", "--format", "json", "--from", "-",
+        ])
         .write_stdin(text.clone())
         .assert()
         .success();
@@ -466,4 +469,73 @@ fn completions_are_printed() {
     let env = Env::new();
     let bash = env.stdout_of(&["completions", "bash"]);
     assert!(bash.contains("add-account") && bash.contains("_qrlogin"));
+}
+
+/// A second import of a stored unb keeps its name and status unless `--rename`; the
+/// collision hint names the option import really has.
+#[test]
+fn reimport_keeps_the_name_and_status_unless_renamed() {
+    let env = Env::new();
+    env.import_header("shop-1", "unb=42; cookie2=first");
+    // Give it a status history, as a refresh would.
+    {
+        let store = Store::open(&env.db()).unwrap();
+        let a = store.get("shop-1").unwrap();
+        assert!(store.try_lease(a.id, "t", 100, 0).unwrap());
+        let rec = qrlogin::store::RefreshRecord {
+            status: Status::Ok,
+            checked_at: 50,
+            refreshed: true,
+            consecutive_failures: 0,
+            next_attempt_at: None,
+            cookies: None,
+        };
+        assert!(
+            store
+                .record_refresh(a.id, "t", &rec, a.revision)
+                .unwrap()
+                .stored()
+        );
+    }
+    let out = env
+        .cmd()
+        .args(["import", "backup", "--from", "-"])
+        .write_stdin("unb=42; cookie2=second")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("updated account shop-1 (42)")
+            && stderr.contains("keeps its stored name shop-1, not `backup`")
+            && stderr.contains("import backup --rename"),
+        "{stderr}"
+    );
+    let list = env.list_json();
+    assert_eq!(list.len(), 1);
+    assert_eq!(
+        (&list[0]["name"], &list[0]["status"]),
+        (&json!("shop-1"), &json!("ok"))
+    );
+    let exported = env.stdout_of(&["export", "shop-1", "--format", "header"]);
+    assert!(exported.contains("cookie2=second"), "{exported}");
+    // Asked for: renamed, and said so.
+    env.cmd()
+        .args(["import", "backup", "--rename", "--from", "-"])
+        .write_stdin("unb=42; cookie2=third")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "updated account backup (42) with 2 cookies; renamed from shop-1",
+        ));
+    assert_eq!(env.list_json()[0]["name"], "backup");
+    // Another account's name: refused with the way import chooses a name.
+    env.cmd()
+        .args(["import", "backup", "--from", "-"])
+        .write_stdin("unb=43; cookie2=x")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "the name `backup` already belongs to account 42; choose another NAME",
+        ));
 }
