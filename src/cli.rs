@@ -287,6 +287,9 @@ pub struct SimulateArgs {
     /// Address to listen on
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: String,
+    /// Shadows the global --db in this command's help: the simulator uses no database.
+    #[arg(long, hide = true, value_name = "PATH")]
+    pub db: Option<PathBuf>,
     #[command(flatten)]
     pub sim: SimulatorArgs,
 }
@@ -304,6 +307,9 @@ pub struct DemoArgs {
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
+    /// Shadows the global --db in this command's help: completions use no database.
+    #[arg(long, hide = true, value_name = "PATH")]
+    pub db: Option<PathBuf>,
 }
 
 #[cfg(test)]

@@ -72,6 +72,12 @@ pub fn code_for(err: &anyhow::Error) -> Code {
         if let Some(e) = cause.downcast_ref::<crate::login::LoginError>() {
             return e.code();
         }
+        if cause
+            .downcast_ref::<crate::printer::OutputError>()
+            .is_some()
+        {
+            return Code::Storage;
+        }
         if cause.downcast_ref::<rusqlite::Error>().is_some() {
             return Code::Storage;
         }

@@ -20,6 +20,7 @@ pub mod refresh;
 pub mod settings;
 pub mod sim;
 pub mod store;
+pub mod table;
 pub mod time;
 
 use exit::Code;

@@ -4,6 +4,11 @@
 
 use std::io::{IsTerminal, Write};
 
+/// Standard output could not be written (exit 7: the data did not reach its file).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write to standard output: {0}")]
+pub struct OutputError(std::io::Error);
+
 #[derive(Debug, Clone)]
 pub struct Printer {
     verbosity: i8,
@@ -28,19 +33,35 @@ impl Printer {
         self.stdout_tty
     }
 
+    /// The width of the terminal on stdout, when stdout is one.
+    pub fn stdout_width(&self) -> Option<usize> {
+        if !self.stdout_tty {
+            return None;
+        }
+        // SAFETY: TIOCGWINSZ fills a plain `winsize` struct we own; fd 1 stays open.
+        let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+        let r = unsafe { libc::ioctl(1, libc::TIOCGWINSZ, &mut ws) };
+        (r == 0 && ws.ws_col > 0).then_some(ws.ws_col as usize)
+    }
+
     pub fn verbosity(&self) -> i8 {
         self.verbosity
     }
 
-    /// Data on stdout, exactly as given. A closed pipe (`| head`) is not an error.
-    pub fn data(&self, text: &str) {
+    /// Data on stdout, exactly as given. A closed pipe (`| head`) is not an error: the
+    /// reader has what it wanted. Any other failure (a full disk, `/dev/full`, a closed
+    /// descriptor) is, so `export > file` never exits 0 with a short file.
+    pub fn data(&self, text: &str) -> Result<(), OutputError> {
         let mut out = std::io::stdout().lock();
-        let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+        match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(OutputError(e)),
+            _ => Ok(()),
+        }
     }
 
     /// One line of data on stdout (a JSON event, an id).
-    pub fn data_line(&self, line: &str) {
-        self.data(&format!("{line}\n"));
+    pub fn data_line(&self, line: &str) -> Result<(), OutputError> {
+        self.data(&format!("{line}\n"))
     }
 
     /// A message for the person at the terminal; hidden by `--quiet`.

@@ -16,12 +16,16 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// `2026-11-22T05:30:00Z`, or `-` for none.
+/// The latest time humantime can write (9999-12-31T23:59:59Z); later ones are shown as it.
+pub const MAX_DISPLAY: i64 = 253_402_300_799;
+
+/// `2026-11-22T05:30:00Z`, or `-` for none. Never fails: a stored time past the year 9999
+/// (a hostile import) shows as the last second of 9999 instead of breaking the output.
 pub fn display(ts: Option<i64>) -> String {
     match ts {
         Some(t) if t >= 0 => {
-            humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(t as u64))
-                .to_string()
+            let t = t.min(MAX_DISPLAY) as u64;
+            humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(t)).to_string()
         }
         _ => "-".to_owned(),
     }
@@ -32,5 +36,18 @@ pub fn json(ts: Option<i64>) -> serde_json::Value {
     match ts {
         Some(t) if t >= 0 => serde_json::Value::String(display(Some(t))),
         _ => serde_json::Value::Null,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn far_future_times_display() {
+        assert_eq!(super::display(Some(i64::MAX)), "9999-12-31T23:59:59Z");
+        assert_eq!(
+            super::display(Some(999_999_999_999_999_999)),
+            "9999-12-31T23:59:59Z"
+        );
+        assert_eq!(super::display(Some(-5)), "-");
     }
 }

@@ -39,7 +39,8 @@ pub async fn add_account(
     if let Err(e) = &result
         && cfg.json
     {
-        printer.data_line(
+        // The error itself is what the caller reports; a stdout that also fails adds nothing.
+        let _ = printer.data_line(
             &json!({"event": "error", "code": code_for(e).as_i32(), "message": message_for(e)})
                 .to_string(),
         );
@@ -123,7 +124,7 @@ async fn login(
     if cfg.json {
         ui.event(json!({"event": "pending", "id": id, "expires_at": crate::time::display(Some(expires))}));
     } else {
-        ui.printer.data_line(&id);
+        ui.printer.data_line(&id)?;
     }
     Ok(Code::Success)
 }
@@ -290,7 +291,9 @@ impl<'a> TermUi<'a> {
 
     fn event(&self, v: serde_json::Value) {
         if self.cfg.json {
-            self.printer.data_line(&v.to_string());
+            // A reader that went away must not abort a login the phone may confirm: the
+            // account is saved either way and the exit code says how it ended.
+            let _ = self.printer.data_line(&v.to_string());
         }
     }
 
@@ -315,10 +318,19 @@ impl<'a> TermUi<'a> {
         let drawn = match self.mode {
             QrMode::None => return,
             QrMode::Ascii => crate::qr::ascii(text),
-            QrMode::Image => match crate::qr::print_image(text, self.cfg.image_terminal) {
-                Ok(()) => return,
-                Err(_) => crate::qr::unicode(text, true),
-            },
+            QrMode::Image => {
+                // With the spinner suspended, so its glyph is not left above the image.
+                let printed = match &self.spinner {
+                    Some(pb) => {
+                        pb.suspend(|| crate::qr::print_image(text, self.cfg.image_terminal))
+                    }
+                    None => crate::qr::print_image(text, self.cfg.image_terminal),
+                };
+                match printed {
+                    Ok(()) => return,
+                    Err(_) => crate::qr::unicode(text, true),
+                }
+            }
             _ => crate::qr::unicode(text, self.printer.stderr_is_terminal()),
         };
         match drawn {

@@ -7,6 +7,6 @@ pub fn run(shell: clap_complete::Shell, printer: &Printer) -> anyhow::Result<Cod
     let mut cmd = <crate::cli::Cli as clap::CommandFactory>::command();
     let mut buf = Vec::new();
     clap_complete::generate(shell, &mut cmd, "qrlogin", &mut buf);
-    printer.data(&String::from_utf8_lossy(&buf));
+    printer.data(&String::from_utf8_lossy(&buf))?;
     Ok(Code::Success)
 }

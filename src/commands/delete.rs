@@ -26,8 +26,12 @@ pub fn run(store: &Store, names: &[String], yes: bool, printer: &Printer) -> any
         let mut answer = String::new();
         std::io::stdin().lock().read_line(&mut answer)?;
         if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
-            printer.info("nothing deleted");
-            return Ok(Code::Success);
+            // Not a success: a script must not go on as if the accounts were gone.
+            return Err(Coded::new(
+                Code::Cancelled,
+                "nothing deleted (the question was declined)",
+            )
+            .into());
         }
     }
     for a in &accounts {

@@ -67,7 +67,7 @@ pub fn run(globals: &Globals, env: &Environment, printer: &Printer) -> anyhow::R
         }
         out.push('\n');
     }
-    printer.data(&out);
+    printer.data(&out)?;
     Ok(checks
         .iter()
         .find(|c| c.level == Level::Fail)
@@ -290,6 +290,11 @@ fn terminal(env: &Environment) -> Vec<Check> {
             None,
             Code::Other,
         )),
+    }
+    // Colours only matter where the QR is drawn on a terminal; the line above already
+    // said it is drawn without them otherwise.
+    if !tty {
+        return out;
     }
     let dumb = env.term.as_deref().is_none_or(|t| t == "dumb");
     out.push(if dumb || env.no_color {
@@ -522,7 +527,7 @@ fn proxies(globals: &Globals, env: &Environment) -> Vec<Check> {
             ),
         });
     }
-    if let Ok(store) = Store::open(&globals.db)
+    if let Ok(Some(store)) = Store::open_existing(&globals.db)
         && let Ok(list) = store.all()
     {
         for a in list.iter().filter(|a| a.proxy.is_some()) {

@@ -93,12 +93,27 @@ fn import_xianyu(store: &Store, path: &Path, printer: &Printer) -> anyhow::Resul
         return Err(bad("its `cookies` table is empty".into()).into());
     }
     let mut skipped = 0;
+    // unb → the row id that brought it: a second row with the same unb would overwrite
+    // the first one's cookies, so it is reported and skipped instead.
+    let mut seen: std::collections::HashMap<String, String> = Default::default();
     for (id, value) in &rows {
+        let shown = crate::escape::for_terminal(id);
         let result = check_name(id)
             .map_err(anyhow::Error::from)
             .and_then(|name| {
                 let cookies = import::parse(import::Format::Header, value)?;
-                save(store, Some(name), cookies)
+                let unb = cookies::value_of(&cookies, "unb")
+                    .unwrap_or_default()
+                    .to_owned();
+                if let Some(first) = seen.get(&unb) {
+                    anyhow::bail!(
+                        "it has the same unb {unb} as account `{}` earlier in the file",
+                        crate::escape::for_terminal(first)
+                    );
+                }
+                let saved = save(store, Some(name), cookies)?;
+                seen.insert(unb, id.clone());
+                Ok(saved)
             });
         match result {
             Ok((name, unb, n)) => {
@@ -107,7 +122,7 @@ fn import_xianyu(store: &Store, path: &Path, printer: &Printer) -> anyhow::Resul
             Err(e) => {
                 skipped += 1;
                 printer.warn(&format!(
-                    "skipped account `{id}`: {}",
+                    "skipped account `{shown}`: {}",
                     crate::exit::message_for(&e)
                 ));
             }

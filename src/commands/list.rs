@@ -1,10 +1,11 @@
 //! `qrlogin list`: every account, one row each, never a cookie value.
 
+use crate::escape;
 use crate::exit::Code;
 use crate::printer::Printer;
 use crate::store::Store;
+use crate::table::Table;
 use crate::time;
-use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 use serde_json::json;
 
 pub fn run(store: &Store, as_json: bool, printer: &Printer) -> anyhow::Result<Code> {
@@ -25,36 +26,41 @@ pub fn run(store: &Store, as_json: bool, printer: &Printer) -> anyhow::Result<Co
                 })
             })
             .collect();
-        printer.data_line(&serde_json::to_string_pretty(&items)?);
+        printer.data_line(&serde_json::to_string_pretty(&items)?)?;
         return Ok(Code::Success);
     }
     if accounts.is_empty() {
         printer.info("no accounts yet: add one with `qrlogin add-account` or `qrlogin import`");
         return Ok(Code::Success);
     }
-    let mut table = Table::new();
-    table.load_preset(UTF8_BORDERS_ONLY).set_header([
-        "NAME",
-        "UNB",
-        "NICKNAME",
-        "STATUS",
-        "LAST CHECKED",
-        "LAST REFRESHED",
-        "LONG LOGIN UNTIL",
-        "PROXY",
-    ]);
+    let mut table = Table::new(&COLUMNS);
     for a in &accounts {
-        table.add_row([
-            a.name.clone(),
+        table.row(vec![
+            escape::for_terminal(&a.name).into_owned(),
             a.unb.clone(),
-            a.nickname.clone().unwrap_or_else(|| "-".into()),
+            escape::for_terminal(a.nickname.as_deref().unwrap_or("-")).into_owned(),
             a.status.as_str().to_owned(),
-            time::display(a.last_checked),
             time::display(a.last_refreshed),
             time::display(a.long_login_expires),
+            time::display(a.last_checked),
             if a.has_proxy { "yes" } else { "no" }.to_owned(),
         ]);
     }
-    printer.data_line(&table.to_string());
+    printer.data(&table.render(printer.stdout_width(), &DROP_ORDER))?;
     Ok(Code::Success)
 }
+
+const COLUMNS: [&str; 8] = [
+    "NAME",
+    "UNB",
+    "NICKNAME",
+    "STATUS",
+    "LAST REFRESHED",
+    "LONG LOGIN UNTIL",
+    "LAST CHECKED",
+    "PROXY",
+];
+
+/// On a narrow terminal these columns go first, in this order (README, `list`): proxy,
+/// last checked, nickname, long-login expiry, last refreshed, unb. Name and status stay.
+const DROP_ORDER: [usize; 6] = [7, 6, 2, 5, 4, 1];

@@ -16,7 +16,7 @@ mod simulate;
 
 pub(crate) use show::redact_proxy;
 
-use crate::exit::Code;
+use crate::exit::{Code, Coded};
 use crate::printer::Printer;
 use crate::settings::{Action, Globals};
 use crate::store::{Account, Saved, Store};
@@ -26,23 +26,29 @@ pub fn run(globals: &Globals, action: Action, printer: &Printer) -> Result<Code>
     match action {
         Action::AddAccount(cfg) => add_account::run(globals, &cfg, printer),
         Action::Refresh(cfg) => refresh::run(globals, &cfg, printer),
-        Action::List { json } => list::run(&open(globals)?, json, printer),
-        Action::Show { name, json } => show::run(&open(globals)?, &name, json, printer),
-        Action::Delete { names, yes } => delete::run(&open(globals)?, &names, yes, printer),
+        Action::List { json } => match open_existing(globals)? {
+            Some(store) => list::run(&store, json, printer),
+            None => no_store_yet(globals, json, printer),
+        },
+        Action::Show { name, json } => show::run(&must_exist(globals)?, &name, json, printer),
+        Action::Delete { names, yes } => delete::run(&must_exist(globals)?, &names, yes, printer),
         Action::Export {
             name,
             format,
             output,
         } => export::run(
             globals,
-            &open(globals)?,
+            &must_exist(globals)?,
             &name,
             format,
             output.as_deref(),
             printer,
         ),
         Action::Import(source) => import::run(&open(globals)?, &source, printer),
-        Action::Pending { json } => pending::run(&open(globals)?, json, printer),
+        Action::Pending { json } => match open_existing(globals)? {
+            Some(store) => pending::run(&store, json, printer),
+            None => no_store_yet(globals, json, printer),
+        },
         Action::Simulate { listen, sim } => simulate::run(&listen, sim, printer),
         Action::Demo {
             manual,
@@ -57,6 +63,37 @@ pub fn run(globals: &Globals, action: Action, printer: &Printer) -> Result<Code>
 
 pub(crate) fn open(globals: &Globals) -> Result<Store> {
     Ok(Store::open(&globals.db)?)
+}
+
+fn open_existing(globals: &Globals) -> Result<Option<Store>> {
+    Ok(Store::open_existing(&globals.db)?)
+}
+
+/// The store for a command about stored accounts: one that does not exist has none of
+/// them (exit 8), and is not created.
+fn must_exist(globals: &Globals) -> Result<Store> {
+    open_existing(globals)?.ok_or_else(|| {
+        Coded::new(
+            Code::NotFound,
+            format!(
+                "there is no account database at {} (nothing was created; check --db or QRLOGIN_DB)",
+                globals.db.display()
+            ),
+        )
+        .into()
+    })
+}
+
+/// `list`/`pending` before any account was stored: say so, create nothing.
+fn no_store_yet(globals: &Globals, json: bool, printer: &Printer) -> Result<Code> {
+    printer.info(&format!(
+        "no account database at {} yet: `qrlogin add-account` or `qrlogin import` creates it (check --db or QRLOGIN_DB if you expected one)",
+        globals.db.display()
+    ));
+    if json {
+        printer.data_line("[]")?;
+    }
+    Ok(Code::Success)
 }
 
 /// A tokio runtime for the commands that talk HTTP. Two worker threads: the machine

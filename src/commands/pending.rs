@@ -19,7 +19,7 @@ pub fn run(store: &Store, as_json: bool, printer: &Printer) -> anyhow::Result<Co
                 json!({"id": p.id, "name": p.name, "created": time::json(Some(p.created_at)), "expires": time::json(Some(p.expires_at))})
             })
             .collect();
-        printer.data_line(&serde_json::to_string_pretty(&items)?);
+        printer.data_line(&serde_json::to_string_pretty(&items)?)?;
         return Ok(Code::Success);
     }
     if pending.is_empty() {
@@ -39,6 +39,6 @@ pub fn run(store: &Store, as_json: bool, printer: &Printer) -> anyhow::Result<Co
             time::display(Some(p.expires_at))
         ));
     }
-    printer.data(&out);
+    printer.data(&out)?;
     Ok(Code::Success)
 }

@@ -23,6 +23,9 @@ pub fn run(globals: &Globals, cfg: &RefreshConfig, printer: &Printer) -> anyhow:
     };
     if accounts.is_empty() {
         printer.detail("no accounts to refresh");
+        if cfg.json {
+            printer.data_line("[]")?;
+        }
         return Ok(Code::Success);
     }
     let hook = cfg.on_change.clone();
@@ -51,7 +54,7 @@ pub fn run(globals: &Globals, cfg: &RefreshConfig, printer: &Printer) -> anyhow:
     }
     if cfg.json {
         let items: Vec<_> = reports.iter().map(report_json).collect();
-        printer.data_line(&serde_json::to_string_pretty(&items)?);
+        printer.data_line(&serde_json::to_string_pretty(&items)?)?;
     }
     Ok(refresh::exit_code(&reports))
 }

@@ -41,7 +41,7 @@ pub fn run(store: &Store, name: &str, as_json: bool, printer: &Printer) -> anyho
             "user_agent": a.user_agent,
             "cookies": cookies,
         });
-        printer.data_line(&serde_json::to_string_pretty(&v)?);
+        printer.data_line(&serde_json::to_string_pretty(&v)?)?;
         return Ok(Code::Success);
     }
     let mut out = String::new();
@@ -91,7 +91,7 @@ pub fn run(store: &Store, name: &str, as_json: bool, printer: &Printer) -> anyho
         out.push_str(line.trim_end());
         out.push('\n');
     }
-    printer.data(&out);
+    printer.data(&out)?;
     Ok(Code::Success)
 }
 

@@ -1,6 +1,6 @@
 //! `qrlogin simulate`: serve the simulator until Ctrl-C.
 
-use crate::exit::Code;
+use crate::exit::{Code, Coded};
 use crate::printer::Printer;
 use crate::settings::SimConfig;
 use crate::sim::{Scenario, Simulator};
@@ -20,13 +20,15 @@ pub fn scenario(cfg: &SimConfig) -> Scenario {
 pub fn run(listen: &str, cfg: SimConfig, printer: &Printer) -> anyhow::Result<Code> {
     let rt = super::runtime()?;
     rt.block_on(async {
-        let sim = Simulator::start(listen, scenario(&cfg)).await?;
+        let sim = Simulator::start(listen, scenario(&cfg))
+            .await
+            .map_err(|e| Coded::usage(crate::exit::message_for(&e)))?;
         let base = sim.base.as_str().trim_end_matches('/');
         printer.data(&format!(
-            "QRLOGIN_PASSPORT_URL={base}\nQRLOGIN_H5API_URL={base}\nQRLOGIN_WWW_URL={base}\n"
-        ));
+            "export QRLOGIN_PASSPORT_URL={base}\nexport QRLOGIN_H5API_URL={base}\nexport QRLOGIN_WWW_URL={base}\n"
+        ))?;
         printer.info(&format!(
-            "simulator listening on {base}\n  phone (scan/confirm/cancel): {}\n  control API: {base}/__sim/state\n  point qrlogin at it: export the three lines above; Ctrl-C stops it",
+            "simulator listening on {base}\n  phone (scan/confirm/cancel): {}\n  control API: {base}/__sim/state\n  point qrlogin at it: run the three export lines above in your shell (or eval them); Ctrl-C stops it",
             sim.phone_url()
         ));
         let _ = tokio::signal::ctrl_c().await;

@@ -36,6 +36,11 @@ pub fn parse(format: Format, text: &str) -> Result<Vec<Cookie>, ImportError> {
         Format::Json => parse_json(text)?,
         Format::Netscape => parse_netscape(text)?,
     };
+    let cookies = cookies
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| checked(i + 1, c))
+        .collect::<Result<Vec<_>, _>>()?;
     if cookies.is_empty() {
         return Err(ImportError::Empty);
     }
@@ -60,9 +65,13 @@ pub fn parse_header(text: &str) -> Result<Vec<Cookie>, ImportError> {
                 continue;
             }
             let Some((name, value)) = pair.split_once('=') else {
+                // Never echo the text: a wrapped paste puts a value's continuation here.
                 return Err(ImportError::Line {
                     line: i + 1,
-                    reason: format!("`{}` is not name=value", truncate(pair)),
+                    reason: format!(
+                        "a part of {} characters has no `=` (is the header wrapped? paste it on one line)",
+                        pair.chars().count()
+                    ),
                 });
             };
             let name = name.trim();
@@ -135,8 +144,26 @@ pub fn parse_json(text: &str) -> Result<Vec<Cookie>, ImportError> {
     };
     let mut out = Vec::with_capacity(items.len());
     for (i, item) in items.into_iter().enumerate() {
-        let c: JsonCookie = serde_json::from_value(item)
-            .map_err(|e| ImportError::Json(format!("cookie {}: {e}", i + 1)))?;
+        check_json_types(i + 1, &item)?;
+        // serde's messages quote the offending value; the types were checked above, so
+        // what is left (an unknown field) is named without it.
+        let c: JsonCookie = serde_json::from_value(item).map_err(|e| {
+            let msg = e.to_string();
+            let field = msg
+                .split('`')
+                .nth(1)
+                .filter(|_| msg.starts_with("unknown field") || msg.starts_with("missing field"))
+                .unwrap_or("?");
+            ImportError::Json(format!(
+                "cookie {}: {} field `{field}`",
+                i + 1,
+                if msg.starts_with("missing") {
+                    "missing"
+                } else {
+                    "unexpected"
+                }
+            ))
+        })?;
         let _ = c.id;
         if !is_token(&c.name) {
             return Err(ImportError::Json(format!(
@@ -151,7 +178,7 @@ pub fn parse_json(text: &str) -> Result<Vec<Cookie>, ImportError> {
             .expires
             .or(c.expiration_date)
             .filter(|e| *e > 0.0 && !c.session.unwrap_or(false))
-            .map(|e| e as i64);
+            .map(|e| e.min(MAX_TIME as f64) as i64);
         out.push(Cookie {
             name: c.name,
             value: Secret::new(c.value),
@@ -168,6 +195,93 @@ pub fn parse_json(text: &str) -> Result<Vec<Cookie>, ImportError> {
         });
     }
     Ok(out)
+}
+
+/// The JSON type every field we read must have, checked before serde sees the object so
+/// an error can name the field without quoting its value (a cookie value is a secret).
+fn check_json_types(n: usize, item: &serde_json::Value) -> Result<(), ImportError> {
+    use serde_json::Value;
+    let Some(obj) = item.as_object() else {
+        return Err(ImportError::Json(format!("cookie {n}: not a JSON object")));
+    };
+    let name = obj
+        .get("name")
+        .and_then(Value::as_str)
+        .filter(|s| is_token(s))
+        .map(|s| format!(" (`{}`)", truncate(s)))
+        .unwrap_or_default();
+    for (field, value) in obj {
+        let want = match field.as_str() {
+            "name" | "value" => "a string",
+            "domain" | "path" | "sameSite" | "same_site" => "a string or null",
+            "expires" | "expirationDate" => "a number or null",
+            "secure" | "httpOnly" | "http_only" | "hostOnly" | "session" => "true, false or null",
+            _ => continue,
+        };
+        let ok = match (want, value) {
+            ("a string", Value::String(_)) => true,
+            ("a string or null", Value::String(_) | Value::Null) => true,
+            ("a number or null", Value::Number(_) | Value::Null) => true,
+            ("true, false or null", Value::Bool(_) | Value::Null) => true,
+            _ => false,
+        };
+        if !ok {
+            return Err(ImportError::Json(format!(
+                "cookie {n}{name}: field `{field}` must be {want}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The latest time shown or stored: 9999-12-31T23:59:59Z. Later expiries (a year-10000
+/// netscape date, `1e15`) are clamped to it rather than breaking every table.
+pub const MAX_TIME: i64 = 253_402_300_799;
+
+/// One imported cookie as RFC 6265 allows it: a token name, a value without controls or
+/// `;`, a domain of DNS characters, a path starting with `/` without controls or `;`.
+/// Anything else would inject into the header and cookies.txt exports. Errors name the
+/// cookie and the field, never the value.
+fn checked(n: usize, mut c: Cookie) -> Result<Cookie, ImportError> {
+    let bad = |field: &str, why: &str| {
+        ImportError::Json(format!(
+            "cookie {n} (`{}`): its {field} {why}",
+            truncate(&c.name)
+        ))
+    };
+    if !is_token(&c.name) {
+        return Err(ImportError::Json(format!(
+            "cookie {n}: its name is not a valid cookie name"
+        )));
+    }
+    if c.value
+        .expose()
+        .chars()
+        .any(|ch| ch.is_control() || ch == ';')
+    {
+        return Err(bad(
+            "value",
+            "holds a control character or `;`, which no cookie value may",
+        ));
+    }
+    let domain_ok = !c.domain.is_empty()
+        && c.domain.len() <= 253
+        && c.domain.split('.').all(|l| {
+            !l.is_empty()
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    if !domain_ok {
+        return Err(bad("domain", "is not a host name"));
+    }
+    if !c.path.starts_with('/') || c.path.chars().any(|ch| ch.is_control() || ch == ';') {
+        return Err(bad(
+            "path",
+            "must start with / and hold no control character or `;`",
+        ));
+    }
+    c.expires = c.expires.map(|t| t.clamp(0, MAX_TIME));
+    Ok(c)
 }
 
 /// Netscape cookies.txt: `domain  include-subdomains  path  secure  expires  name  value`.
@@ -230,27 +344,78 @@ pub fn parse_netscape(text: &str) -> Result<Vec<Cookie>, ImportError> {
 pub fn read_xianyu_auto_reply(
     path: &std::path::Path,
 ) -> Result<Vec<(String, String)>, ImportError> {
-    let bad = |why: String| ImportError::Json(why);
+    use rusqlite::OpenFlags;
+    let bad = |why: &str| ImportError::Json(why.to_owned());
     if !path.is_file() {
-        return Err(bad("no such file".into()));
+        return Err(bad("no such file"));
     }
+    // Read-only and immutable: the other program's file is never written, not even a
+    // journal or WAL, whatever state it is in.
+    let mut uri = url::Url::parse("file:///").map_err(|_| bad("unusable path"))?;
+    let abs = std::path::absolute(path).map_err(|e| ImportError::Json(e.to_string()))?;
+    uri.set_path(&abs.to_string_lossy());
+    uri.set_query(Some("mode=ro&immutable=1"));
     let conn = rusqlite::Connection::open_with_flags(
-        path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        uri.as_str(),
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|e| bad(e.to_string()))?;
-    conn.prepare("SELECT CAST(id AS TEXT), CAST(value AS TEXT) FROM cookies ORDER BY rowid")
-        .and_then(|mut s| {
-            s.query_map([], |r| {
+    .map_err(|_| bad("cannot open it as an SQLite database"))?;
+    let not_ours = "not a xianyu-auto-reply database (it has no `cookies` table with `id` and `value` columns)";
+    // A real table only: a view can recurse forever or build gigabytes (zeroblob).
+    let is_table: bool = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'cookies'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|n| n == 1)
+        .map_err(|_| bad("not an SQLite database, or a corrupt one"))?;
+    if !is_table {
+        return Err(bad(not_ours));
+    }
+    let mut stmt = conn
+        .prepare(
+            "SELECT CAST(id AS TEXT), substr(CAST(value AS TEXT), 1, ?1), length(CAST(value AS TEXT)) \
+             FROM cookies ORDER BY rowid LIMIT ?2",
+        )
+        .map_err(|_| bad(not_ours))?;
+    let rows = stmt
+        .query_map(
+            [MAX_XIANYU_VALUE as i64 + 1, MAX_XIANYU_ROWS as i64 + 1],
+            |r| {
                 Ok((
                     r.get::<_, Option<String>>(0)?.unwrap_or_default(),
                     r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                    r.get::<_, Option<i64>>(2)?.unwrap_or_default(),
                 ))
-            })?
-            .collect()
-        })
-        .map_err(|e| bad(format!("not a xianyu-auto-reply database ({e})")))
+            },
+        )
+        .map_err(|_| bad(not_ours))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, value, len) = row.map_err(|_| bad("its `cookies` table cannot be read"))?;
+        if out.len() == MAX_XIANYU_ROWS {
+            return Err(bad(&format!(
+                "its `cookies` table has more than {MAX_XIANYU_ROWS} rows"
+            )));
+        }
+        if len as usize > MAX_XIANYU_VALUE {
+            return Err(ImportError::Json(format!(
+                "account `{}`: its cookie string is over {} KiB",
+                crate::escape::for_terminal(&id.chars().take(64).collect::<String>()),
+                MAX_XIANYU_VALUE / 1024
+            )));
+        }
+        out.push((id, value));
+    }
+    Ok(out)
 }
+
+/// Bounds on a xianyu-auto-reply database: far above any real one, far below harm.
+pub const MAX_XIANYU_ROWS: usize = 100_000;
+pub const MAX_XIANYU_VALUE: usize = 64 * 1024;
 
 /// RFC 6265 cookie-name: an HTTP token.
 fn is_token(s: &str) -> bool {

@@ -157,8 +157,13 @@ pub fn on_deadline(m: &Machine, timeout: Duration) -> LoginError {
         Phase::Verifying { .. } => LoginError::VerificationNotCompleted {
             why: format!("not finished within {} s", timeout.as_secs()),
         },
-        _ => LoginError::TimedOut {
+        Phase::Scanned => LoginError::TimedOut {
             secs: timeout.as_secs(),
+            scanned: true,
+        },
+        Phase::WaitingForScan => LoginError::TimedOut {
+            secs: timeout.as_secs(),
+            scanned: false,
         },
     }
 }
@@ -223,8 +228,15 @@ mod tests {
         ));
         assert!(matches!(
             on_deadline(&m, Duration::from_secs(9)),
-            LoginError::TimedOut { secs: 9 }
+            LoginError::TimedOut {
+                secs: 9,
+                scanned: false
+            }
         ));
+        assert_eq!(
+            on_deadline(&m, Duration::from_secs(9)).to_string(),
+            "nobody scanned the QR code within 9 s (--timeout)"
+        );
     }
 
     #[test]

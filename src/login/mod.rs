@@ -13,8 +13,8 @@ pub enum LoginError {
         "the QR code expired {shown} time(s) without a confirmation (raise --max-qr to wait longer)"
     )]
     Expired { shown: u32 },
-    #[error("no confirmation within {secs} s (--timeout)")]
-    TimedOut { secs: u64 },
+    #[error("{} within {secs} s (--timeout)", if *.scanned { "the scan was not confirmed on the phone" } else { "nobody scanned the QR code" })]
+    TimedOut { secs: u64, scanned: bool },
     #[error("the login was cancelled on the phone")]
     Cancelled,
     #[error("identity verification was required and not completed: {why}")]

@@ -25,7 +25,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open the account database {}: {source}", path.display())]
+    // The cause is the error's source: `{:#}` prints it once, after this.
+    #[error("cannot open the account database {}", path.display())]
     Open {
         path: PathBuf,
         source: std::io::Error,
@@ -48,7 +49,7 @@ pub enum StoreError {
     NotFound { query: String, known: Vec<String> },
     #[error("the name `{name}` already belongs to account {unb}")]
     NameTaken { name: String, unb: String },
-    #[error("account database {}: {source}", path.display())]
+    #[error("account database {}", path.display())]
     Sqlite {
         path: PathBuf,
         source: rusqlite::Error,
@@ -96,6 +97,19 @@ impl Store {
         store.configure()?;
         store.migrate()?;
         Ok(store)
+    }
+
+    /// Open the database at `path` only if it exists: what read-only commands use, so a
+    /// mistyped `--db` creates neither directories nor an empty database.
+    pub fn open_existing(path: &Path) -> Result<Option<Store>, StoreError> {
+        match std::fs::symlink_metadata(path) {
+            Ok(_) => Store::open(path).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(StoreError::Open {
+                path: path.to_owned(),
+                source,
+            }),
+        }
     }
 
     pub fn path(&self) -> &Path {

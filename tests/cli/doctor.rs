@@ -110,7 +110,7 @@ fn skewed_server_clock() {
 #[test]
 fn world_readable_database() {
     let env = Env::with_sim(Scenario::default());
-    env.cmd().arg("list").assert().success();
+    qrlogin::store::Store::open(&env.db()).unwrap();
     std::fs::set_permissions(
         env.db(),
         std::os::unix::fs::PermissionsExt::from_mode(0o644),

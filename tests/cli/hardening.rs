@@ -39,6 +39,17 @@ fn snapshot(db: &std::path::Path) -> std::collections::BTreeMap<(String, String)
         .collect()
 }
 
+type Snapshot = std::collections::BTreeMap<(String, String), String>;
+
+/// A snapshot as account → [(cookie name, value)], in the snapshot's order.
+fn by_account(snap: &Snapshot) -> std::collections::BTreeMap<&String, Vec<(&String, &String)>> {
+    let mut out: std::collections::BTreeMap<&String, Vec<(&String, &String)>> = Default::default();
+    for ((a, n), v) in snap {
+        out.entry(a).or_default().push((n, v));
+    }
+    out
+}
+
 #[test]
 fn no_cookie_value_in_any_output_but_export() {
     let env = Env::with_sim(Env::auto_phone(50, 50));
@@ -178,15 +189,13 @@ fn debug_formatting_of_cookie_holders_is_redacted() {
 
 #[test]
 fn sigkill_during_refresh_never_corrupts_or_mixes() {
+    let started = std::time::Instant::now();
     let env = Env::with_sim(Scenario::default());
     seed(&env, 1000);
-    let names_of =
-        |snap: &std::collections::BTreeMap<(String, String), String>, acct: &str| -> Vec<String> {
-            snap.keys()
-                .filter(|(a, _)| a == acct)
-                .map(|(_, n)| n.clone())
-                .collect()
-        };
+    eprintln!(
+        "sigkill: seeded 1,000 accounts in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     let mut rng_state = 0x2545F4914F6CDD1Du64;
     let mut next = move || {
         rng_state ^= rng_state << 13;
@@ -200,7 +209,8 @@ fn sigkill_during_refresh_never_corrupts_or_mixes() {
             .spawn(&["refresh", "--jitter", "0", "--concurrency", "16"])
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(100 + next() % 900));
+        let kill_ms = 100 + next() % 900;
+        std::thread::sleep(Duration::from_millis(kill_ms));
         child.kill().unwrap();
         child.wait().unwrap();
         let conn = rusqlite::Connection::open(env.db()).unwrap();
@@ -210,42 +220,41 @@ fn sigkill_during_refresh_never_corrupts_or_mixes() {
         assert_eq!(check, "ok", "round {round}");
         drop(conn);
         let after = snapshot(&env.db());
-        let accounts: std::collections::BTreeSet<String> =
-            before.keys().map(|(a, _)| a.clone()).collect();
-        assert_eq!(accounts.len(), 1000);
-        for acct in &accounts {
-            let old: Vec<(&String, &String)> = before
-                .iter()
-                .filter(|((a, _), _)| a == acct)
-                .map(|((_, n), v)| (n, v))
-                .collect();
-            let new: Vec<(&String, &String)> = after
-                .iter()
-                .filter(|((a, _), _)| a == acct)
-                .map(|((_, n), v)| (n, v))
-                .collect();
+        // Grouped once per round: comparing 1,000 accounts by scanning the whole snapshot
+        // for each made this test take minutes.
+        let (before_by, after_by) = (by_account(&before), by_account(&after));
+        assert_eq!(before_by.len(), 1000);
+        let empty = Vec::new();
+        for (acct, old) in &before_by {
+            let new = after_by.get(acct).unwrap_or(&empty);
             if old == new {
                 continue;
             }
             // New: a complete renewed set — every old cookie name still there, the
             // rotated sgcookie changed, and silentHasLogin's sdkSilent present.
-            let new_names = names_of(&after, acct);
-            for n in names_of(&before, acct) {
-                assert!(new_names.contains(&n), "round {round}: {acct} lost {n}");
+            for (n, _) in old {
+                assert!(
+                    new.iter().any(|(k, _)| k == n),
+                    "round {round}: {acct} lost {n}"
+                );
             }
             let get = |s: &[(&String, &String)], n: &str| {
                 s.iter().find(|(k, _)| *k == n).map(|(_, v)| (*v).clone())
             };
             assert_ne!(
-                get(&old, "sgcookie"),
-                get(&new, "sgcookie"),
+                get(old, "sgcookie"),
+                get(new, "sgcookie"),
                 "round {round}: {acct} is a mix"
             );
             assert!(
-                get(&new, "sdkSilent").is_some(),
+                get(new, "sdkSilent").is_some(),
                 "round {round}: {acct} is a mix"
             );
         }
+        eprintln!(
+            "sigkill round {}/20: killed after {kill_ms} ms; store intact, no account mixed",
+            round + 1
+        );
     }
     // The killed runs' leases name processes that are gone: a new run takes them over.
     let out = env

@@ -430,6 +430,7 @@ fn simulate_command_serves_until_stopped() {
     let mut vars = Vec::new();
     for _ in 0..3 {
         let l = lines.next().unwrap().unwrap();
+        let l = l.strip_prefix("export ").expect("shell export lines");
         let (k, v) = l.split_once('=').unwrap();
         vars.push((k.to_owned(), v.to_owned()));
     }

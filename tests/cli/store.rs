@@ -11,7 +11,7 @@ const HEADER: &str = "unb=2219000000001; cookie2=c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c
 #[test]
 fn database_is_private_from_the_first_byte() {
     let env = Env::new();
-    env.cmd().arg("list").assert().success();
+    env.import_header("shop-1", "unb=1; cookie2=x");
     assert_eq!(mode(&env.db()), 0o600);
     assert_eq!(mode(env.db().parent().unwrap()), 0o700);
 }
@@ -20,18 +20,16 @@ fn database_is_private_from_the_first_byte() {
 fn default_location_is_xdg_data_home() {
     let env = Env::new();
     let xdg = env.dir.path().join("xdg");
-    env.cmd()
-        .env_remove("QRLOGIN_DB")
-        .env("XDG_DATA_HOME", &xdg)
-        .arg("list")
-        .assert()
-        .success();
+    let import = |cmd: &mut assert_cmd::Command| {
+        cmd.env_remove("QRLOGIN_DB")
+            .args(["import", "shop-1", "--from", "-"])
+            .write_stdin("unb=1; cookie2=x")
+            .assert()
+            .success();
+    };
+    import(env.cmd().env("XDG_DATA_HOME", &xdg));
     assert!(xdg.join("qrlogin/accounts.db").is_file());
-    env.cmd()
-        .env_remove("QRLOGIN_DB")
-        .arg("list")
-        .assert()
-        .success();
+    import(&mut env.cmd());
     assert!(
         env.dir
             .path()
@@ -73,6 +71,14 @@ fn list_and_show_never_print_values() {
 #[test]
 fn unknown_account_exits_8_and_names_the_known_ones() {
     let env = Env::new();
+    // No database at all: said, and nothing is created.
+    env.cmd()
+        .args(["show", "nobody"])
+        .assert()
+        .code(8)
+        .stderr(predicate::str::contains("there is no account database at"));
+    assert!(!env.db().parent().unwrap().exists());
+    Store::open(&env.db()).unwrap();
     env.cmd()
         .args(["show", "nobody"])
         .assert()
@@ -315,7 +321,9 @@ fn import_formats_and_their_errors() {
         .write_stdin(r#"[{"name":"unb","value":"1"},{"name":"t","value":2}]"#)
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("cookie 2: invalid type"));
+        .stderr(predicate::str::contains(
+            "cookie 2 (`t`): field `value` must be a string",
+        ));
     env.cmd()
         .args(["import", "x", "--from"])
         .arg(env.dir.path().join("missing.txt"))
@@ -538,4 +546,41 @@ fn reimport_keeps_the_name_and_status_unless_renamed() {
         .stderr(predicate::str::contains(
             "the name `backup` already belongs to account 42; choose another NAME",
         ));
+}
+
+/// Read-only commands on a mistyped `--db` create neither directories nor a database.
+#[test]
+fn read_only_commands_never_create_a_store() {
+    let env = Env::new();
+    let typo = env.dir.path().join("typo/dir/acc.db");
+    for args in [
+        vec!["list"],
+        vec!["list", "--json"],
+        vec!["pending", "--json"],
+    ] {
+        let out = env
+            .cmd()
+            .env("QRLOGIN_DB", &typo)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("no account database at"), "{stderr}");
+        if args.contains(&"--json") {
+            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
+        }
+    }
+    for args in [
+        vec!["show", "x"],
+        vec!["export", "x"],
+        vec!["delete", "--yes", "x"],
+    ] {
+        env.cmd()
+            .env("QRLOGIN_DB", &typo)
+            .args(&args)
+            .assert()
+            .code(8);
+    }
+    assert!(!env.dir.path().join("typo").exists());
 }

@@ -38,7 +38,11 @@ fn delete_asks_on_a_terminal() {
     let env = Env::new();
     env.import_header("shop-1", "unb=1; cookie2=x");
     let (code, out) = on_pty(&env, "delete shop-1", "n\n");
-    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(
+        code,
+        Some(4),
+        "declining deletes nothing and is not a success: {out}"
+    );
     assert!(out.contains("Delete shop-1 (1, 2 cookies)? [y/N]"), "{out}");
     assert!(out.contains("nothing deleted"), "{out}");
     assert_eq!(env.list_json().len(), 1);
@@ -88,4 +92,42 @@ fn qr_image_through_viuer_on_a_plain_terminal() {
         "fell back to the unicode renderer: {out}"
     );
     assert!(out.contains("saved new account xy_demo_user"), "{out}");
+}
+
+/// `list` fits the terminal: at 80 and 120 columns no line is wider, and no box drawing.
+#[test]
+fn list_fits_the_terminal_width() {
+    let env = Env::new();
+    env.import_header(
+        "a-rather-long-shop-name-1",
+        "unb=2219000000001; tracknick=%E9%97%B2%E9%B1%BCabc; havana_lgc_exp=1790000000000",
+    );
+    let bin = assert_cmd::cargo::cargo_bin("qrlogin");
+    for cols in [40, 80, 120] {
+        let out = Command::new("script")
+            .args([
+                "-qefc",
+                &format!("stty cols {cols} rows 24; {} list", bin.display()),
+                "/dev/null",
+            ])
+            .env("QRLOGIN_DB", env.db())
+            .env("TERM", "xterm-256color")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}");
+        assert!(text.contains("NAME") && text.contains("STATUS"), "{text}");
+        assert!(!text.contains('│') && !text.contains('─'), "{text}");
+        for line in text.lines() {
+            let width = unicode_width::UnicodeWidthStr::width(line.trim_end_matches('\r'));
+            assert!(
+                width <= cols,
+                "{cols} columns, line of {width}: {line:?}\n{text}"
+            );
+        }
+        if cols == 120 {
+            assert!(text.contains("LONG LOGIN UNTIL"), "{text}");
+        }
+    }
 }

@@ -1,0 +1,159 @@
+//! What a new operator hits in the first hour (issue 15): exit codes for ordinary
+//! mistakes, messages that say what happened once and plainly, scripts that get what the
+//! README promises.
+
+use crate::support::Env;
+use predicates::prelude::*;
+use qrlogin::sim::Scenario;
+
+#[test]
+fn refresh_json_on_an_empty_store_is_an_empty_array() {
+    let env = Env::with_sim(Scenario::default());
+    qrlogin::store::Store::open(&env.db()).unwrap();
+    env.cmd()
+        .args(["refresh", "--json"])
+        .assert()
+        .success()
+        .stdout("[]\n");
+}
+
+#[test]
+fn bad_export_destinations_are_usage_errors_and_write_nothing() {
+    let env = Env::new();
+    env.import_header("shop-1", "unb=1; cookie2=secretvalue42");
+    let dir = env.dir.path().join("out");
+    std::fs::create_dir(&dir).unwrap();
+    for target in [dir.clone(), env.dir.path().join("nonexistent/dir/x.json")] {
+        env.cmd()
+            .args(["export", "shop-1", "-o"])
+            .arg(&target)
+            .assert()
+            .code(2)
+            .stderr(
+                predicate::str::contains("cannot write")
+                    .and(predicate::str::contains("secretvalue42").not()),
+            );
+    }
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+    // Not a regular file: refused, never replaced (as root, /dev/stdout would become a file).
+    let link = env.dir.path().join("link");
+    std::os::unix::fs::symlink("/dev/null", &link).unwrap();
+    env.cmd()
+        .args(["export", "shop-1", "-o"])
+        .arg(&link)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not a regular file"));
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+}
+
+#[test]
+fn a_full_stdout_is_exit_7_and_a_closed_pipe_is_not_an_error() {
+    let env = Env::new();
+    env.import_header("shop-1", "unb=1; cookie2=x");
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("qrlogin"))
+        .env("QRLOGIN_DB", env.db())
+        .args(["export", "shop-1", "--format", "json"])
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot write to standard output"));
+    // `| head -c1`: the reader leaves early; that is fine.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("qrlogin"))
+        .env("QRLOGIN_DB", env.db())
+        .args(["export", "shop-1", "--format", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn simulate_on_a_busy_or_bogus_address_is_a_usage_error() {
+    let env = Env::new();
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    env.cmd()
+        .args(["simulate", "--listen", &addr])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!("cannot listen on {addr}")));
+    env.cmd()
+        .args(["simulate", "--listen", "bogus"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn messages_say_things_once_and_plainly() {
+    let env = Env::with_sim(Scenario::default());
+    // The cause once, not twice.
+    let out = env
+        .cmd()
+        .args(["--db", "/proc/nope/x.db", "import", "a", "--from", "-"])
+        .write_stdin("unb=1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(7), "{stderr}");
+    assert_eq!(
+        stderr.matches("No such file or directory").count(),
+        1,
+        "{stderr}"
+    );
+    // Nobody scanned: said so.
+    env.add_account(&["--timeout", "1"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains(
+            "nobody scanned the QR code within 1 s",
+        ));
+    // Another program's database: no SQL in the message.
+    let other = env.dir.path().join("other.db");
+    let c = rusqlite::Connection::open(&other).unwrap();
+    c.execute_batch("CREATE TABLE notes (x TEXT);").unwrap();
+    drop(c);
+    env.cmd()
+        .args(["import", "--xianyu-auto-reply-db"])
+        .arg(&other)
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("not a xianyu-auto-reply database")
+                .and(predicate::str::contains("SELECT").not()),
+        );
+    // doctor with stderr piped: no colour line contradicting the "not a terminal" one.
+    let out = env
+        .cmd()
+        .env("TERM", "xterm")
+        .arg("doctor")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("stderr is not a terminal"), "{text}");
+    assert!(!text.contains("ok    terminal  colours"), "{text}");
+    // --db is not offered where it does nothing.
+    for cmd in ["simulate", "completions"] {
+        env.cmd()
+            .args([cmd, "--help"])
+            .assert()
+            .stdout(predicate::str::contains("--db").not());
+    }
+}
