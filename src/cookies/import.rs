@@ -69,7 +69,7 @@ pub fn parse_header(text: &str) -> Result<Vec<Cookie>, ImportError> {
                 return Err(ImportError::Line {
                     line: i + 1,
                     reason: format!(
-                        "a part of {} characters has no `=` (is the header wrapped? paste it on one line)",
+                        "{} characters without `=` (a wrapped header?)",
                         pair.chars().count()
                     ),
                 });
@@ -218,13 +218,13 @@ fn check_json_types(n: usize, item: &serde_json::Value) -> Result<(), ImportErro
             "secure" | "httpOnly" | "http_only" | "hostOnly" | "session" => "true, false or null",
             _ => continue,
         };
-        let ok = match (want, value) {
-            ("a string", Value::String(_)) => true,
-            ("a string or null", Value::String(_) | Value::Null) => true,
-            ("a number or null", Value::Number(_) | Value::Null) => true,
-            ("true, false or null", Value::Bool(_) | Value::Null) => true,
-            _ => false,
-        };
+        let ok = matches!(
+            (want, value),
+            ("a string", Value::String(_))
+                | ("a string or null", Value::String(_) | Value::Null)
+                | ("a number or null", Value::Number(_) | Value::Null)
+                | ("true, false or null", Value::Bool(_) | Value::Null)
+        );
         if !ok {
             return Err(ImportError::Json(format!(
                 "cookie {n}{name}: field `{field}` must be {want}"
@@ -473,7 +473,7 @@ mod tests {
             parse(Format::Header, "unb=1\nbroken").unwrap_err(),
             ImportError::Line {
                 line: 2,
-                reason: "`broken` is not name=value".into()
+                reason: "6 characters without `=` (a wrapped header?)".into()
             }
         );
         assert_eq!(
@@ -501,8 +501,17 @@ mod tests {
                 .starts_with("cookie 1: missing field `name`"),
             "{err}"
         );
-        let err = parse(Format::Json, r#"[{"name":"unb","value":1}]"#).unwrap_err();
-        assert!(err.to_string().contains("cookie 1: invalid type"), "{err}");
+        let err = parse(Format::Json, r#"[{"name":"unb","value":12345}]"#).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cookie 1 (`unb`): field `value` must be a string"
+        );
+        let err = parse(
+            Format::Json,
+            r#"[{"name":"unb","value":"1","secure":"secretvalue"}]"#,
+        )
+        .unwrap_err();
+        assert!(!err.to_string().contains("secretvalue"), "{err}");
     }
 
     #[test]

@@ -4,6 +4,7 @@ mod add_account;
 mod doctor;
 mod faults;
 mod hardening;
+mod hostile;
 mod newcomer;
 mod refresh;
 mod simulator;
