@@ -83,6 +83,9 @@ pub struct RefreshArgs {
     /// Run CMD (with sh -c) once per status change of an account
     #[arg(long, value_name = "CMD")]
     pub on_change: Option<String>,
+    /// Seconds an --on-change command may run before it is killed
+    #[arg(long, value_name = "SECONDS", default_value = "30")]
+    pub on_change_timeout: f64,
 }
 
 #[derive(Debug, Args)]

@@ -83,6 +83,8 @@ pub struct RefreshConfig {
     pub opts: crate::refresh::Options,
     pub json: bool,
     pub on_change: Option<String>,
+    /// How long an `--on-change` command may run before it is killed.
+    pub on_change_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -207,7 +209,16 @@ pub fn resolve_with(
             h5api: url("QRLOGIN_H5API_URL", DEFAULT_H5API_URL)?,
             www: url("QRLOGIN_WWW_URL", DEFAULT_WWW_URL)?,
         },
-        user_agent: text("QRLOGIN_USER_AGENT").unwrap_or_else(|| DEFAULT_USER_AGENT.to_owned()),
+        user_agent: match text("QRLOGIN_USER_AGENT") {
+            // A header value cannot hold line breaks or other controls.
+            Some(ua) if ua.chars().any(char::is_control) => {
+                return Err(Coded::usage(
+                    "QRLOGIN_USER_AGENT holds a line break or another control character",
+                ));
+            }
+            Some(ua) => ua,
+            None => DEFAULT_USER_AGENT.to_owned(),
+        },
         http_timeout: match text("QRLOGIN_HTTP_TIMEOUT") {
             Some(v) => seconds(
                 "QRLOGIN_HTTP_TIMEOUT",
@@ -241,6 +252,7 @@ pub fn resolve_with(
             },
             json: a.json,
             on_change: a.on_change.filter(|c| !c.trim().is_empty()),
+            on_change_timeout: seconds("--on-change-timeout", a.on_change_timeout, 0.1)?,
         }),
         Command::List(a) => Action::List { json: a.json },
         Command::Show(a) => Action::Show {
@@ -409,10 +421,18 @@ pub fn file_mode(flag: &str, text: &str) -> Result<u32, Coded> {
 /// An account name: shown in tables and typed on command lines.
 pub fn check_name(name: &str) -> Result<String, Coded> {
     let n = name.trim();
-    if n.is_empty() || n.len() > 64 || n.chars().any(char::is_control) {
+    let shown = crate::escape::for_terminal(n);
+    if n.is_empty()
+        || n.chars().count() > 64
+        || n.chars().any(crate::escape::is_invisible_or_control)
+    {
         return Err(Coded::usage(format!(
-            "account name `{}` must be 1 to 64 printable characters",
-            n.escape_default()
+            "account name `{shown}` must be 1 to 64 visible characters (no control, zero-width or direction characters)"
+        )));
+    }
+    if n.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Coded::usage(format!(
+            "account name `{shown}` is all digits, so it would be mistaken for a unb: add a letter"
         )));
     }
     Ok(n.to_owned())

@@ -34,9 +34,19 @@ pub fn run(store: &Store, names: &[String], yes: bool, printer: &Printer) -> any
             .into());
         }
     }
+    let mut wiped = true;
     for a in &accounts {
-        store.delete(a.id)?;
-        printer.info(&format!("deleted {} ({})", a.name, a.unb));
+        wiped &= store.delete(a.id)?;
+        printer.info(&format!(
+            "deleted {} ({})",
+            crate::escape::for_terminal(&a.name),
+            a.unb
+        ));
+    }
+    if !wiped {
+        printer.warn(
+            "another process is reading the account database, so the deleted values stay on disk (in its write-ahead log) until every process has closed it: the last one to close it writes them out",
+        );
     }
     Ok(Code::Success)
 }

@@ -345,7 +345,7 @@ fn database(globals: &Globals) -> Vec<Check> {
     let path = &globals.db;
     let shown = path.display().to_string();
     let mut out = Vec::new();
-    let Ok(meta) = std::fs::metadata(path) else {
+    if std::fs::metadata(path).is_err() {
         out.push(check(
             Level::Ok,
             "database",
@@ -354,25 +354,45 @@ fn database(globals: &Globals) -> Vec<Check> {
             Code::Storage,
         ));
         return out;
-    };
-    let mode = meta.permissions().mode() & 0o777;
-    out.push(if mode & 0o077 != 0 {
-        check(
-            Level::Fail,
-            "database",
-            format!("{shown} is readable by others (mode {mode:o}): it holds login cookies"),
-            Some(&format!("chmod 600 {shown}")),
-            Code::Storage,
-        )
-    } else {
-        check(
-            Level::Ok,
-            "database",
-            format!("{shown} (mode {mode:o})"),
-            None,
-            Code::Storage,
-        )
-    });
+    }
+    // The WAL and shared-memory files hold cookie values too: all three are checked.
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let file = std::path::PathBuf::from(file);
+        let Ok(m) = std::fs::metadata(&file) else {
+            continue;
+        };
+        let shown = file.display().to_string();
+        let mode = m.permissions().mode() & 0o777;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let mine = std::os::unix::fs::MetadataExt::uid(&m) == unsafe { libc::geteuid() };
+        out.push(if mode & 0o077 != 0 {
+            check(
+                Level::Fail,
+                "database",
+                format!("{shown} is readable by others (mode {mode:o}): it holds login cookies"),
+                Some(&format!("chmod 600 {}", crate::escape::shell_word(&shown))),
+                Code::Storage,
+            )
+        } else if !mine {
+            check(
+                Level::Fail,
+                "database",
+                format!("{shown} belongs to another user: it holds login cookies"),
+                Some("use a store of your own (--db)"),
+                Code::Storage,
+            )
+        } else {
+            check(
+                Level::Ok,
+                "database",
+                format!("{shown} (mode {mode:o})"),
+                None,
+                Code::Storage,
+            )
+        });
+    }
     if let Some(dir) = path.parent()
         && let Ok(m) = std::fs::metadata(dir)
         && m.permissions().mode() & 0o077 != 0
@@ -440,14 +460,17 @@ fn accounts(store: &Store) -> Vec<Check> {
     let now = crate::time::now();
     all.iter()
         .map(|a| {
-            let who = format!("{} ({})", a.name, a.unb);
+            let who = format!("{} ({})", crate::escape::for_terminal(&a.name), a.unb);
             let exp = crate::cookies::long_login_expiry(&a.cookies);
             match (a.status, exp) {
                 (Status::Expired, _) => check(
                     Level::Warn,
                     "account",
                     format!("{who}: expired"),
-                    Some(&format!("qrlogin add-account --name {}", a.name)),
+                    Some(&format!(
+                        "qrlogin add-account --name {}",
+                        crate::escape::shell_word(&a.name)
+                    )),
                     Code::Other,
                 ),
                 (Status::Risk, _) => check(
@@ -471,7 +494,10 @@ fn accounts(store: &Store) -> Vec<Check> {
                         "{who}: long login ran out at {}",
                         crate::time::display(Some(t))
                     ),
-                    Some(&format!("qrlogin add-account --name {}", a.name)),
+                    Some(&format!(
+                        "qrlogin add-account --name {}",
+                        crate::escape::shell_word(&a.name)
+                    )),
                     Code::Other,
                 ),
                 (_, Some(t)) if t - now < LONG_LOGIN_WARN_DAYS * 86_400 => check(
@@ -536,7 +562,11 @@ fn proxies(globals: &Globals, env: &Environment) -> Vec<Check> {
                 out.push(check(
                     Level::Fail,
                     "proxy",
-                    format!("account {}: {}", a.name, e.message),
+                    format!(
+                        "account {}: {}",
+                        crate::escape::for_terminal(&a.name),
+                        e.message
+                    ),
                     None,
                     Code::Usage,
                 ));
@@ -544,7 +574,11 @@ fn proxies(globals: &Globals, env: &Environment) -> Vec<Check> {
                 out.push(check(
                     Level::Ok,
                     "proxy",
-                    format!("account {} uses {}", a.name, super::redact_proxy(p)),
+                    format!(
+                        "account {} uses {}",
+                        crate::escape::for_terminal(&a.name),
+                        super::redact_proxy(p)
+                    ),
                     None,
                     Code::Usage,
                 ));

@@ -114,7 +114,11 @@ pub(crate) fn describe_save(
     created: &str,
     rename_hint: &str,
 ) -> String {
-    let (name, unb, n) = (&a.name, &a.unb, a.cookies.len());
+    let (name, unb, n) = (
+        crate::escape::for_terminal(&a.name),
+        &a.unb,
+        a.cookies.len(),
+    );
     match saved {
         Saved::Created => format!("{created} {name} ({unb}) with {n} cookies"),
         Saved::Updated => {

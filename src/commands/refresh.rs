@@ -30,9 +30,10 @@ pub fn run(globals: &Globals, cfg: &RefreshConfig, printer: &Printer) -> anyhow:
     }
     let hook = cfg.on_change.clone();
     let hook_printer = printer.clone();
+    let hook_timeout = cfg.on_change_timeout;
     let on_change: Arc<dyn Fn(&Report) + Send + Sync> = Arc::new(move |r: &Report| {
         if let Some(cmd) = &hook {
-            run_hook(cmd, r, &hook_printer);
+            run_hook(cmd, r, hook_timeout, &hook_printer);
         }
     });
     let store = Arc::new(Mutex::new(store));
@@ -61,7 +62,7 @@ pub fn run(globals: &Globals, cfg: &RefreshConfig, printer: &Printer) -> anyhow:
 
 /// The stderr line for an account, and whether it needs attention (shown without -v).
 fn line(r: &Report) -> Option<(bool, String)> {
-    let who = format!("{} ({})", r.name, r.unb);
+    let who = format!("{} ({})", crate::escape::for_terminal(&r.name), r.unb);
     let err = r.error.clone().unwrap_or_default();
     if let Some(skip) = &r.skipped {
         let why = match skip {
@@ -89,7 +90,7 @@ fn line(r: &Report) -> Option<(bool, String)> {
             changed,
             format!(
                 "{who}: needs a new QR login (`qrlogin add-account --name {}`): {err}",
-                r.name
+                crate::escape::shell_word(&r.name)
             ),
         ),
         Status::Risk => (
@@ -123,25 +124,44 @@ fn report_json(r: &Report) -> serde_json::Value {
 }
 
 /// `sh -c CMD` with the transition in its environment; its output goes to our stderr so
-/// stdout stays the `--json` report.
-fn run_hook(cmd: &str, r: &Report, printer: &Printer) {
-    let status = tokio::task::block_in_place(|| {
-        std::process::Command::new("sh")
-            .arg("-c")
-            .arg(cmd)
-            .env("QRLOGIN_ACCOUNT", &r.name)
-            .env("QRLOGIN_UNB", &r.unb)
-            .env("QRLOGIN_OLD_STATUS", r.old.as_str())
-            .env("QRLOGIN_NEW_STATUS", r.new.as_str())
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::from(std::io::stderr()))
-            .status()
-    });
-    match status {
-        Ok(s) if s.success() => {}
-        Ok(s) => printer.warn(&format!(
-            "--on-change command exited with {s} for {}",
-            r.name
+/// stdout stays the `--json` report. A command still running after `timeout` is killed
+/// (its whole process group), so a hanging hook cannot stall the refresh.
+fn run_hook(cmd: &str, r: &Report, timeout: std::time::Duration, printer: &Printer) {
+    use std::os::unix::process::CommandExt;
+    let outcome =
+        tokio::task::block_in_place(|| -> std::io::Result<Option<std::process::ExitStatus>> {
+            let mut child = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(cmd)
+                .env("QRLOGIN_ACCOUNT", &r.name)
+                .env("QRLOGIN_UNB", &r.unb)
+                .env("QRLOGIN_OLD_STATUS", r.old.as_str())
+                .env("QRLOGIN_NEW_STATUS", r.new.as_str())
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::from(std::io::stderr()))
+                .process_group(0)
+                .spawn()?;
+            let deadline = std::time::Instant::now() + timeout;
+            loop {
+                if let Some(status) = child.try_wait()? {
+                    return Ok(Some(status));
+                }
+                if std::time::Instant::now() >= deadline {
+                    // SAFETY: kill(2) on the process group this child leads.
+                    unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+                    let _ = child.wait();
+                    return Ok(None);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        });
+    let who = crate::escape::for_terminal(&r.name);
+    match outcome {
+        Ok(Some(s)) if s.success() => {}
+        Ok(Some(s)) => printer.warn(&format!("--on-change command exited with {s} for {who}")),
+        Ok(None) => printer.warn(&format!(
+            "--on-change command for {who} was still running after {} s and was killed (--on-change-timeout)",
+            timeout.as_secs_f64()
         )),
         Err(e) => printer.warn(&format!("--on-change command could not run: {e}")),
     }

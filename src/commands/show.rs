@@ -46,9 +46,12 @@ pub fn run(store: &Store, name: &str, as_json: bool, printer: &Printer) -> anyho
     }
     let mut out = String::new();
     let mut field = |k: &str, v: String| out.push_str(&format!("{k:<22}{v}\n"));
-    field("name", a.name.clone());
+    field("name", crate::escape::for_terminal(&a.name).into_owned());
     field("unb", a.unb.clone());
-    field("nickname", a.nickname.clone().unwrap_or_else(|| "-".into()));
+    field(
+        "nickname",
+        crate::escape::for_terminal(a.nickname.as_deref().unwrap_or("-")).into_owned(),
+    );
     field("status", a.status.as_str().into());
     field("created", time::display(Some(a.created_at)));
     field("updated", time::display(Some(a.updated_at)));

@@ -24,6 +24,12 @@ pub fn run(listen: &str, cfg: SimConfig, printer: &Printer) -> anyhow::Result<Co
             .await
             .map_err(|e| Coded::usage(crate::exit::message_for(&e)))?;
         let base = sim.base.as_str().trim_end_matches('/');
+        if !sim.addr.ip().is_loopback() {
+            printer.warn(&format!(
+                "listening on {}, not loopback: anyone who can reach it can drive the simulated phone and its control API (/__sim/), which has no authentication",
+                sim.addr
+            ));
+        }
         printer.data(&format!(
             "export QRLOGIN_PASSPORT_URL={base}\nexport QRLOGIN_H5API_URL={base}\nexport QRLOGIN_WWW_URL={base}\n"
         ))?;

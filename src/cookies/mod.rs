@@ -139,12 +139,19 @@ pub fn merge(base: &[Cookie], newer: &[Cookie], now: i64) -> Vec<Cookie> {
 
 /// The nickname carried by `tracknick`, percent-decoded (Chinese nicknames are sent
 /// URL-encoded).
+/// The server's nickname (`tracknick`), decoded and made safe to store and show: control,
+/// zero-width and direction characters removed, at most 64 characters (the server's text
+/// could otherwise rewrite a terminal or fill a table).
 pub fn nickname(cookies: &[Cookie]) -> Option<String> {
     let raw = value_of(cookies, "tracknick")?;
-    let decoded = percent_encoding::percent_decode_str(raw)
-        .decode_utf8_lossy()
-        .into_owned();
-    (!decoded.is_empty()).then_some(decoded)
+    let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+    let clean: String = decoded
+        .chars()
+        .filter(|c| !crate::escape::is_invisible_or_control(*c))
+        .take(64)
+        .collect();
+    let clean = clean.trim();
+    (!clean.is_empty()).then(|| clean.to_owned())
 }
 
 /// The long-login expiry (`havana_lgc_exp`, epoch milliseconds) as Unix seconds.
@@ -211,5 +218,12 @@ mod tests {
             ".goofish.com",
         )];
         assert_eq!(nickname(&c).as_deref(), Some("闲鱼"));
+        let hostile = vec![Cookie::for_domain(
+            "tracknick",
+            &format!("%1B%5B2J%E2%80%AEevil%0A{}", "x".repeat(5000)),
+            ".goofish.com",
+        )];
+        let n = nickname(&hostile).unwrap();
+        assert!(n.starts_with("[2Jevilx") && n.chars().count() == 64, "{n}");
     }
 }

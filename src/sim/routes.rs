@@ -212,6 +212,7 @@ async fn shape(State(sh): S, req: Request, next: Next) -> Response {
     parts
         .headers
         .insert("x-sim", HeaderValue::from_static("qrlogin"));
+    let skew = skew.clamp(-(MAX_CLOCK_SKEW_S as i64), MAX_CLOCK_SKEW_S as i64);
     let date = if skew >= 0 {
         std::time::SystemTime::now() + Duration::from_secs(skew as u64)
     } else {
@@ -936,6 +937,9 @@ async fn ctl_state(State(sh): S) -> Reply {
     }))
 }
 
+/// The largest clock skew the simulator models: ten years either way.
+const MAX_CLOCK_SKEW_S: u64 = 10 * 366 * 86_400;
+
 async fn ctl_scenario(State(sh): S, body: Bytes) -> Reply {
     let mut w = sh.world();
     let mut current = serde_json::to_value(&w.scenario).unwrap_or_else(|_| json!({}));
@@ -949,6 +953,11 @@ async fn ctl_scenario(State(sh): S, body: Bytes) -> Reply {
         c.extend(p.clone());
     }
     match serde_json::from_value::<Scenario>(current) {
+        // A Date header past the year 9999 cannot be written: refuse the skew up front.
+        Ok(s) if s.clock_skew_s.unsigned_abs() > MAX_CLOCK_SKEW_S => Reply::json(
+            json!({"error": format!("clock_skew_s must be within ±{MAX_CLOCK_SKEW_S} s (ten years)")}),
+        )
+        .status(StatusCode::BAD_REQUEST),
         Ok(s) => {
             w.scenario = s;
             Reply::json(json!({"scenario": w.scenario}))

@@ -218,10 +218,12 @@ fn default_name(
     new: &NewAccount,
     owner: &dyn Fn(&str) -> rusqlite::Result<Option<String>>,
 ) -> rusqlite::Result<String> {
+    // The nickname is the server's (already stripped of invisible characters); an empty
+    // or all-digit one would be mistaken for a unb, so the account's own unb stands in.
     let base = new
         .nickname
         .clone()
-        .filter(|n| !n.trim().is_empty())
+        .filter(|n| !n.trim().is_empty() && !n.bytes().all(|b| b.is_ascii_digit()))
         .unwrap_or_else(|| new.unb.clone());
     let mut candidate = base.clone();
     for n in 1.. {
@@ -448,8 +450,9 @@ impl Store {
     }
 
     /// Delete an account and all its cookies in one transaction; freed pages are wiped
-    /// (`secure_delete`) and the WAL emptied so no value is left in any file.
-    pub fn delete(&self, account_id: i64) -> Result<(), StoreError> {
+    /// (`secure_delete`) and the WAL emptied so no value is left in any file. Returns
+    /// false when another process kept the WAL from being emptied (see `checkpoint`).
+    pub fn delete(&self, account_id: i64) -> Result<bool, StoreError> {
         self.write(|tx| {
             tx.execute("DELETE FROM cookies WHERE account_id = ?1", [account_id])?;
             tx.execute("DELETE FROM accounts WHERE id = ?1", [account_id])?;

@@ -20,6 +20,10 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// `PRAGMA application_id` of every qrlogin store: "QRLG". It tells qrlogin's own file
+/// from another program's SQLite database, which is refused untouched.
+const APPLICATION_ID: i64 = 0x5152_4C47;
+
 /// How long a writer waits for another process's transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -33,6 +37,10 @@ pub enum StoreError {
     },
     #[error("{} is not a qrlogin database (not SQLite, or corrupt); it was left untouched", path.display())]
     NotADatabase { path: PathBuf },
+    #[error("{} is another program's SQLite database ({what}), not a qrlogin store; it was left untouched: point --db at a file of qrlogin's own", path.display())]
+    Foreign { path: PathBuf, what: String },
+    #[error("cannot open the account database {} safely: {why}; it was left untouched", path.display())]
+    Unsafe { path: PathBuf, why: String },
     #[error("{} was written by a newer qrlogin (schema version {found}, this build knows up to {known}); it was left untouched: upgrade qrlogin", path.display())]
     FutureVersion {
         path: PathBuf,
@@ -83,6 +91,9 @@ impl Store {
     /// Open (creating if needed) the database at `path` and bring its schema up to date.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         create_private(path)?;
+        // SQLite reads (and may recover or remove) the WAL as soon as it opens the file:
+        // a WAL or shared-memory file open to others is refused before that.
+        check_private(path, &["-wal", "-shm"])?;
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -124,10 +135,9 @@ impl Store {
         let version: i64 = c
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(|e| self.err(e))?;
-        c.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
-            r.get::<_, i64>(0)
-        })
-        .map_err(|e| self.err(e))?;
+        let tables: i64 = c
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
         if version > migrations::latest() {
             return Err(StoreError::FutureVersion {
                 path: self.path.clone(),
@@ -135,6 +145,25 @@ impl Store {
                 known: migrations::latest(),
             });
         }
+        // Before any pragma that writes: another program's database is left untouched.
+        let app_id: i64 = c
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        let ours = app_id == APPLICATION_ID
+            || (app_id == 0 && version == 0 && tables == 0)
+            || (app_id == 0 && version > 0 && self.has_qrlogin_tables()?);
+        if !ours {
+            return Err(StoreError::Foreign {
+                path: self.path.clone(),
+                what: if app_id != 0 {
+                    format!("application_id {app_id:#x}")
+                } else {
+                    format!("schema version {version}, {tables} objects, no qrlogin tables")
+                },
+            });
+        }
+        // Only now, with the file known to be a qrlogin store (or new): is it private?
+        check_private(&self.path, &[""])?;
         // WAL lets readers and one writer work at once. Where it cannot be turned on (a
         // read-only file), SQLite keeps the old mode and reads still work.
         let _mode: Result<String, _> = c.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0));
@@ -145,10 +174,29 @@ impl Store {
         Ok(())
     }
 
+    /// Whether the file has the tables every qrlogin schema has: how a store written
+    /// before `application_id` was set is recognised.
+    fn has_qrlogin_tables(&self) -> Result<bool, StoreError> {
+        let n: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' \
+                 AND name IN ('accounts', 'cookies')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(n == 2)
+    }
+
     /// Apply every migration past `user_version` in one transaction; a second process
     /// running this at the same time waits, then finds nothing to do.
     fn migrate(&self) -> Result<(), StoreError> {
-        if self.schema_version()? >= migrations::latest() {
+        let app_id: i64 = self
+            .conn
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        if self.schema_version()? >= migrations::latest() && app_id == APPLICATION_ID {
             return Ok(());
         }
         self.write(|tx| {
@@ -157,7 +205,10 @@ impl Store {
             for m in migrations::MIGRATIONS.iter().skip(current.max(0) as usize) {
                 tx.execute_batch(m)?;
             }
-            tx.execute_batch(&format!("PRAGMA user_version = {}", migrations::latest()))?;
+            tx.execute_batch(&format!(
+                "PRAGMA user_version = {}; PRAGMA application_id = {APPLICATION_ID};",
+                migrations::latest()
+            ))?;
             Ok(())
         })
     }
@@ -188,10 +239,35 @@ impl Store {
 
     /// Move everything the WAL holds into the main file and empty the WAL, so that data
     /// just deleted (and wiped by `secure_delete`) leaves no copy behind in the WAL.
-    pub fn checkpoint(&self) -> Result<(), StoreError> {
+    /// Another process reading the store can hold the checkpoint off: it is retried for
+    /// about three seconds (not the 30 s a writer waits), and `Ok(false)` says it could
+    /// not finish, so the caller can tell the user instead of claiming the data is gone.
+    pub fn checkpoint(&self) -> Result<bool, StoreError> {
+        let short = Duration::from_millis(250);
+        self.conn.busy_timeout(short).map_err(|e| self.err(e))?;
+        let mut done = false;
+        for _ in 0..6 {
+            let busy: i64 = match self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+            {
+                Ok(b) => b,
+                Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => 1,
+                Err(e) => {
+                    let _ = self.conn.busy_timeout(BUSY_TIMEOUT);
+                    return Err(self.err(e));
+                }
+            };
+            if busy == 0 {
+                done = true;
+                break;
+            }
+            std::thread::sleep(short);
+        }
         self.conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-            .map_err(|e| self.err(e))
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| self.err(e))?;
+        Ok(done)
     }
 
     /// `PRAGMA integrity_check`: "ok", or the first problem found.
@@ -221,6 +297,45 @@ fn classify(path: &Path, e: rusqlite::Error) -> StoreError {
     }
 }
 
+/// Refuse a store that others could read or write: the database, its `-wal` and its
+/// `-shm` must belong to this user and have no group or other permission bits (the WAL
+/// holds cookie values too).
+fn check_private(path: &Path, suffixes: &[&str]) -> Result<(), StoreError> {
+    use std::os::unix::fs::MetadataExt;
+    let unsafe_ = |why: String| StoreError::Unsafe {
+        path: path.to_owned(),
+        why,
+    };
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    for suffix in suffixes {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let file = PathBuf::from(file);
+        let meta = match std::fs::metadata(&file) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(unsafe_(format!("{}: {e}", file.display()))),
+        };
+        if meta.uid() != me {
+            return Err(unsafe_(format!(
+                "{} belongs to another user (uid {}): a store holds login cookies and must be your own",
+                file.display(),
+                meta.uid()
+            )));
+        }
+        let mode = meta.mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(unsafe_(format!(
+                "{} is open to others (mode {mode:o}) and holds login cookies (fix: chmod 600 {})",
+                file.display(),
+                crate::escape::shell_word(&file.to_string_lossy())
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Create the directory (0700) and the empty database file (0600) before SQLite touches
 /// them, so the file is never readable by anyone else, not even for an instant. SQLite
 /// gives its -wal and -shm files the main file's permissions.
@@ -232,6 +347,18 @@ fn create_private(path: &Path) -> Result<(), StoreError> {
         source,
     };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        // `a/missing/../x.db`: POSIX resolves `..` after a missing directory to nothing,
+        // and creating `missing` on the way would leave a stray directory behind.
+        if !dir.exists()
+            && dir
+                .components()
+                .any(|c| c == std::path::Component::ParentDir)
+        {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "its directory does not exist (and is not created through `..`)",
+            )));
+        }
         if !dir.exists() {
             DirBuilder::new()
                 .recursive(true)
@@ -247,7 +374,20 @@ fn create_private(path: &Path) -> Result<(), StoreError> {
         .open(path)
     {
         Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        // A dangling symlink also answers "exists": SQLite would create its target with
+        // the umask's mode, so it is refused here.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => match std::fs::metadata(path) {
+            Err(m) if m.kind() == std::io::ErrorKind::NotFound => Err(StoreError::Unsafe {
+                path: path.to_owned(),
+                why: format!(
+                    "it is a symbolic link to a missing file ({})",
+                    std::fs::read_link(path)
+                        .map(|t| t.display().to_string())
+                        .unwrap_or_default()
+                ),
+            }),
+            _ => Ok(()),
+        },
         Err(e) => Err(io(e)),
     }
 }

@@ -79,6 +79,7 @@ impl Store {
         let n = self
             .write(|tx| tx.execute("DELETE FROM pending_logins WHERE expires_at <= ?1", [now]))?;
         if n > 0 {
+            // Best effort: pending logins expire anyway, and the next purge tries again.
             self.checkpoint()?;
         }
         Ok(n)
@@ -86,7 +87,7 @@ impl Store {
 
     pub fn delete_pending(&self, id: &str) -> Result<(), StoreError> {
         self.write(|tx| tx.execute("DELETE FROM pending_logins WHERE id = ?1", [id]))?;
-        self.checkpoint()
+        self.checkpoint().map(|_| ())
     }
 
     /// Every pending login (without its cookies), oldest first.

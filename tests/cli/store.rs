@@ -449,6 +449,12 @@ fn opens_a_database_from_every_earlier_schema_version() {
         let env = Env::new();
         std::fs::create_dir_all(env.db().parent().unwrap()).unwrap();
         std::fs::copy(&path, env.db()).unwrap();
+        // Git checks fixtures out 0644; a store open to others is refused, as it should be.
+        std::fs::set_permissions(
+            env.db(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
         let list = env.list_json();
         assert_eq!(list.len(), 1, "{name}");
         assert_eq!(list[0]["name"], "fixture-account", "{name}");
