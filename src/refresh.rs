@@ -208,21 +208,29 @@ pub async fn check(
     }
     actions.push("loginuser.get");
     let verdict = match client
-        .mtop(
+        .mtop_user(
             Step::Validate,
             "mtop.taobao.idlemessage.pc.loginuser.get",
             "{}",
         )
         .await
     {
-        Ok(MtopOutcome::Ok) => Verdict::Ok,
-        Ok(MtopOutcome::SessionExpired(code)) => {
+        // The session must be this account's: cookies that log in someone else (a
+        // mixed-up import, a hostile landing) are not this account's renewal.
+        Ok((MtopOutcome::Ok, Some(user))) if user != a.unb => Verdict::Expired(format!(
+            "mtop loginuser.get: the session belongs to user {user}, not to this account ({})",
+            a.unb
+        )),
+        Ok((MtopOutcome::Ok, _)) => Verdict::Ok,
+        Ok((MtopOutcome::SessionExpired(code), _)) => {
             Verdict::Expired(format!("mtop loginuser.get: {code}"))
         }
-        Ok(MtopOutcome::Risk(_)) => Verdict::Risk(
+        Ok((MtopOutcome::Risk(_), _)) => Verdict::Risk(
             "mtop loginuser.get: blocked by risk control (FAIL_SYS_USER_VALIDATE)".into(),
         ),
-        Ok(MtopOutcome::Other(code)) => Verdict::Transient(format!("mtop loginuser.get: {code}")),
+        Ok((MtopOutcome::Other(code), _)) => {
+            Verdict::Transient(format!("mtop loginuser.get: {code}"))
+        }
         Err(e) => from_error(&e),
     };
     if verdict != Verdict::Ok {
@@ -233,7 +241,7 @@ pub async fn check(
         // Long login is a bonus: the account is alive either way.
         let _ = client.enable_long_login().await;
     }
-    let merged = cookies::merge(&a.cookies, &client.cookies(), now_ms / 1000);
+    let merged = cookies::merge(&a.cookies, &client.service_cookies(), now_ms / 1000);
     (Verdict::Ok, actions, Some(merged))
 }
 

@@ -28,6 +28,16 @@ pub fn run(globals: &Globals, cfg: &RefreshConfig, printer: &Printer) -> anyhow:
         }
         return Ok(Code::Success);
     }
+    // Real accounts against another passport host (a simulator's URL left exported): say
+    // so once. Their goofish.com session values are not sent there, so they cannot renew.
+    let host = globals.endpoints.passport.host_str().unwrap_or_default();
+    if !(host == "goofish.com" || host.ends_with(".goofish.com"))
+        && store.has_cookies_for("goofish.com")?
+    {
+        printer.warn(&format!(
+            "refreshing against {host} (QRLOGIN_PASSPORT_URL), not passport.goofish.com: accounts with goofish.com cookies send none of them there and will not renew; unset QRLOGIN_PASSPORT_URL to refresh them for real"
+        ));
+    }
     let hook = cfg.on_change.clone();
     let hook_printer = printer.clone();
     let hook_timeout = cfg.on_change_timeout;

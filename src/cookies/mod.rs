@@ -108,11 +108,19 @@ impl Cookie {
 /// The value of the named cookie, preferring the most specific domain and path when the
 /// same name is stored more than once.
 pub fn value_of<'a>(cookies: &'a [Cookie], name: &str) -> Option<&'a str> {
+    // A root-path cookie is the account's own; one on a deeper path (`unb=BAD; Path=/x`)
+    // must not decide who the account is. Among those, the most specific domain.
     cookies
         .iter()
         .filter(|c| c.name == name)
-        .max_by_key(|c| (c.domain.len(), c.path.len()))
+        .max_by_key(|c| (c.path == "/", c.domain.len()))
         .map(|c| c.value.expose())
+}
+
+/// Whether `domain` is `service` or one of its subdomains.
+pub fn domain_within(domain: &str, service: &str) -> bool {
+    let d = domain.trim_start_matches('.').to_ascii_lowercase();
+    d == service || d.ends_with(&format!(".{service}"))
 }
 
 /// Merge `newer` into `base`: a cookie with the same (domain, host_only, path, name)

@@ -85,7 +85,7 @@ pub async fn login(
         )),
         _ => ui.detail("h5api token bootstrap did not finish in time"),
     }
-    Ok(client.cookies())
+    Ok(client.service_cookies())
 }
 
 /// Poll the QR on screen until the login succeeds or fails; regenerate expired codes.
@@ -162,7 +162,7 @@ pub async fn wait(
     };
     ui.confirmed();
     finish(client, &confirmation, ui).await?;
-    Ok(client.cookies())
+    Ok(client.service_cookies())
 }
 
 enum Verified {

@@ -97,6 +97,15 @@ impl PassportError {
     }
 }
 
+/// The largest decoded body accepted from each step: 4 MiB for HTML pages, 2 MiB for
+/// JSON answers, both hundreds of times what the service sends.
+fn body_cap(step: Step) -> usize {
+    match step {
+        Step::MiniLogin | Step::Verification | Step::Landing => 4 << 20,
+        _ => 2 << 20,
+    }
+}
+
 /// What query.do said about a QR code (protocol.md §5.2, §5.3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QrState {
@@ -266,8 +275,42 @@ impl PassportClient {
         jar::export(&jar)
     }
 
+    /// The cookies worth keeping for the account: those of the service's own domains
+    /// (goofish.com and the configured hosts), without any `unb` on a path other than `/`.
+    /// A redirect through another host, or a stray `Set-Cookie: unb=…; Path=/x`, must
+    /// neither be stored with the account nor decide its identity.
+    pub fn service_cookies(&self) -> Vec<Cookie> {
+        let hosts: Vec<String> = [
+            &self.endpoints.passport,
+            &self.endpoints.h5api,
+            &self.endpoints.www,
+        ]
+        .iter()
+        .filter_map(|u| u.host_str().map(str::to_ascii_lowercase))
+        .collect();
+        let mut cookies = self.cookies();
+        cookies.retain(|c| {
+            let ours = crate::cookies::domain_within(&c.domain, "goofish.com")
+                || hosts
+                    .iter()
+                    .any(|h| crate::cookies::domain_within(h, &c.domain.to_ascii_lowercase()));
+            ours && !(c.name == "unb" && c.path != "/")
+        });
+        cookies
+    }
+
     fn cookie_value(&self, name: &str) -> Option<String> {
         crate::cookies::value_of(&self.cookies(), name).map(str::to_owned)
+    }
+
+    /// The value of cookie `name` only if the jar would send it to `url`: a session value
+    /// copied into a form goes no further than the cookie itself would (a `.goofish.com`
+    /// cookie never reaches a passport host configured elsewhere).
+    fn cookie_sent_to(&self, url: &Url, name: &str) -> Option<String> {
+        let jar = self.jar.lock().unwrap_or_else(|p| p.into_inner());
+        jar.get_request_values(url)
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.to_owned())
     }
 
     fn url(&self, base: &Url, path: &str) -> Result<Url, PassportError> {
@@ -341,7 +384,29 @@ impl PassportClient {
                 detail: format!("too many redirects (HTTP {})", status.as_u16()),
             });
         }
-        resp.text().await.map_err(|e| self.transport(step, e))
+        self.body(step, resp).await
+    }
+
+    /// The decoded body, read up to the step's cap (protocol answers are a few KiB; a
+    /// gzip bomb or an endless body must not take the host's memory, times
+    /// `--concurrency`). Over the cap the step fails as a malformed answer (exit 6).
+    async fn body(&self, step: Step, mut resp: reqwest::Response) -> Result<String, PassportError> {
+        let cap = body_cap(step);
+        let mut buf: Vec<u8> = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| self.transport(step, e))? {
+            if buf.len() + chunk.len() > cap {
+                return Err(PassportError::Malformed {
+                    step,
+                    detail: format!(
+                        "the answer is larger than {} MiB once decoded: refused",
+                        cap >> 20
+                    ),
+                });
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(String::from_utf8(buf)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
     }
 
     fn transport(&self, step: Step, e: reqwest::Error) -> PassportError {
@@ -389,9 +454,9 @@ impl PassportClient {
             .mtop_once(Step::H5Token, api, r#"{"bizScene":"home"}"#, false)
             .await?
         {
-            (MtopOutcome::Ok, _) => Ok(()),
-            (MtopOutcome::Other(code), _) if is_token_code(&code) => Ok(()),
-            (other, _) => Err(PassportError::Rejected {
+            (MtopOutcome::Ok, ..) => Ok(()),
+            (MtopOutcome::Other(code), ..) if is_token_code(&code) => Ok(()),
+            (other, ..) => Err(PassportError::Rejected {
                 step: Step::H5Token,
                 message: format!("{other:?}"),
             }),
@@ -420,7 +485,7 @@ impl PassportClient {
         api: &str,
         data: &str,
         logged_in: bool,
-    ) -> Result<(MtopOutcome, String), PassportError> {
+    ) -> Result<(MtopOutcome, String, Option<String>), PassportError> {
         let t = crate::time::now_ms().to_string();
         let token = self.cookie_value("_m_h5_tk").unwrap_or_default();
         let sig = sign::sign(sign::token_of(&token), &t, sign::APP_KEY, data);
@@ -451,10 +516,13 @@ impl PassportClient {
             .form(&[("data", data)]);
         let resp: wire::Mtop<wire::PunishData> = self.json(step, req).await?;
         let first = resp.ret.first().cloned().unwrap_or_default();
-        Ok((
-            classify_ret(&resp.ret, resp.data.and_then(|d| d.url)),
-            first,
-        ))
+        let (url, user) = resp.data.map(|d| (d.url, d.user_id)).unwrap_or_default();
+        let user = user.and_then(|v| match v {
+            serde_json::Value::String(s) => Some(s),
+            serde_json::Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        });
+        Ok((classify_ret(&resp.ret, url), first, user))
     }
 
     /// A signed mtop call that absorbs a rotated token and signs again once (§7.5).
@@ -464,11 +532,23 @@ impl PassportClient {
         api: &str,
         data: &str,
     ) -> Result<MtopOutcome, PassportError> {
-        let (outcome, first) = self.mtop_once(step, api, data, true).await?;
+        Ok(self.mtop_user(step, api, data).await?.0)
+    }
+
+    /// [`mtop`](Self::mtop), also returning the `userId` the answer names, if any: the
+    /// session's owner, to check against the account's unb.
+    pub async fn mtop_user(
+        &self,
+        step: Step,
+        api: &str,
+        data: &str,
+    ) -> Result<(MtopOutcome, Option<String>), PassportError> {
+        let (outcome, first, user) = self.mtop_once(step, api, data, true).await?;
         if is_token_code(&first) {
-            return Ok(self.mtop_once(step, api, data, true).await?.0);
+            let (outcome, _, user) = self.mtop_once(step, api, data, true).await?;
+            return Ok((outcome, user));
         }
-        Ok(outcome)
+        Ok((outcome, user))
     }
 
     /// Step 2 (§3): `mini_login.htm` → the login form, values as JSON renders them, plus
@@ -630,7 +710,8 @@ impl PassportClient {
                 status: status.as_u16(),
             });
         }
-        let _ = resp.bytes().await;
+        // The page itself is not needed, only its cookies; read it (bounded) to the end.
+        let _ = self.body(Step::Landing, resp).await;
         if final_host != self.endpoints.www.host_str().map(str::to_owned)
             || !final_path.starts_with("/im")
         {
@@ -674,8 +755,8 @@ impl PassportClient {
         let mut url = self.url(&self.endpoints.passport, "newlogin/hasLogin.do")?;
         url.query_pairs_mut()
             .extend_pairs([("appName", "xianyu"), ("fromSite", "77")]);
-        let csrf = self.cookie_value("_tb_token_").unwrap_or_default();
-        let hsiz = self.cookie_value("cookie2").unwrap_or_default();
+        let csrf = self.cookie_sent_to(&url, "_tb_token_").unwrap_or_default();
+        let hsiz = self.cookie_sent_to(&url, "cookie2").unwrap_or_default();
         let www = self.endpoints.www.as_str().to_owned();
         let page_trace = format!(
             "21504{}{:06}",
@@ -865,7 +946,7 @@ impl PassportClient {
             });
         }
         let landed = resp.url().clone();
-        let body = resp.text().await.map_err(|e| self.transport(step, e))?;
+        let body = self.body(step, resp).await?;
         Ok((landed, body))
     }
 }
@@ -1055,6 +1136,32 @@ pub fn normalise_url(raw: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn only_the_services_cookies_are_kept() {
+        let base = Url::parse("http://127.0.0.1:1234/").unwrap();
+        let keep = [
+            Cookie::for_domain("unb", "1", ".goofish.com"),
+            Cookie::for_domain("cookie2", "c", "127.0.0.1"),
+        ];
+        let mut stray = Cookie::for_domain("unb", "666", ".goofish.com");
+        stray.path = "/im/x".into();
+        let foreign = Cookie::for_domain("unb", "777", "evil.example");
+        let all = [keep[0].clone(), keep[1].clone(), stray, foreign];
+        let client = PassportClient::new(
+            crate::settings::Endpoints::all_at(&base),
+            "ua",
+            None,
+            Duration::from_secs(1),
+            &all,
+        )
+        .unwrap();
+        let mut kept = client.service_cookies();
+        kept.sort_by(|a, b| a.name.cmp(&b.name));
+        assert_eq!(kept, [keep[1].clone(), keep[0].clone()]);
+        assert_eq!(crate::cookies::value_of(&kept, "unb"), Some("1"));
+    }
+
     use super::*;
 
     #[test]

@@ -136,6 +136,9 @@ pub struct Mtop<T> {
 pub struct PunishData {
     #[serde(default)]
     pub url: Option<String>,
+    /// `loginuser.get`'s user id (a number or a string): whose session this is.
+    #[serde(default, rename = "userId")]
+    pub user_id: Option<serde_json::Value>,
 }
 
 /// `iv/photoVerify/check.do`.

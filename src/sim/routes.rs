@@ -222,16 +222,24 @@ async fn shape(State(sh): S, req: Request, next: Next) -> Response {
         parts.headers.insert(header::DATE, v);
     }
     // A spoiled body stands in for the page: a redirect becomes that page.
-    if fault
-        .as_ref()
-        .is_some_and(|f| !matches!(f, FaultKind::Delay { .. } | FaultKind::Status { .. }))
-        && parts.status.is_redirection()
+    if fault.as_ref().is_some_and(|f| {
+        !matches!(
+            f,
+            FaultKind::Delay { .. } | FaultKind::Status { .. } | FaultKind::ExtraCookie { .. }
+        )
+    }) && parts.status.is_redirection()
     {
         parts.status = StatusCode::OK;
         parts.headers.remove(header::LOCATION);
     }
     let bytes: Bytes = match fault {
         None | Some(FaultKind::Delay { .. }) => bytes,
+        Some(FaultKind::ExtraCookie { cookie }) => {
+            if let Ok(v) = HeaderValue::from_str(&cookie) {
+                parts.headers.append(header::SET_COOKIE, v);
+            }
+            bytes
+        }
         Some(FaultKind::Status { code }) => {
             parts.status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             parts.headers.remove(header::SET_COOKIE);
@@ -258,6 +266,20 @@ async fn shape(State(sh): S, req: Request, next: Next) -> Response {
                 parts,
                 Body::from(&b"\x1f\x8b\x08\x00garbage-not-gzip"[..]),
             );
+        }
+        Some(FaultKind::GzipBomb { mb }) => {
+            use std::io::Write;
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            let zeros = vec![0u8; 1 << 20];
+            for _ in 0..mb.min(4096) {
+                let _ = enc.write_all(&zeros);
+            }
+            let gz = enc.finish().unwrap_or_default();
+            parts
+                .headers
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            parts.headers.remove(header::CONTENT_LENGTH);
+            return Response::from_parts(parts, Body::from(gz));
         }
         Some(FaultKind::Reset) => {
             parts.headers.remove(header::CONTENT_LENGTH);
@@ -771,8 +793,13 @@ fn rotated(unb: &str) -> Vec<String> {
     ]
 }
 
-async fn has_login(State(sh): S, headers: HeaderMap) -> Reply {
-    let w = sh.world();
+async fn has_login(State(sh): S, headers: HeaderMap, body: Bytes) -> Reply {
+    let mut w = sh.world();
+    let form: serde_json::Map<String, Value> = url::form_urlencoded::parse(&body)
+        .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+        .collect();
+    w.forms
+        .insert("/newlogin/hasLogin.do".into(), Value::Object(form));
     match session_from(&w, &headers) {
         Some((unb, SessionState::Alive)) => {
             Reply::json(passport(json!({"resultCode": 100}), 0, true)).cookies(rotated(&unb))
@@ -934,6 +961,7 @@ async fn ctl_state(State(sh): S) -> Reply {
         "sessions": w.sessions.len(),
         "faults": w.faults,
         "hits": w.hits,
+        "forms": w.forms,
     }))
 }
 

@@ -179,6 +179,10 @@ pub enum FaultKind {
     WrongType,
     /// Replace the body with this text.
     Body { body: String },
+    /// The real answer plus this `Set-Cookie` header (a stray or hostile cookie).
+    ExtraCookie { cookie: String },
+    /// A gzip bomb: `mb` MiB of zeros, gzip-compressed (about 1 KiB per MiB on the wire).
+    GzipBomb { mb: u32 },
 }
 
 pub struct World {
@@ -197,6 +201,9 @@ pub struct World {
     pub generate_calls: HashMap<String, (Instant, u32)>,
     /// Count of requests per path, for tests that check what a client did.
     pub hits: HashMap<String, u64>,
+    /// The last form posted to a renewal endpoint, by path: tests check which session
+    /// values a client sends where.
+    pub forms: HashMap<String, serde_json::Value>,
     last_t: u64,
 }
 
@@ -237,6 +244,7 @@ impl World {
             faults: Vec::new(),
             generate_calls: HashMap::new(),
             hits: HashMap::new(),
+            forms: HashMap::new(),
             last_t: 0,
         }
     }

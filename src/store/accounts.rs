@@ -269,6 +269,17 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
+    /// Whether any stored cookie belongs to `domain` or a subdomain of it.
+    pub fn has_cookies_for(&self, domain: &str) -> Result<bool, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM cookies WHERE domain = ?1 OR domain LIKE '%.' || ?1)",
+                [domain],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+
     /// Every account name, for "did you mean" in errors.
     pub fn names(&self) -> Result<Vec<String>, StoreError> {
         let mut stmt = self

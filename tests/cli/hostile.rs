@@ -432,3 +432,155 @@ fn simulate_warns_when_not_on_loopback() {
         "{line}"
     );
 }
+
+/// hasLogin's form carries session values (`hsiz` = cookie2, `_csrf_token` = _tb_token_)
+/// only when the jar would send those cookies to the passport host: real goofish.com
+/// accounts refreshed against another host (a simulator URL left exported) send nothing,
+/// and the run says so once.
+#[test]
+fn session_values_go_only_where_their_cookies_go() {
+    let env = Env::with_sim(qrlogin::sim::Scenario::default());
+    env.import_header(
+        "real",
+        "unb=2219000000001; cookie2=realcookie2value; _tb_token_=realcsrf",
+    );
+    let out = env
+        .cmd()
+        .args(["refresh", "--jitter", "0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.matches("not passport.goofish.com").count(),
+        1,
+        "{stderr}"
+    );
+    let form = &env.state()["forms"]["/newlogin/hasLogin.do"];
+    assert_eq!(form["hsiz"], "", "{form}");
+    assert_eq!(form["_csrf_token"], "", "{form}");
+    // An account whose cookies belong to the host does send them.
+    let env = Env::with_sim(qrlogin::sim::Scenario::default());
+    let store = qrlogin::store::Store::open(&env.db()).unwrap();
+    env.seed_account(
+        &store,
+        "2219000000001",
+        "sim",
+        false,
+        qrlogin::store::Status::Unknown,
+    );
+    drop(store);
+    let out = env
+        .cmd()
+        .args(["refresh", "--jitter", "0"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("not passport.goofish.com"));
+    let form = &env.state()["forms"]["/newlogin/hasLogin.do"];
+    assert_ne!(form["hsiz"], "", "{form}");
+}
+
+/// A gzip bomb (64 KiB on the wire, 64 MiB decoded) on hasLogin.do fails that step with
+/// exit 6 and a message, instead of taking gigabytes of memory.
+#[test]
+fn a_gzip_bomb_is_refused_with_exit_6() {
+    let env = Env::with_sim(qrlogin::sim::Scenario::default());
+    let store = qrlogin::store::Store::open(&env.db()).unwrap();
+    env.seed_account(
+        &store,
+        "2219000000001",
+        "bombed",
+        false,
+        qrlogin::store::Status::Ok,
+    );
+    drop(store);
+    let before = env.export_json("bombed");
+    env.fault(
+        "/newlogin/hasLogin.do",
+        serde_json::json!({"type": "gzip_bomb", "mb": 64}),
+        None,
+    );
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v 1000000; exec {} refresh --jitter 0",
+            assert_cmd::cargo::cargo_bin("qrlogin").display()
+        ))
+        .env("QRLOGIN_DB", env.db())
+        .env("QRLOGIN_PASSPORT_URL", env.base())
+        .env("QRLOGIN_H5API_URL", env.base())
+        .env("QRLOGIN_WWW_URL", env.base())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(6), "{stderr}");
+    assert!(
+        stderr.contains("larger than 2 MiB once decoded"),
+        "{stderr}"
+    );
+    assert_eq!(
+        env.export_json("bombed"),
+        before,
+        "a failed refresh never touches cookies"
+    );
+}
+
+/// A stray `unb` on a deeper path during landing does not become the account's identity.
+#[test]
+fn a_stray_unb_cookie_does_not_decide_the_identity() {
+    let env = Env::with_sim(Env::auto_phone(50, 50));
+    env.fault(
+        "/im",
+        serde_json::json!({"type": "extra_cookie", "cookie": "unb=666; Path=/im/x"}),
+        None,
+    );
+    let name = env.login(&[]);
+    let list = env.list_json();
+    assert_eq!(list[0]["unb"], "2219000000001", "{list:?}");
+    let cookies = env.export_json(&name);
+    assert!(
+        !cookies.iter().any(|c| c["value"] == "666"),
+        "the stray cookie was stored: {cookies:?}"
+    );
+}
+
+/// A session that answers for another user is not this account's: loginuser.get's user
+/// id is checked against the account's unb (the simulator is made to answer for user 42).
+#[test]
+fn a_session_of_another_user_is_not_this_account() {
+    let env = Env::with_sim(qrlogin::sim::Scenario::default());
+    let store = qrlogin::store::Store::open(&env.db()).unwrap();
+    env.seed_account(
+        &store,
+        "2219000000001",
+        "mine",
+        false,
+        qrlogin::store::Status::Ok,
+    );
+    drop(store);
+    let before = env.export_json("mine");
+    env.fault(
+        "/h5/mtop.taobao.idlemessage.pc.loginuser.get/1.0/",
+        serde_json::json!({"type": "body", "body": r#"{"api":"mtop.taobao.idlemessage.pc.loginuser.get","data":{"userId":42},"ret":["SUCCESS::调用成功"],"v":"1.0"}"#}),
+        None,
+    );
+    let out = env
+        .cmd()
+        .args(["refresh", "--jitter", "0", "--json"])
+        .output()
+        .unwrap();
+    let report: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report[0]["new_status"], "expired", "{report:?}");
+    assert!(
+        report[0]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("belongs to user 42"),
+        "{report:?}"
+    );
+    assert_eq!(env.export_json("mine"), before, "cookies untouched");
+}
