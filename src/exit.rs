@@ -3,6 +3,9 @@
 //! Every failure below `main` is an `anyhow::Error` whose chain holds at most one of the
 //! typed errors listed in [`code_for`]; the README's exit-code table is this file.
 
+use crate::login::LoginError;
+use crate::passport::PassportError;
+use crate::store::StoreError;
 use std::fmt;
 
 /// The documented exit codes (README, "Exit codes").
@@ -57,32 +60,73 @@ impl fmt::Display for Coded {
 
 impl std::error::Error for Coded {}
 
-/// The exit code for an error: the first typed error in its chain decides.
+/// The exit code for an error: the first typed error in its chain decides. Every error
+/// type a lower layer returns is matched here and nowhere else.
 pub fn code_for(err: &anyhow::Error) -> Code {
     for cause in err.chain() {
         if let Some(c) = cause.downcast_ref::<Coded>() {
             return c.code;
         }
-        if let Some(e) = cause.downcast_ref::<crate::store::StoreError>() {
-            return e.code();
+        if let Some(e) = cause.downcast_ref::<StoreError>() {
+            return store(e);
         }
-        if let Some(e) = cause.downcast_ref::<crate::passport::PassportError>() {
-            return e.code();
+        if let Some(e) = cause.downcast_ref::<PassportError>() {
+            return passport(e);
         }
-        if let Some(e) = cause.downcast_ref::<crate::login::LoginError>() {
-            return e.code();
+        if let Some(e) = cause.downcast_ref::<LoginError>() {
+            return login(e);
         }
         if cause
             .downcast_ref::<crate::printer::OutputError>()
             .is_some()
+            || cause.downcast_ref::<rusqlite::Error>().is_some()
         {
-            return Code::Storage;
-        }
-        if cause.downcast_ref::<rusqlite::Error>().is_some() {
             return Code::Storage;
         }
     }
     Code::Other
+}
+
+fn store(e: &StoreError) -> Code {
+    match e {
+        StoreError::NotFound { .. } | StoreError::PendingNotFound { .. } => Code::NotFound,
+        StoreError::PendingExpired { .. } => Code::QrExpired,
+        StoreError::NameTaken { .. } => Code::Usage,
+        _ => Code::Storage,
+    }
+}
+
+fn passport(e: &PassportError) -> Code {
+    match e {
+        PassportError::Proxy { .. } => Code::Usage,
+        _ => Code::Network,
+    }
+}
+
+fn login(e: &LoginError) -> Code {
+    match e {
+        LoginError::Expired { .. } | LoginError::TimedOut { .. } => Code::QrExpired,
+        LoginError::Cancelled => Code::Cancelled,
+        LoginError::VerificationNotCompleted { .. } => Code::VerificationRequired,
+        LoginError::ServerErrors { .. } => Code::Network,
+        LoginError::Interrupted => Code::Interrupted,
+        LoginError::Passport(e) => passport(e),
+    }
+}
+
+/// The run's exit code: 10 if any account needs a QR login, else 11 if any is blocked,
+/// else 6 if any hit a transient error, else 0.
+pub fn for_refresh(reports: &[crate::refresh::Report]) -> Code {
+    use crate::store::Status;
+    if reports.iter().any(|r| r.new == Status::Expired) {
+        Code::NeedsLogin
+    } else if reports.iter().any(|r| r.new == Status::Risk) {
+        Code::Risk
+    } else if reports.iter().any(|r| r.transient) {
+        Code::Network
+    } else {
+        Code::Success
+    }
 }
 
 /// The one-line message for an error: its whole chain joined with ": ", with any line

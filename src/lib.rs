@@ -8,6 +8,7 @@ pub mod commands;
 pub mod cookies;
 pub mod escape;
 pub mod exit;
+pub mod ids;
 pub mod login;
 pub mod passport;
 pub mod printer;

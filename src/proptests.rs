@@ -148,7 +148,7 @@ proptest! {
         let _ = crate::settings::parse_base_url(&s);
         let _ = crate::settings::check_proxy(&s);
         let _ = crate::settings::check_name(&s);
-        let _ = crate::commands::redact_proxy(&s);
+        let _ = crate::redacted::redact_url(&s);
     }
 
     #[test]

@@ -3,9 +3,18 @@
 //! terminals that mangle block characters, an inline image through viuer on terminals
 //! that show images, and a PNG file.
 
-use crate::settings::QrMode;
 use qrcode::{Color, EcLevel, QrCode};
 use std::path::Path;
+
+/// How the QR code is drawn on stderr (`--qr`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QrMode {
+    Auto,
+    Unicode,
+    Ascii,
+    Image,
+    None,
+}
 
 /// Modules of light border around the code; the spec asks for 4, phones cope with 2.
 const QUIET: usize = 2;

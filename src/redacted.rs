@@ -1,7 +1,9 @@
-//! `Secret`: a string that holds a credential (a cookie value, a token) and refuses to
-//! show itself in `Debug` or `Display`, so that no log line, error or panic message can
-//! leak it by accident. The value is only reachable through [`Secret::expose`], which is
-//! easy to grep for.
+//! Types that hold a credential and refuse to show it. `Secret` (a cookie value, a token)
+//! shows itself in `Debug` or `Display` as `[redacted]`, so that no log line, error or
+//! panic message can leak it by accident; the value is only reachable through
+//! [`Secret::expose`], which is easy to grep for. `Proxy` is a proxy URL checked once,
+//! whose `Display` and `Debug` replace its password; [`redact_url`] does the same for any
+//! URL shown to a person.
 
 use std::fmt;
 
@@ -47,6 +49,54 @@ impl From<&str> for Secret {
     }
 }
 
+/// A URL with its password replaced by `***`: a proxy's or a database's password is a
+/// credential too. Text that is not a URL is shown as is (it holds no password field).
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(u) if u.password().is_some() => format!(
+            "{}://{}:***@{}{}",
+            u.scheme(),
+            u.username(),
+            u.host_str().unwrap_or(""),
+            u.port().map(|p| format!(":{p}")).unwrap_or_default()
+        ),
+        _ => raw.to_owned(),
+    }
+}
+
+/// A proxy URL (http, https or socks5 with a host), checked once where it enters the
+/// program; shown with its password replaced.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Proxy(String);
+
+impl Proxy {
+    pub fn parse(raw: &str) -> Result<Proxy, String> {
+        let url = url::Url::parse(raw).map_err(|e| format!("not a URL ({e})"))?;
+        if !matches!(url.scheme(), "http" | "https" | "socks5" | "socks5h") || url.host().is_none()
+        {
+            return Err("must be an http://, https:// or socks5:// URL with a host".into());
+        }
+        Ok(Proxy(raw.to_owned()))
+    }
+
+    /// The URL itself, password included: for the HTTP client and the store only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Proxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact_url(&self.0))
+    }
+}
+
+impl fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Proxy({self})")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,5 +107,13 @@ mod tests {
         assert_eq!(format!("{s:?}"), "[redacted]");
         assert_eq!(format!("{s}"), "[redacted]");
         assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn proxies_hide_their_password() {
+        let p = Proxy::parse("socks5://user:hunter2@127.0.0.1:1080").unwrap();
+        assert_eq!(p.to_string(), "socks5://user:***@127.0.0.1:1080");
+        assert!(!format!("{p:?}").contains("hunter2"));
+        assert!(Proxy::parse("ftp://x").is_err());
     }
 }

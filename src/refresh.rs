@@ -4,8 +4,9 @@
 //! pure functions; `run` drives many accounts concurrently with leases and jitter.
 
 use crate::cookies::{self, Cookie};
+use crate::passport::Endpoints;
 use crate::passport::{self, MtopOutcome, PassportClient, PassportError, Step};
-use crate::settings::Endpoints;
+use crate::redacted::Proxy;
 use crate::store::{Account, Recorded, RefreshRecord, Status, Store};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -257,16 +258,25 @@ pub async fn run(
     opts: Options,
     on_change: Arc<dyn Fn(&Report) + Send + Sync>,
 ) -> anyhow::Result<Vec<Report>> {
-    let owner = format!("{}-{}", std::process::id(), crate::sim::random_hex(8));
+    let owner = format!("{}-{}", std::process::id(), crate::ids::random_hex(8));
     // One shared connection pool per (proxy): accounts share TLS set-up and connections.
     let mut pools: HashMap<Option<String>, reqwest::Client> = HashMap::new();
     for a in &accounts {
         if !pools.contains_key(&a.proxy) {
-            let http = passport::shared_http(
-                a.proxy.as_deref(),
-                opts.http_timeout,
-                opts.concurrency.max(1),
-            )?;
+            let proxy = a
+                .proxy
+                .as_deref()
+                .map(Proxy::parse)
+                .transpose()
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "account {}: its stored proxy {} is unusable: {e}",
+                        crate::escape::for_terminal(&a.name),
+                        crate::redacted::redact_url(a.proxy.as_deref().unwrap_or_default())
+                    )
+                })?;
+            let http =
+                passport::shared_http(proxy.as_ref(), opts.http_timeout, opts.concurrency.max(1))?;
             pools.insert(a.proxy.clone(), http);
         }
     }
@@ -413,21 +423,6 @@ async fn one(
         transient: matches!(verdict, Verdict::Transient(_)),
         next_attempt: rec.next_attempt_at,
     })
-}
-
-/// The run's exit code: 10 if any account needs a QR login, else 11 if any is blocked,
-/// else 6 if any hit a transient error, else 0.
-pub fn exit_code(reports: &[Report]) -> crate::exit::Code {
-    use crate::exit::Code;
-    if reports.iter().any(|r| r.new == Status::Expired) {
-        Code::NeedsLogin
-    } else if reports.iter().any(|r| r.new == Status::Risk) {
-        Code::Risk
-    } else if reports.iter().any(|r| r.transient) {
-        Code::Network
-    } else {
-        Code::Success
-    }
 }
 
 #[cfg(test)]

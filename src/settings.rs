@@ -5,6 +5,7 @@
 use crate::cli::{self, Cli, Command};
 use crate::cookies::{export, import};
 use crate::exit::Coded;
+use crate::redacted::{Proxy, redact_url};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -14,27 +15,7 @@ use url::Url;
 /// everywhere, a current desktop Chrome).
 pub const DEFAULT_USER_AGENT: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/146.0.0.0 Safari/537.36";
 
-pub const DEFAULT_PASSPORT_URL: &str = "https://passport.goofish.com";
-pub const DEFAULT_H5API_URL: &str = "https://h5api.m.goofish.com";
-pub const DEFAULT_WWW_URL: &str = "https://www.goofish.com";
-
-/// The three Goofish hosts a client talks to. The simulator serves all three on one port.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoints {
-    pub passport: Url,
-    pub h5api: Url,
-    pub www: Url,
-}
-
-impl Endpoints {
-    pub fn all_at(base: &Url) -> Endpoints {
-        Endpoints {
-            passport: base.clone(),
-            h5api: base.clone(),
-            www: base.clone(),
-        }
-    }
-}
+pub use crate::passport::{DEFAULT_H5API_URL, DEFAULT_PASSPORT_URL, DEFAULT_WWW_URL, Endpoints};
 
 /// Settings every command shares.
 #[derive(Debug, Clone)]
@@ -60,7 +41,7 @@ pub struct LoginConfig {
     pub qr_png: Option<PathBuf>,
     /// The mode the `--qr-png` file is given (0600 unless `--qr-png-mode`).
     pub qr_png_mode: u32,
-    pub proxy: Option<String>,
+    pub proxy: Option<Proxy>,
     pub json: bool,
     pub no_wait: bool,
     pub resume: Option<String>,
@@ -69,14 +50,7 @@ pub struct LoginConfig {
     pub image_terminal: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QrMode {
-    Auto,
-    Unicode,
-    Ascii,
-    Image,
-    None,
-}
+pub use crate::qr::QrMode;
 
 #[derive(Debug, Clone)]
 pub struct RefreshConfig {
@@ -439,14 +413,8 @@ pub fn check_name(name: &str) -> Result<String, Coded> {
 }
 
 /// A proxy URL: http, https, socks5 or socks5h, with a host.
-pub fn check_proxy(raw: &str) -> Result<String, Coded> {
-    let url = Url::parse(raw).map_err(|e| Coded::usage(format!("--proxy: not a URL ({e})")))?;
-    if !matches!(url.scheme(), "http" | "https" | "socks5" | "socks5h") || url.host().is_none() {
-        return Err(Coded::usage(
-            "--proxy must be an http://, https:// or socks5:// URL with a host",
-        ));
-    }
-    Ok(raw.to_owned())
+pub fn check_proxy(raw: &str) -> Result<Proxy, Coded> {
+    Proxy::parse(raw).map_err(|e| Coded::usage(format!("--proxy {}: {e}", redact_url(raw))))
 }
 
 /// A base URL for one of the Goofish hosts: http or https, no query, no fragment.

@@ -9,6 +9,7 @@ use crate::login::flow::{self, Ui};
 use crate::login::machine::Phase;
 use crate::passport::{PassportClient, QrCode};
 use crate::printer::Printer;
+use crate::redacted::Proxy;
 use crate::settings::{Globals, LoginConfig, QrMode};
 use crate::store::{NewAccount, PendingLogin, Saved, Status, Store, StoreError};
 use anyhow::Context;
@@ -81,7 +82,7 @@ async fn login(
     let client = Arc::new(PassportClient::new(
         globals.endpoints.clone(),
         &globals.user_agent,
-        cfg.proxy.as_deref(),
+        cfg.proxy.as_ref(),
         globals.http_timeout,
         &[],
     )?);
@@ -96,7 +97,7 @@ async fn login(
         ui.detail(&e.to_string());
     }
     let started = started?;
-    let id = crate::sim::random_hex(12);
+    let id = crate::ids::random_hex(12);
     let expires = now + flow::QR_LIFETIME.min(cfg.timeout).as_secs() as i64;
     store.save_pending(&PendingLogin {
         id: id.clone(),
@@ -109,7 +110,7 @@ async fn login(
         form: started.form.clone(),
         cookies: client.cookies(),
         user_agent: client.user_agent().to_owned(),
-        proxy: cfg.proxy.clone(),
+        proxy: cfg.proxy.as_ref().map(|p| p.expose().to_owned()),
         passport_url: globals.endpoints.passport.clone(),
         h5api_url: globals.endpoints.h5api.clone(),
         www_url: globals.endpoints.www.clone(),
@@ -143,10 +144,19 @@ async fn resume(
         h5api: p.h5api_url.clone(),
         www: p.www_url.clone(),
     };
+    let proxy = p
+        .proxy
+        .as_deref()
+        .map(Proxy::parse)
+        .transpose()
+        .map_err(|_| StoreError::PendingCorrupt {
+            id: id.to_owned(),
+            what: "proxy".into(),
+        })?;
     let client = PassportClient::new(
         endpoints,
         &p.user_agent,
-        p.proxy.as_deref(),
+        proxy.as_ref(),
         http_timeout,
         &p.cookies,
     )?;
@@ -174,7 +184,7 @@ async fn resume(
     match result {
         Ok(cookies) => {
             let cfg = LoginConfig {
-                proxy: p.proxy.clone(),
+                proxy,
                 ..cfg.clone()
             };
             let code = save(
@@ -193,7 +203,7 @@ async fn resume(
             if crate::login::flow::ended_for_good(&e) {
                 store.delete_pending(id)?;
             }
-            Err(e)
+            Err(e.into())
         }
     }
 }
@@ -207,7 +217,7 @@ fn save(
     ui: &mut TermUi<'_>,
 ) -> anyhow::Result<Code> {
     let new = NewAccount {
-        proxy: cfg.proxy.clone(),
+        proxy: cfg.proxy.as_ref().map(|p| p.expose().to_owned()),
         user_agent: Some(client.user_agent().to_owned()),
         refreshed: true,
         rename: cfg.rename,

@@ -95,7 +95,7 @@ fn tempdir(root: &Path) -> anyhow::Result<PathBuf> {
     let dir = root.join(format!(
         "qrlogin-demo-{}-{}",
         std::process::id(),
-        crate::sim::random_hex(8)
+        crate::ids::random_hex(8)
     ));
     std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
     Ok(dir)

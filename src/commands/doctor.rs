@@ -540,7 +540,7 @@ fn proxies(globals: &Globals, env: &Environment) -> Vec<Check> {
             Ok(_) => check(
                 Level::Ok,
                 "proxy",
-                format!("{name}={}", super::redact_proxy(value)),
+                format!("{name}={}", crate::redacted::redact_url(value)),
                 None,
                 Code::Usage,
             ),
@@ -577,7 +577,7 @@ fn proxies(globals: &Globals, env: &Environment) -> Vec<Check> {
                     format!(
                         "account {} uses {}",
                         crate::escape::for_terminal(&a.name),
-                        super::redact_proxy(p)
+                        crate::redacted::redact_url(p)
                     ),
                     None,
                     Code::Usage,

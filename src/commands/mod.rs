@@ -14,8 +14,6 @@ mod refresh;
 mod show;
 mod simulate;
 
-pub(crate) use show::redact_proxy;
-
 use crate::exit::{Code, Coded};
 use crate::printer::Printer;
 use crate::settings::{Action, Globals};

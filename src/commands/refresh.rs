@@ -67,7 +67,7 @@ pub fn run(globals: &Globals, cfg: &RefreshConfig, printer: &Printer) -> anyhow:
         let items: Vec<_> = reports.iter().map(report_json).collect();
         printer.data_line(&serde_json::to_string_pretty(&items)?)?;
     }
-    Ok(refresh::exit_code(&reports))
+    Ok(crate::exit::for_refresh(&reports))
 }
 
 /// The stderr line for an account, and whether it needs attention (shown without -v).

@@ -8,7 +8,7 @@ use serde_json::json;
 
 pub fn run(store: &Store, name: &str, as_json: bool, printer: &Printer) -> anyhow::Result<Code> {
     let a = store.get(name)?;
-    let proxy = a.proxy.as_deref().map(redact_proxy);
+    let proxy = a.proxy.as_deref().map(crate::redacted::redact_url);
     if as_json {
         let cookies: Vec<_> = a
             .cookies
@@ -96,18 +96,4 @@ pub fn run(store: &Store, name: &str, as_json: bool, printer: &Printer) -> anyho
     }
     printer.data(&out)?;
     Ok(Code::Success)
-}
-
-/// A proxy URL with its password replaced: a proxy password is a credential too.
-pub fn redact_proxy(raw: &str) -> String {
-    match url::Url::parse(raw) {
-        Ok(u) if u.password().is_some() => format!(
-            "{}://{}:***@{}{}",
-            u.scheme(),
-            u.username(),
-            u.host_str().unwrap_or(""),
-            u.port().map(|p| format!(":{p}")).unwrap_or_default()
-        ),
-        _ => raw.to_owned(),
-    }
 }

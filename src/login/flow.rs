@@ -57,7 +57,7 @@ pub async fn start(
     client: &PassportClient,
     opts: &Options,
     ui: &mut dyn Ui,
-) -> anyhow::Result<Started> {
+) -> Result<Started, LoginError> {
     let form = client.mini_login().await?;
     let qr = client.generate(&form).await?;
     ui.qr(&qr, 1, opts.max_qr, QR_LIFETIME.min(opts.timeout));
@@ -69,7 +69,7 @@ pub async fn login(
     client: Arc<PassportClient>,
     opts: Options,
     ui: &mut dyn Ui,
-) -> anyhow::Result<Vec<Cookie>> {
+) -> Result<Vec<Cookie>, LoginError> {
     // The QR steps do not depend on the mtop token (protocol.md §2.1): fetch it beside them.
     let h5 = {
         let c = client.clone();
@@ -94,7 +94,7 @@ pub async fn wait(
     opts: Options,
     started: Started,
     ui: &mut dyn Ui,
-) -> anyhow::Result<Vec<Cookie>> {
+) -> Result<Vec<Cookie>, LoginError> {
     let Started { form, mut qr } = started;
     let mut deadline = Instant::now() + opts.timeout;
     let mut m = Machine::new(opts.max_qr);
@@ -103,11 +103,11 @@ pub async fn wait(
     let confirmation = loop {
         let now = Instant::now();
         if now >= deadline {
-            return Err(machine::on_deadline(&m, opts.timeout).into());
+            return Err(machine::on_deadline(&m, opts.timeout));
         }
         tokio::time::sleep(wait.min(deadline - now)).await;
         if Instant::now() >= deadline {
-            return Err(machine::on_deadline(&m, opts.timeout).into());
+            return Err(machine::on_deadline(&m, opts.timeout));
         }
         let obs = match client.query(&form, &qr).await {
             Ok(state) => Observation::State(state),
@@ -157,7 +157,7 @@ pub async fn wait(
                 wait = opts.poll_interval;
             }
             Next::Finish(c) => break c,
-            Next::Fail(e) => return Err(e.into()),
+            Next::Fail(e) => return Err(e),
         }
     };
     ui.confirmed();
@@ -180,7 +180,7 @@ async fn verify(
     url: &str,
     opts: &Options,
     ui: &mut dyn Ui,
-) -> anyhow::Result<Verified> {
+) -> Result<Verified, LoginError> {
     let v: Verification = match client.verification_start(url).await {
         Ok(v) => v,
         Err(e) => return Ok(Verified::FellBack(e.to_string())),
@@ -196,8 +196,7 @@ async fn verify(
                     "the face check was not finished within {} s",
                     opts.timeout.as_secs()
                 ),
-            }
-            .into());
+            });
         }
         tokio::time::sleep(opts.verify_interval.min(deadline - now)).await;
         let problem = match client.verification_check(&v).await {
@@ -236,7 +235,11 @@ async fn verify(
 
 /// After CONFIRMED: redeem the variant's token or dialog, then land on www `/im` and turn
 /// on long login side by side (they need the same cookies and nothing from each other).
-async fn finish(client: &PassportClient, c: &Confirmation, ui: &mut dyn Ui) -> anyhow::Result<()> {
+async fn finish(
+    client: &PassportClient,
+    c: &Confirmation,
+    ui: &mut dyn Ui,
+) -> Result<(), LoginError> {
     if let Some(token) = &c.token {
         client.redeem_token(token).await?;
     }
@@ -255,7 +258,9 @@ async fn finish(client: &PassportClient, c: &Confirmation, ui: &mut dyn Ui) -> a
 
 /// Whether a login error means the QR session is over (cancelled, expired, verification
 /// abandoned), as opposed to a fault that a later attempt could get past.
-pub fn ended_for_good(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<LoginError>()
-        .is_some_and(|l| !matches!(l, LoginError::Interrupted | LoginError::ServerErrors { .. }))
+pub fn ended_for_good(e: &LoginError) -> bool {
+    !matches!(
+        e,
+        LoginError::Interrupted | LoginError::ServerErrors { .. } | LoginError::Passport(_)
+    )
 }

@@ -4,8 +4,6 @@
 pub mod flow;
 pub mod machine;
 
-use crate::exit::Code;
-
 /// How a login ended without an account.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LoginError {
@@ -23,16 +21,7 @@ pub enum LoginError {
     ServerErrors { count: u32, last: String },
     #[error("interrupted")]
     Interrupted,
-}
-
-impl LoginError {
-    pub fn code(&self) -> Code {
-        match self {
-            LoginError::Expired { .. } | LoginError::TimedOut { .. } => Code::QrExpired,
-            LoginError::Cancelled => Code::Cancelled,
-            LoginError::VerificationNotCompleted { .. } => Code::VerificationRequired,
-            LoginError::ServerErrors { .. } => Code::Network,
-            LoginError::Interrupted => Code::Interrupted,
-        }
-    }
+    /// A request of the login failed (the message names the step).
+    #[error(transparent)]
+    Passport(#[from] crate::passport::PassportError),
 }

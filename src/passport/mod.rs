@@ -2,14 +2,15 @@
 //! the browser-like headers of protocol.md §8, and one method per endpoint returning typed
 //! results. Base URLs come in at construction, so tests point it at the simulator.
 
+mod endpoints;
 pub mod jar;
 pub mod sign;
 pub mod viewdata;
 pub mod wire;
 
 use crate::cookies::Cookie;
-use crate::exit::Code;
-use crate::settings::Endpoints;
+use crate::redacted::Proxy;
+pub use endpoints::{DEFAULT_H5API_URL, DEFAULT_PASSPORT_URL, DEFAULT_WWW_URL, Endpoints};
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Client, RequestBuilder, StatusCode};
 use reqwest_cookie_store::CookieStoreMutex;
@@ -55,7 +56,7 @@ impl fmt::Display for Step {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PassportError {
     #[error("{step}: cannot reach the service ({detail})")]
     Network { step: Step, detail: String },
@@ -69,13 +70,12 @@ pub enum PassportError {
     Rejected { step: Step, message: String },
     #[error("{step}: blocked by risk control (slider or verification required)")]
     Risk { step: Step, url: Option<String> },
+    /// The proxy URL was accepted as a URL but the HTTP client cannot use it.
+    #[error("proxy {proxy}: {detail}")]
+    Proxy { proxy: String, detail: String },
 }
 
 impl PassportError {
-    pub fn code(&self) -> Code {
-        Code::Network
-    }
-
     pub fn step(&self) -> Step {
         match self {
             PassportError::Network { step, .. }
@@ -84,6 +84,7 @@ impl PassportError {
             | PassportError::Malformed { step, .. }
             | PassportError::Rejected { step, .. }
             | PassportError::Risk { step, .. } => *step,
+            PassportError::Proxy { .. } => Step::H5Token,
         }
     }
 
@@ -159,58 +160,66 @@ pub struct PassportClient {
     timeout: Duration,
 }
 
+/// The one HTTP client builder: compression, timeouts, the idle pool, the proxy.
+fn client_builder(
+    proxy: Option<&Proxy>,
+    timeout: Duration,
+) -> Result<reqwest::ClientBuilder, PassportError> {
+    let mut b = Client::builder()
+        .gzip(true)
+        .brotli(true)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .timeout(timeout)
+        .pool_idle_timeout(Duration::from_secs(90));
+    if let Some(p) = proxy {
+        let proxy = reqwest::Proxy::all(p.expose()).map_err(|e| PassportError::Proxy {
+            proxy: p.to_string(),
+            detail: root_cause(&e),
+        })?;
+        b = b.proxy(proxy);
+    }
+    Ok(b)
+}
+
+fn build(b: reqwest::ClientBuilder) -> Result<Client, PassportError> {
+    b.build().map_err(|e| PassportError::Network {
+        step: Step::H5Token,
+        detail: format!("cannot set up the HTTP client ({})", root_cause(&e)),
+    })
+}
+
 /// An HTTP client without a cookie store, for many accounts at once: one connection pool
 /// and one TLS set-up instead of one per account. Redirects are not followed (renewal
 /// endpoints answer 200/302 and the 302 is the answer, protocol.md §8).
 pub fn shared_http(
-    proxy: Option<&str>,
+    proxy: Option<&Proxy>,
     timeout: Duration,
     max_idle: usize,
-) -> anyhow::Result<Client> {
-    let mut b = Client::builder()
-        .gzip(true)
-        .brotli(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(timeout.min(Duration::from_secs(10)))
-        .timeout(timeout)
-        .pool_max_idle_per_host(max_idle)
-        .pool_idle_timeout(Duration::from_secs(90));
-    if let Some(p) = proxy {
-        b = b.proxy(reqwest::Proxy::all(p).map_err(|e| {
-            crate::exit::Coded::usage(format!("proxy {}: {e}", crate::commands::redact_proxy(p)))
-        })?);
-    }
-    Ok(b.build()?)
+) -> Result<Client, PassportError> {
+    build(
+        client_builder(proxy, timeout)?
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(max_idle),
+    )
 }
 
 impl PassportClient {
     pub fn new(
         endpoints: Endpoints,
         user_agent: &str,
-        proxy: Option<&str>,
+        proxy: Option<&Proxy>,
         timeout: Duration,
         cookies: &[Cookie],
-    ) -> anyhow::Result<PassportClient> {
+    ) -> Result<PassportClient, PassportError> {
         let jar = Arc::new(CookieStoreMutex::new(jar::import(cookies)));
-        let mut b = Client::builder()
-            .cookie_provider(jar.clone())
-            .user_agent(user_agent)
-            .gzip(true)
-            .brotli(true)
-            .redirect(reqwest::redirect::Policy::limited(10))
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .timeout(timeout)
-            .pool_idle_timeout(Duration::from_secs(90));
-        if let Some(p) = proxy {
-            b = b.proxy(reqwest::Proxy::all(p).map_err(|e| {
-                crate::exit::Coded::usage(format!(
-                    "proxy {}: {e}",
-                    crate::commands::redact_proxy(p)
-                ))
-            })?);
-        }
+        let http = build(
+            client_builder(proxy, timeout)?
+                .cookie_provider(jar.clone())
+                .user_agent(user_agent)
+                .redirect(reqwest::redirect::Policy::limited(10)),
+        )?;
         Ok(PassportClient {
-            http: b.build()?,
+            http,
             jar,
             shared: false,
             endpoints,
@@ -1149,7 +1158,7 @@ mod tests {
         let foreign = Cookie::for_domain("unb", "777", "evil.example");
         let all = [keep[0].clone(), keep[1].clone(), stray, foreign];
         let client = PassportClient::new(
-            crate::settings::Endpoints::all_at(&base),
+            Endpoints::all_at(&base),
             "ua",
             None,
             Duration::from_secs(1),

@@ -10,7 +10,6 @@ mod pages;
 mod routes;
 mod state;
 
-pub use state::hex as random_hex;
 pub use state::{Fault, FaultKind, QrStatus, Scenario, SessionState, Variant};
 
 use std::net::SocketAddr;

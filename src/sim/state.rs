@@ -3,7 +3,6 @@
 //! and the scenario and faults a test or a person chose. Pure data and rules; the HTTP
 //! side is in `routes`.
 
-use rand::Rng;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -207,12 +206,7 @@ pub struct World {
     last_t: u64,
 }
 
-pub fn hex(n: usize) -> String {
-    let mut rng = rand::rng();
-    (0..n)
-        .map(|_| char::from_digit(rng.random_range(0..16), 16).unwrap_or('0'))
-        .collect()
-}
+pub use crate::ids::random_hex as hex;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum PhoneError {

@@ -15,7 +15,6 @@ pub use accounts::{Account, AccountSummary, NewAccount, Saved, Status};
 pub use pending::PendingLogin;
 pub use refresh::{Recorded, RefreshRecord};
 
-use crate::exit::Code;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -55,6 +54,12 @@ pub enum StoreError {
     Io { path: PathBuf },
     #[error("no account named `{query}`{}", known_list(known))]
     NotFound { query: String, known: Vec<String> },
+    #[error("no pending login `{id}` ({})", if known.is_empty() { "there are none".to_owned() } else { format!("pending: {}", known.join(", ")) })]
+    PendingNotFound { id: String, known: Vec<String> },
+    #[error("pending login `{id}` expired at {}; start a new one with `qrlogin add-account`", crate::time::display(Some(*at)))]
+    PendingExpired { id: String, at: i64 },
+    #[error("pending login `{id}`: stored {what} is unreadable")]
+    PendingCorrupt { id: String, what: String },
     #[error("the name `{name}` already belongs to account {unb}")]
     NameTaken { name: String, unb: String },
     #[error("account database {}", path.display())]
@@ -69,16 +74,6 @@ fn known_list(known: &[String]) -> String {
         " (the store is empty: add one with `qrlogin add-account` or `qrlogin import`)".into()
     } else {
         format!(" (accounts: {})", known.join(", "))
-    }
-}
-
-impl StoreError {
-    pub fn code(&self) -> Code {
-        match self {
-            StoreError::NotFound { .. } => Code::NotFound,
-            StoreError::NameTaken { .. } => Code::Usage,
-            _ => Code::Storage,
-        }
     }
 }
 

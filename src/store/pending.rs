@@ -4,7 +4,6 @@
 
 use super::{Store, StoreError};
 use crate::cookies::{Cookie, export, import};
-use crate::exit::{Code, Coded};
 use rusqlite::{OptionalExtension, params};
 use std::path::PathBuf;
 use url::Url;
@@ -110,7 +109,7 @@ impl Store {
     }
 
     /// The pending login `id`; an unknown id is exit 8, an expired one exit 3 (and removed).
-    pub fn pending(&self, id: &str, now: i64) -> anyhow::Result<PendingLogin> {
+    pub fn pending(&self, id: &str, now: i64) -> Result<PendingLogin, StoreError> {
         type Row = (
             i64,
             i64,
@@ -164,35 +163,21 @@ impl Store {
         )) = row
         else {
             let known: Vec<String> = self.list_pending()?.into_iter().map(|p| p.id).collect();
-            return Err(Coded::new(
-                Code::NotFound,
-                format!(
-                    "no pending login `{id}` ({})",
-                    if known.is_empty() {
-                        "there are none".to_owned()
-                    } else {
-                        format!("pending: {}", known.join(", "))
-                    }
-                ),
-            )
-            .into());
+            return Err(StoreError::PendingNotFound {
+                id: id.to_owned(),
+                known,
+            });
         };
         if expires_at <= now {
             self.delete_pending(id)?;
-            return Err(Coded::new(
-                Code::QrExpired,
-                format!(
-                    "pending login `{id}` expired at {}; start a new one with `qrlogin add-account`",
-                    crate::time::display(Some(expires_at))
-                ),
-            )
-            .into());
+            return Err(StoreError::PendingExpired {
+                id: id.to_owned(),
+                at: expires_at,
+            });
         }
-        let corrupt = |what: &str| {
-            Coded::new(
-                Code::Storage,
-                format!("pending login `{id}`: stored {what} is unreadable"),
-            )
+        let corrupt = |what: &str| StoreError::PendingCorrupt {
+            id: id.to_owned(),
+            what: what.to_owned(),
         };
         let url = |s: &str| Url::parse(s).map_err(|_| corrupt("URL"));
         Ok(PendingLogin {
