@@ -4,6 +4,19 @@
 
 use std::io::{IsTerminal, Write};
 
+/// The width of the terminal on file descriptor `fd` (1 stdout, 2 stderr), if it is one.
+pub fn terminal_columns(fd: i32) -> Option<usize> {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ fills a winsize we own; a non-terminal fd just returns an error.
+    let r = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) };
+    (r == 0 && ws.ws_col > 0).then_some(ws.ws_col as usize)
+}
+
 /// Standard output could not be written (exit 7: the data did not reach its file).
 #[derive(Debug, thiserror::Error)]
 #[error("cannot write to standard output: {0}")]
@@ -35,13 +48,7 @@ impl Printer {
 
     /// The width of the terminal on stdout, when stdout is one.
     pub fn stdout_width(&self) -> Option<usize> {
-        if !self.stdout_tty {
-            return None;
-        }
-        // SAFETY: TIOCGWINSZ fills a plain `winsize` struct we own; fd 1 stays open.
-        let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
-        let r = unsafe { libc::ioctl(1, libc::TIOCGWINSZ, &mut ws) };
-        (r == 0 && ws.ws_col > 0).then_some(ws.ws_col as usize)
+        self.stdout_tty.then(|| terminal_columns(1)).flatten()
     }
 
     pub fn verbosity(&self) -> i8 {

@@ -83,7 +83,9 @@ impl PassportError {
     }
 }
 
-pub(super) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+/// The innermost cause of an error: what actually failed (a refused connection, a bad
+/// certificate), without the layers that only say where.
+pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cur = e;
     while let Some(next) = cur.source() {
         cur = next;

@@ -14,8 +14,8 @@ mod verification;
 pub mod viewdata;
 pub mod wire;
 
-pub use error::{PassportError, Step, parse_json};
-use error::{check_intercepted, expect_success, malformed, root_cause};
+pub use error::{PassportError, Step, parse_json, root_cause};
+use error::{check_intercepted, expect_success, malformed};
 pub use mtop::{MtopOutcome, classify_ret};
 pub use qr_login::{Confirmation, QrCode, QrState, classify_query, normalise_url};
 pub use verification::{IvState, Verification, extract_htoken, extract_qr_text};

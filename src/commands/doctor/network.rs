@@ -1,0 +1,154 @@
+//! doctor's network checks: every configured host resolves, connects (TLS included) and
+//! answers, and the local clock agrees with the server's `Date`.
+
+use super::*;
+
+/// Each configured host: resolves, connects (TLS included), answers; and the clock
+/// against the first `Date` header.
+pub(super) async fn network(globals: &Globals) -> Vec<Check> {
+    let e = &globals.endpoints;
+    let mut seen = BTreeSet::new();
+    let mut checks = Vec::new();
+    let mut skew: Option<i64> = None;
+    let http = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(globals.user_agent.clone())
+        .build()
+    {
+        Ok(c) => c,
+        Err(err) => {
+            return vec![check(
+                Level::Fail,
+                "network",
+                format!("cannot build an HTTP client: {err}"),
+                None,
+                Code::Network,
+            )];
+        }
+    };
+    for (role, url) in [
+        ("passport", &e.passport),
+        ("h5api", &e.h5api),
+        ("www", &e.www),
+    ] {
+        let host = url.host_str().unwrap_or_default().to_owned();
+        let port = url.port_or_known_default().unwrap_or(443);
+        if !seen.insert((host.clone(), port, url.scheme().to_owned())) {
+            checks.push(check(
+                Level::Ok,
+                "network",
+                format!("{role}: same host as above ({host}:{port})"),
+                None,
+                Code::Network,
+            ));
+            continue;
+        }
+        let resolved = tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .map(|mut addrs| addrs.next().is_some())
+            .unwrap_or(false);
+        if !resolved {
+            checks.push(check(
+                Level::Fail,
+                "network",
+                format!("{role}: cannot resolve {host}"),
+                Some("check DNS, or QRLOGIN_*_URL if you changed them"),
+                Code::Network,
+            ));
+            continue;
+        }
+        let started = Instant::now();
+        match http.get(url.clone()).send().await {
+            Ok(resp) => {
+                let ms = started.elapsed().as_millis();
+                if skew.is_none() {
+                    skew = resp
+                        .headers()
+                        .get(reqwest::header::DATE)
+                        .and_then(|d| d.to_str().ok())
+                        .and_then(|d| httpdate::parse_http_date(d).ok())
+                        .map(|server| seconds_between(SystemTime::now(), server));
+                }
+                let tls = if url.scheme() == "https" {
+                    ", TLS ok"
+                } else {
+                    ""
+                };
+                checks.push(check(
+                    Level::Ok,
+                    "network",
+                    format!(
+                        "{role}: {host}:{port} answered HTTP {} in {ms} ms{tls}",
+                        resp.status().as_u16()
+                    ),
+                    None,
+                    Code::Network,
+                ));
+            }
+            Err(err) => {
+                let why = crate::passport::root_cause(&err.without_url());
+                checks.push(check(
+                    Level::Fail,
+                    "network",
+                    format!("{role}: cannot connect to {host}:{port} ({why})"),
+                    Some("check the network, a firewall, or HTTPS_PROXY"),
+                    Code::Network,
+                ));
+            }
+        }
+    }
+    checks.push(match skew {
+        None => check(
+            Level::Warn,
+            "clock",
+            "no server Date header to compare with",
+            None,
+            Code::Network,
+        ),
+        Some(s) if s.abs() <= SKEW_WARN => check(
+            Level::Ok,
+            "clock",
+            format!("local clock within {} s of the server's", s.abs()),
+            None,
+            Code::Network,
+        ),
+        Some(s) => check(
+            if s.abs() > SKEW_FAIL {
+                Level::Fail
+            } else {
+                Level::Warn
+            },
+            "clock",
+            format!(
+                "local clock is {} s {} the server's",
+                s.abs(),
+                if s > 0 { "ahead of" } else { "behind" }
+            ),
+            Some("mtop signatures carry timestamps: sync the clock (timedatectl set-ntp true)"),
+            Code::Network,
+        ),
+    });
+    checks
+}
+
+/// Local minus server, in seconds.
+pub(super) fn seconds_between(local: SystemTime, server: SystemTime) -> i64 {
+    match local.duration_since(server) {
+        Ok(d) => d.as_secs() as i64,
+        Err(e) => -(e.duration().as_secs() as i64),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skew_sign() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
+        assert_eq!(seconds_between(t, t - Duration::from_secs(40)), 40);
+        assert_eq!(seconds_between(t, t + Duration::from_secs(40)), -40);
+    }
+}
