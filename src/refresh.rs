@@ -56,6 +56,37 @@ pub enum Verdict {
     Transient(String),
 }
 
+/// A request a refresh sent, in the order sent (the report's `action`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    SilentHasLogin,
+    HasLogin,
+    LoginUserGet,
+    SetLoginSettings,
+}
+
+impl Sent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sent::SilentHasLogin => "silentHasLogin",
+            Sent::HasLogin => "hasLogin",
+            Sent::LoginUserGet => "loginuser.get",
+            Sent::SetLoginSettings => "setLoginSettings",
+        }
+    }
+}
+
+/// What was sent, as the report shows it: `silentHasLogin+loginuser.get`, or `skipped`.
+pub fn describe(sent: &[Sent]) -> String {
+    if sent.is_empty() {
+        return "skipped".into();
+    }
+    sent.iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join("+")
+}
+
 /// Which renewal the official web would send now (§7.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Renewal {
@@ -69,8 +100,8 @@ pub struct Report {
     pub unb: String,
     pub old: Status,
     pub new: Status,
-    /// What was sent, e.g. `silentHasLogin+loginuser.get+setLoginSettings`.
-    pub action: String,
+    /// What was sent, in order; empty when the account was skipped.
+    pub sent: Vec<Sent>,
     pub error: Option<String>,
     pub skipped: Option<Skip>,
     /// This run hit a transient error.
@@ -183,22 +214,22 @@ pub async fn check(
     client: &PassportClient,
     a: &Account,
     now_ms: i64,
-) -> (Verdict, Vec<&'static str>, Option<Vec<Cookie>>) {
-    let mut actions = Vec::new();
+) -> (Verdict, Vec<Sent>, Option<Vec<Cookie>>) {
+    let mut actions: Vec<Sent> = Vec::new();
     let renewed = match renewal(&a.cookies, now_ms) {
         Renewal::Silent => {
-            actions.push("silentHasLogin");
+            actions.push(Sent::SilentHasLogin);
             client.silent_has_login().await
         }
         Renewal::HasLogin => {
-            actions.push("hasLogin");
+            actions.push(Sent::HasLogin);
             client.has_login(&a.unb).await
         }
     };
     match renewed {
         Ok(true) => {}
         Ok(false) => {
-            let why = if actions[0] == "hasLogin" {
+            let why = if actions.first() == Some(&Sent::HasLogin) {
                 "hasLogin.do: the session is no longer accepted"
             } else {
                 "silentHasLogin.do: long login did not renew the session"
@@ -207,7 +238,7 @@ pub async fn check(
         }
         Err(e) => return (from_error(&e), actions, None),
     }
-    actions.push("loginuser.get");
+    actions.push(Sent::LoginUserGet);
     let verdict = match client
         .mtop_user(
             Step::Validate,
@@ -238,7 +269,7 @@ pub async fn check(
         return (verdict, actions, None);
     }
     if !long_login_on(&client.cookies(), now_ms) {
-        actions.push("setLoginSettings");
+        actions.push(Sent::SetLoginSettings);
         // Long login is a bonus: the account is alive either way.
         let _ = client.enable_long_login().await;
     }
@@ -357,7 +388,7 @@ async fn one(
         unb: a.unb.clone(),
         old: a.status,
         new: a.status,
-        action: "skipped".into(),
+        sent: Vec::new(),
         error: None,
         skipped: Some(skip),
         transient: false,
@@ -414,7 +445,7 @@ async fn one(
         unb: a.unb.clone(),
         old: a.status,
         new: rec.status,
-        action: actions.join("+"),
+        sent: actions,
         error: match &verdict {
             Verdict::Ok => None,
             Verdict::Expired(e) | Verdict::Risk(e) | Verdict::Transient(e) => Some(e.clone()),

@@ -148,86 +148,17 @@ pub fn resolve_with(
     cli: Cli,
     env: impl Fn(&str) -> Option<OsString>,
 ) -> Result<(Globals, Action), Coded> {
-    let non_empty = |k: &str| env(k).filter(|v| !v.is_empty());
-    let text = |k: &str| non_empty(k).map(|v| v.to_string_lossy().into_owned());
-    let explicit_db = cli
-        .db
-        .clone()
-        .or_else(|| non_empty("QRLOGIN_DB").map(PathBuf::from));
-    let db = match explicit_db.clone() {
-        Some(p) => p,
-        None => {
-            let data = non_empty("XDG_DATA_HOME")
-                .map(PathBuf::from)
-                .filter(|p| p.is_absolute())
-                .or_else(|| non_empty("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-                .ok_or_else(|| {
-                    Coded::usage("cannot find a data directory: set --db, QRLOGIN_DB or HOME")
-                })?;
-            data.join("qrlogin").join("accounts.db")
-        }
-    };
-    let url = |k: &str, default: &str| -> Result<Url, Coded> {
-        let raw = text(k).unwrap_or_else(|| default.to_owned());
-        parse_base_url(&raw).map_err(|e| Coded::usage(format!("{k}: {e}")))
-    };
-    let globals = Globals {
-        db,
-        verbosity: if cli.quiet {
-            -1
-        } else {
-            cli.verbose.min(3) as i8
-        },
-        endpoints: Endpoints {
-            passport: url("QRLOGIN_PASSPORT_URL", DEFAULT_PASSPORT_URL)?,
-            h5api: url("QRLOGIN_H5API_URL", DEFAULT_H5API_URL)?,
-            www: url("QRLOGIN_WWW_URL", DEFAULT_WWW_URL)?,
-        },
-        user_agent: match text("QRLOGIN_USER_AGENT") {
-            // A header value cannot hold line breaks or other controls.
-            Some(ua) if ua.chars().any(char::is_control) => {
-                return Err(Coded::usage(
-                    "QRLOGIN_USER_AGENT holds a line break or another control character",
-                ));
-            }
-            Some(ua) => ua,
-            None => DEFAULT_USER_AGENT.to_owned(),
-        },
-        http_timeout: match text("QRLOGIN_HTTP_TIMEOUT") {
-            Some(v) => seconds(
-                "QRLOGIN_HTTP_TIMEOUT",
-                v.parse().map_err(|_| {
-                    Coded::usage(format!(
-                        "QRLOGIN_HTTP_TIMEOUT: `{v}` is not a number of seconds"
-                    ))
-                })?,
-                0.1,
-            )?,
-            None => Duration::from_secs(20),
-        },
-    };
-    let image_terminal = non_empty("KITTY_WINDOW_ID").is_some()
-        || text("TERM").is_some_and(|t| t == "xterm-kitty")
-        || text("TERM_PROGRAM").is_some_and(|t| matches!(t.as_str(), "iTerm.app" | "WezTerm"));
+    let vars = Vars(&env);
+    let explicit_db = cli.db.clone().or_else(|| vars.path("QRLOGIN_DB"));
+    let globals = globals(&cli, &vars, explicit_db.clone())?;
+    let image_terminal = vars.non_empty("KITTY_WINDOW_ID").is_some()
+        || vars.text("TERM").is_some_and(|t| t == "xterm-kitty")
+        || vars
+            .text("TERM_PROGRAM")
+            .is_some_and(|t| matches!(t.as_str(), "iTerm.app" | "WezTerm"));
     let action = match cli.command {
         Command::AddAccount(a) => Action::AddAccount(login_config(a, image_terminal)?),
-        Command::Refresh(a) => Action::Refresh(RefreshConfig {
-            opts: crate::refresh::Options {
-                names: a.names,
-                concurrency: match a.concurrency {
-                    1..=1024 => a.concurrency,
-                    _ => return Err(Coded::usage("--concurrency must be from 1 to 1024")),
-                },
-                jitter: seconds("--jitter", a.jitter, 0.0)?,
-                min_interval: a.min_interval.as_deref().map(duration).transpose()?,
-                wait: a.wait,
-                force: a.force,
-                http_timeout: globals.http_timeout,
-            },
-            json: a.json,
-            on_change: a.on_change.filter(|c| !c.trim().is_empty()),
-            on_change_timeout: seconds("--on-change-timeout", a.on_change_timeout, 0.1)?,
-        }),
+        Command::Refresh(a) => Action::Refresh(refresh_config(a, globals.http_timeout)?),
         Command::List(a) => Action::List { json: a.json },
         Command::Show(a) => Action::Show {
             name: a.name,
@@ -239,29 +170,10 @@ pub fn resolve_with(
         },
         Command::Export(a) => Action::Export {
             name: a.name,
-            format: match a.format {
-                cli::ExportFormat::Header => export::Format::Header,
-                cli::ExportFormat::Json => export::Format::Json,
-                cli::ExportFormat::Netscape => export::Format::Netscape,
-                cli::ExportFormat::Playwright => export::Format::Playwright,
-                cli::ExportFormat::Env => export::Format::Env,
-            },
+            format: export_format(a.format),
             output: a.output,
         },
-        Command::Import(a) => Action::Import(match (a.xianyu_auto_reply_db, a.name, a.from) {
-            (Some(db), _, _) => ImportSource::XianyuAutoReply(db),
-            (None, Some(name), Some(from)) => ImportSource::Cookies {
-                name: check_name(&name)?,
-                rename: a.rename,
-                format: match a.format {
-                    cli::ImportFormat::Header => import::Format::Header,
-                    cli::ImportFormat::Json => import::Format::Json,
-                    cli::ImportFormat::Netscape => import::Format::Netscape,
-                },
-                from: (from.as_os_str() != "-").then_some(from),
-            },
-            _ => return Err(Coded::usage("import needs NAME and --from FILE")),
-        }),
+        Command::Import(a) => Action::Import(import_source(a)?),
         Command::Pending(a) => Action::Pending { json: a.json },
         Command::Simulate(a) => Action::Simulate {
             listen: a.listen,
@@ -274,33 +186,157 @@ pub fn resolve_with(
                 ..login_config(cli::AddAccountArgs::defaults(), image_terminal)?
             },
             ignored_db: explicit_db,
-            tmp: non_empty("TMPDIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from("/tmp")),
+            tmp: vars.path("TMPDIR").unwrap_or_else(|| PathBuf::from("/tmp")),
         },
         Command::Completions(a) => Action::Completions(a.shell),
-        Command::Doctor => Action::Doctor(Environment {
-            locale: text("LC_ALL")
-                .or_else(|| text("LC_CTYPE"))
-                .or_else(|| text("LANG")),
-            term: text("TERM"),
-            no_color: non_empty("NO_COLOR").is_some(),
-            proxies: [
-                "HTTPS_PROXY",
-                "https_proxy",
-                "HTTP_PROXY",
-                "http_proxy",
-                "ALL_PROXY",
-                "all_proxy",
-                "NO_PROXY",
-                "no_proxy",
-            ]
-            .iter()
-            .filter_map(|k| text(k).map(|v| (k.to_string(), v)))
-            .collect(),
-        }),
+        Command::Doctor => Action::Doctor(environment(&vars)),
     };
     Ok((globals, action))
+}
+
+/// The process environment as `settings` reads it: an unset and an empty variable are the
+/// same (an exported empty `QRLOGIN_DB=` does not mean "the current directory").
+struct Vars<'a>(&'a dyn Fn(&str) -> Option<OsString>);
+
+impl Vars<'_> {
+    fn non_empty(&self, k: &str) -> Option<OsString> {
+        (self.0)(k).filter(|v| !v.is_empty())
+    }
+    fn text(&self, k: &str) -> Option<String> {
+        self.non_empty(k).map(|v| v.to_string_lossy().into_owned())
+    }
+    fn path(&self, k: &str) -> Option<PathBuf> {
+        self.non_empty(k).map(PathBuf::from)
+    }
+}
+
+/// What every command shares: the store's path, verbosity, the hosts, the User-Agent and
+/// the HTTP timeout.
+fn globals(cli: &Cli, vars: &Vars<'_>, explicit_db: Option<PathBuf>) -> Result<Globals, Coded> {
+    let db = match explicit_db {
+        Some(p) => p,
+        None => vars
+            .path("XDG_DATA_HOME")
+            .filter(|p| p.is_absolute())
+            .or_else(|| vars.path("HOME").map(|h| h.join(".local/share")))
+            .ok_or_else(|| {
+                Coded::usage("cannot find a data directory: set --db, QRLOGIN_DB or HOME")
+            })?
+            .join("qrlogin")
+            .join("accounts.db"),
+    };
+    let url = |k: &str, default: &str| -> Result<Url, Coded> {
+        let raw = vars.text(k).unwrap_or_else(|| default.to_owned());
+        parse_base_url(&raw).map_err(|e| Coded::usage(format!("{k}: {e}")))
+    };
+    Ok(Globals {
+        db,
+        verbosity: if cli.quiet {
+            -1
+        } else {
+            cli.verbose.min(3) as i8
+        },
+        endpoints: Endpoints {
+            passport: url("QRLOGIN_PASSPORT_URL", DEFAULT_PASSPORT_URL)?,
+            h5api: url("QRLOGIN_H5API_URL", DEFAULT_H5API_URL)?,
+            www: url("QRLOGIN_WWW_URL", DEFAULT_WWW_URL)?,
+        },
+        user_agent: match vars.text("QRLOGIN_USER_AGENT") {
+            // A header value cannot hold line breaks or other controls.
+            Some(ua) if ua.chars().any(char::is_control) => {
+                return Err(Coded::usage(
+                    "QRLOGIN_USER_AGENT holds a line break or another control character",
+                ));
+            }
+            Some(ua) => ua,
+            None => DEFAULT_USER_AGENT.to_owned(),
+        },
+        http_timeout: match vars.text("QRLOGIN_HTTP_TIMEOUT") {
+            Some(v) => seconds(
+                "QRLOGIN_HTTP_TIMEOUT",
+                v.parse().map_err(|_| {
+                    Coded::usage(format!(
+                        "QRLOGIN_HTTP_TIMEOUT: `{v}` is not a number of seconds"
+                    ))
+                })?,
+                0.1,
+            )?,
+            None => Duration::from_secs(20),
+        },
+    })
+}
+
+fn refresh_config(a: cli::RefreshArgs, http_timeout: Duration) -> Result<RefreshConfig, Coded> {
+    Ok(RefreshConfig {
+        opts: crate::refresh::Options {
+            names: a.names,
+            concurrency: match a.concurrency {
+                1..=1024 => a.concurrency,
+                _ => return Err(Coded::usage("--concurrency must be from 1 to 1024")),
+            },
+            jitter: seconds("--jitter", a.jitter, 0.0)?,
+            min_interval: a.min_interval.as_deref().map(duration).transpose()?,
+            wait: a.wait,
+            force: a.force,
+            http_timeout,
+        },
+        json: a.json,
+        on_change: a.on_change.filter(|c| !c.trim().is_empty()),
+        on_change_timeout: seconds("--on-change-timeout", a.on_change_timeout, 0.1)?,
+    })
+}
+
+fn export_format(f: cli::ExportFormat) -> export::Format {
+    match f {
+        cli::ExportFormat::Header => export::Format::Header,
+        cli::ExportFormat::Json => export::Format::Json,
+        cli::ExportFormat::Netscape => export::Format::Netscape,
+        cli::ExportFormat::Playwright => export::Format::Playwright,
+        cli::ExportFormat::Env => export::Format::Env,
+    }
+}
+
+fn import_source(a: cli::ImportArgs) -> Result<ImportSource, Coded> {
+    Ok(match (a.xianyu_auto_reply_db, a.name, a.from) {
+        (Some(db), _, _) => ImportSource::XianyuAutoReply(db),
+        (None, Some(name), Some(from)) => ImportSource::Cookies {
+            name: check_name(&name)?,
+            rename: a.rename,
+            format: match a.format {
+                cli::ImportFormat::Header => import::Format::Header,
+                cli::ImportFormat::Json => import::Format::Json,
+                cli::ImportFormat::Netscape => import::Format::Netscape,
+            },
+            from: (from.as_os_str() != "-").then_some(from),
+        },
+        _ => return Err(Coded::usage("import needs NAME and --from FILE")),
+    })
+}
+
+/// What `doctor` reports about the environment.
+fn environment(vars: &Vars<'_>) -> Environment {
+    const PROXY_VARS: [&str; 8] = [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "NO_PROXY",
+        "no_proxy",
+    ];
+    Environment {
+        locale: vars
+            .text("LC_ALL")
+            .or_else(|| vars.text("LC_CTYPE"))
+            .or_else(|| vars.text("LANG")),
+        term: vars.text("TERM"),
+        no_color: vars.non_empty("NO_COLOR").is_some(),
+        proxies: PROXY_VARS
+            .iter()
+            .filter_map(|k| vars.text(k).map(|v| (k.to_string(), v)))
+            .collect(),
+    }
 }
 
 /// add-account's options, checked.

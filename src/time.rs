@@ -31,6 +31,11 @@ pub fn display(ts: Option<i64>) -> String {
     }
 }
 
+/// RFC 3339 for a typed JSON field (`Option` serialises as `null` for none).
+pub fn rfc3339(ts: Option<i64>) -> Option<String> {
+    ts.filter(|t| *t >= 0).map(|t| display(Some(t)))
+}
+
 /// RFC 3339 for JSON output, `null` for none.
 pub fn json(ts: Option<i64>) -> serde_json::Value {
     match ts {

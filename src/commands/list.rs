@@ -6,24 +6,21 @@ use crate::printer::Printer;
 use crate::store::Store;
 use crate::table::Table;
 use crate::time;
-use serde_json::json;
 
 pub fn run(store: &Store, as_json: bool, printer: &Printer) -> anyhow::Result<Code> {
     let accounts = store.list()?;
     if as_json {
         let items: Vec<_> = accounts
             .iter()
-            .map(|a| {
-                json!({
-                    "name": a.name,
-                    "unb": a.unb,
-                    "nickname": a.nickname,
-                    "status": a.status.as_str(),
-                    "last_checked": time::json(a.last_checked),
-                    "last_refreshed": time::json(a.last_refreshed),
-                    "long_login_expires": time::json(a.long_login_expires),
-                    "proxy": a.has_proxy,
-                })
+            .map(|a| AccountJson {
+                name: &a.name,
+                unb: &a.unb,
+                nickname: a.nickname.as_deref(),
+                status: a.status,
+                last_checked: time::rfc3339(a.last_checked),
+                last_refreshed: time::rfc3339(a.last_refreshed),
+                long_login_expires: time::rfc3339(a.long_login_expires),
+                proxy: a.has_proxy,
             })
             .collect();
         printer.data_line(&serde_json::to_string_pretty(&items)?)?;
@@ -64,3 +61,17 @@ const COLUMNS: [&str; 8] = [
 /// On a narrow terminal these columns go first, in this order (README, `list`): proxy,
 /// last checked, nickname, long-login expiry, last refreshed, unb. Name and status stay.
 const DROP_ORDER: [usize; 6] = [7, 6, 2, 5, 4, 1];
+
+/// One account in `list --json`: never a cookie value.
+#[derive(serde::Serialize)]
+struct AccountJson<'a> {
+    name: &'a str,
+    unb: &'a str,
+    nickname: Option<&'a str>,
+    status: crate::store::Status,
+    last_checked: Option<String>,
+    last_refreshed: Option<String>,
+    long_login_expires: Option<String>,
+    /// Whether a proxy is stored (never the proxy itself).
+    proxy: bool,
+}

@@ -6,7 +6,6 @@ use crate::printer::Printer;
 use crate::refresh::{self, Report, Skip};
 use crate::settings::{Globals, RefreshConfig};
 use crate::store::Status;
-use serde_json::json;
 use std::sync::{Arc, Mutex};
 
 pub fn run(globals: &Globals, cfg: &RefreshConfig, printer: &Printer) -> anyhow::Result<Code> {
@@ -110,27 +109,42 @@ fn line(r: &Report) -> Option<(bool, String)> {
                 crate::time::display(r.next_attempt)
             ),
         ),
-        _ => (false, format!("{who}: ok ({})", r.action)),
+        _ => (false, format!("{who}: ok ({})", refresh::describe(&r.sent))),
     })
 }
 
-fn report_json(r: &Report) -> serde_json::Value {
-    json!({
-        "name": r.name,
-        "unb": r.unb,
-        "old_status": r.old.as_str(),
-        "new_status": r.new.as_str(),
-        "action": r.action,
-        "skipped": r.skipped.as_ref().map(|s| match s {
+/// One account in `refresh --json`: the report's stable, documented shape.
+#[derive(serde::Serialize)]
+struct ReportJson<'a> {
+    name: &'a str,
+    unb: &'a str,
+    old_status: Status,
+    new_status: Status,
+    /// What was sent (`silentHasLogin+loginuser.get`), or `skipped`.
+    action: String,
+    skipped: Option<&'static str>,
+    transient: bool,
+    error: Option<&'a str>,
+    next_attempt: Option<String>,
+}
+
+fn report_json(r: &Report) -> ReportJson<'_> {
+    ReportJson {
+        name: &r.name,
+        unb: &r.unb,
+        old_status: r.old,
+        new_status: r.new,
+        action: refresh::describe(&r.sent),
+        skipped: r.skipped.as_ref().map(|s| match s {
             Skip::Cooldown { .. } => "cooldown",
             Skip::Recent { .. } => "min-interval",
             Skip::Leased => "leased",
             Skip::Superseded => "superseded",
         }),
-        "transient": r.transient,
-        "error": r.error,
-        "next_attempt": crate::time::json(r.next_attempt),
-    })
+        transient: r.transient,
+        error: r.error.as_deref(),
+        next_attempt: crate::time::rfc3339(r.next_attempt),
+    }
 }
 
 /// `sh -c CMD` with the transition in its environment; its output goes to our stderr so

@@ -113,32 +113,34 @@ impl PassportClient {
 }
 
 /// Compiled once: these run on every verification page.
-static HTOKEN: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
-    regex::Regex::new(r#"htoken(?:=|"\s*value="|\s*:\s*")([A-Za-z0-9_-]{6,})"#).ok()
-});
-static HTOKEN_INPUT: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
-    regex::Regex::new(r#"name="htoken"\s+value="([A-Za-z0-9_-]+)""#).ok()
-});
-static QR_TEXT: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
-    regex::Regex::new(r#"text\s*:\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')"#).ok()
+/// A constant pattern. INVARIANT: these are literals, so a failure is a programmer error
+/// caught by the first test that reads a verification page (`verification_pages_are_read`)
+/// — it fails loudly instead of quietly disabling verification.
+fn pattern(re: &str) -> regex::Regex {
+    regex::Regex::new(re).expect("a constant regex compiles")
+}
+
+static HTOKEN: std::sync::LazyLock<regex::Regex> =
+    std::sync::LazyLock::new(|| pattern(r#"htoken(?:=|"\s*value="|\s*:\s*")([A-Za-z0-9_-]{6,})"#));
+static HTOKEN_INPUT: std::sync::LazyLock<regex::Regex> =
+    std::sync::LazyLock::new(|| pattern(r#"name="htoken"\s+value="([A-Za-z0-9_-]+)""#));
+static QR_TEXT: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    pattern(r#"text\s*:\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')"#)
 });
 
 /// `htoken=<[A-Za-z0-9_-]+>` anywhere in the page (a query string, a hidden input's value).
 pub fn extract_htoken(html: &str) -> Option<String> {
-    if let Some(c) = HTOKEN.as_ref()?.captures(html) {
+    if let Some(c) = HTOKEN.captures(html) {
         return Some(c[1].to_owned());
     }
-    HTOKEN_INPUT
-        .as_ref()?
-        .captures(html)
-        .map(|c| c[1].to_owned())
+    HTOKEN_INPUT.captures(html).map(|c| c[1].to_owned())
 }
 
 /// The text of `new Qrcode({ … text: "…" … })`, with JS-escaped slashes and HTML entities
 /// undone.
 pub fn extract_qr_text(html: &str) -> Option<String> {
     let start = html.find("new Qrcode(")?;
-    let c = QR_TEXT.as_ref()?.captures(&html[start..])?;
+    let c = QR_TEXT.captures(&html[start..])?;
     let raw = c.get(1).or_else(|| c.get(2))?.as_str();
     let text = raw
         .replace("\\/", "/")

@@ -33,6 +33,7 @@ impl Shared {
 pub struct Simulator {
     pub base: Url,
     pub addr: SocketAddr,
+    shared: Arc<Shared>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -49,7 +50,7 @@ impl Simulator {
             world: Mutex::new(state::World::new(scenario)),
             base: base.clone(),
         });
-        let app = routes::router(shared);
+        let app = routes::router(shared.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let _ = axum::serve(
@@ -64,10 +65,16 @@ impl Simulator {
         Ok(Simulator {
             base,
             addr,
-
+            shared,
             stop: Some(tx),
             task: Some(task),
         })
+    }
+
+    /// What the simulator saw that no test should cause: requests for paths it does not
+    /// serve and handlers that panicked.
+    pub fn take_unexpected(&self) -> Vec<String> {
+        std::mem::take(&mut self.shared.world().unexpected)
     }
 
     /// The page a phone (or a person with a browser) opens for the latest QR code.

@@ -203,6 +203,9 @@ pub struct World {
     /// The last form posted to a renewal endpoint, by path: tests check which session
     /// values a client sends where.
     pub forms: HashMap<String, serde_json::Value>,
+    /// Requests the simulator has no route for, and handlers that panicked: a test that
+    /// causes either fails (the test harness checks this when it drops the simulator).
+    pub unexpected: Vec<String>,
     last_t: u64,
 }
 
@@ -239,6 +242,7 @@ impl World {
             generate_calls: HashMap::new(),
             hits: HashMap::new(),
             forms: HashMap::new(),
+            unexpected: Vec::new(),
             last_t: 0,
         }
     }

@@ -6,6 +6,7 @@ mod faults;
 mod hardening;
 mod hostile;
 mod newcomer;
+mod output;
 mod refresh;
 mod simulator;
 mod store;

@@ -19,6 +19,23 @@ pub struct Env {
     http: reqwest::Client,
 }
 
+/// Like xh's test server: a test that makes the simulator see a path it does not serve,
+/// or makes a handler panic, fails here even if its own assertions passed.
+impl Drop for Env {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        if let Some(sim) = &self.sim {
+            let unexpected = sim.take_unexpected();
+            assert!(
+                unexpected.is_empty(),
+                "the simulator saw what no test should cause: {unexpected:?}"
+            );
+        }
+    }
+}
+
 impl Env {
     /// A temporary home with no simulator.
     pub fn new() -> Env {

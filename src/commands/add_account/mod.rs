@@ -14,10 +14,9 @@ use crate::redacted::Proxy;
 use crate::settings::{Globals, LoginConfig};
 use crate::store::{NewAccount, PendingLogin, Saved, Status, Store, StoreError};
 use anyhow::Context;
-use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
-use ui::TermUi;
+use ui::{Event, TermUi};
 
 pub fn run(globals: &Globals, cfg: &LoginConfig, printer: &Printer) -> anyhow::Result<Code> {
     let store = super::open(globals)?;
@@ -43,8 +42,11 @@ pub async fn add_account(
     {
         // The error itself is what the caller reports; a stdout that also fails adds nothing.
         let _ = printer.data_line(
-            &json!({"event": "error", "code": code_for(e).as_i32(), "message": message_for(e)})
-                .to_string(),
+            &Event::Error {
+                code: code_for(e).as_i32(),
+                message: message_for(e),
+            }
+            .to_line(),
         );
     }
     result
@@ -124,7 +126,10 @@ async fn login(
     ));
     // With --json every stdout line is an event; otherwise stdout is the bare id.
     if cfg.json {
-        ui.event(json!({"event": "pending", "id": id, "expires_at": crate::time::display(Some(expires))}));
+        ui.event(Event::Pending {
+            id: &id,
+            expires_at: crate::time::display(Some(expires)),
+        });
     } else {
         ui.printer.data_line(&id)?;
     }
@@ -235,14 +240,16 @@ fn save(
             e => anyhow::Error::from(e),
         })
         .context("saving the account")?;
-    ui.event(json!({
-        "event": "saved",
-        "name": account.name,
-        "unb": account.unb,
-        "cookies": account.cookies.len(),
-        "new": saved == Saved::Created,
-        "renamed_from": match &saved { Saved::Renamed { from } => Some(from), _ => None },
-    }));
+    ui.event(Event::Saved {
+        name: &account.name,
+        unb: &account.unb,
+        cookies: account.cookies.len(),
+        new: saved == Saved::Created,
+        renamed_from: match &saved {
+            Saved::Renamed { from } => Some(from),
+            _ => None,
+        },
+    });
     ui.clear();
     ui.printer.info(&super::describe_save(
         &account,

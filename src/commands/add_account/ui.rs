@@ -9,8 +9,56 @@ use crate::passport::QrCode;
 use crate::printer::Printer;
 use crate::settings::{LoginConfig, QrMode};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::json;
 use std::time::Duration;
+
+/// One `--json` line of add-account (README, "add-account"): what scripts parse, so its
+/// shape is a type, pinned by a snapshot test.
+#[derive(Debug, serde::Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub(super) enum Event<'a> {
+    Qr {
+        url: &'a str,
+        n: u32,
+        max: u32,
+        expires_at: String,
+    },
+    Scanned,
+    VerificationRequired {
+        url: &'a str,
+    },
+    VerificationQr {
+        text: &'a str,
+    },
+    VerificationFallback {
+        url: &'a str,
+        reason: &'a str,
+    },
+    VerificationPassed,
+    Confirmed,
+    Saved {
+        name: &'a str,
+        unb: &'a str,
+        cookies: usize,
+        new: bool,
+        renamed_from: Option<&'a str>,
+    },
+    Pending {
+        id: &'a str,
+        expires_at: String,
+    },
+    Error {
+        code: i32,
+        message: String,
+    },
+}
+
+impl Event<'_> {
+    pub(super) fn to_line(&self) -> String {
+        // INVARIANT: every field is a string, a number, a bool or an option of them, which
+        // serde_json always serialises.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
 
 /// The terminal side of a login: the QR on stderr, a spinner on a TTY or one plain line
 /// per change otherwise, and NDJSON events on stdout with `--json`.
@@ -56,11 +104,11 @@ impl<'a> TermUi<'a> {
         }
     }
 
-    pub(super) fn event(&self, v: serde_json::Value) {
+    pub(super) fn event(&self, e: Event<'_>) {
         if self.cfg.json {
             // A reader that went away must not abort a login the phone may confirm: the
             // account is saved either way and the exit code says how it ended.
-            let _ = self.printer.data_line(&v.to_string());
+            let _ = self.printer.data_line(&e.to_line());
         }
     }
 
@@ -127,17 +175,22 @@ impl Ui for TermUi<'_> {
         ));
         self.write_png(&qr.content);
         let expires = crate::time::now() + valid_for.as_secs() as i64;
-        self.event(json!({"event": "qr", "url": qr.content, "n": n, "max": max, "expires_at": crate::time::display(Some(expires))}));
+        self.event(Event::Qr {
+            url: &qr.content,
+            n,
+            max,
+            expires_at: crate::time::display(Some(expires)),
+        });
     }
 
     fn phase(&mut self, phase: &Phase, time_left: Duration) {
         match phase {
             Phase::WaitingForScan => {}
-            Phase::Scanned => self.event(json!({"event": "scanned"})),
+            Phase::Scanned => self.event(Event::Scanned),
             Phase::Verifying { url } => {
                 // Only one code at a time: the verification QR follows as soon as its
                 // pages are read, or the link itself if they cannot be.
-                self.event(json!({"event": "verification_required", "url": url}));
+                self.event(Event::VerificationRequired { url });
                 self.say("Goofish asks for identity verification before this login completes: the login QR above is done with; preparing the verification QR code…");
             }
         }
@@ -162,7 +215,7 @@ impl Ui for TermUi<'_> {
     }
 
     fn verification_qr(&mut self, text: &str, time_left: Duration) {
-        self.event(json!({"event": "verification_qr", "text": text}));
+        self.event(Event::VerificationQr { text });
         self.draw(text);
         self.write_png(text);
         self.say(&format!(
@@ -172,7 +225,7 @@ impl Ui for TermUi<'_> {
     }
 
     fn verification_fallback(&mut self, url: &str, why: &str) {
-        self.event(json!({"event": "verification_fallback", "url": url, "reason": why}));
+        self.event(Event::VerificationFallback { url, reason: why });
         self.draw(url);
         self.write_png(url);
         self.say(&format!(
@@ -181,12 +234,12 @@ impl Ui for TermUi<'_> {
     }
 
     fn verification_passed(&mut self) {
-        self.event(json!({"event": "verification_passed"}));
+        self.event(Event::VerificationPassed);
         self.say("verification passed");
     }
 
     fn confirmed(&mut self) {
-        self.event(json!({"event": "confirmed"}));
+        self.event(Event::Confirmed);
         match &self.spinner {
             Some(pb) => pb.set_message("confirmed: logging in…"),
             None => self.printer.info("confirmed: logging in"),

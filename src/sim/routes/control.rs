@@ -61,7 +61,21 @@ pub(super) struct PhoneReq {
     htoken: String,
 }
 
+/// What the simulated phone can be told to do (`POST /__sim/phone/{action}`).
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum PhoneAction {
+    Scan,
+    Confirm,
+    Cancel,
+    Expire,
+    Verify,
+}
+
 pub(super) async fn ctl_phone(State(sh): S, Path(action): Path<String>, body: Bytes) -> Reply {
+    let Ok(action) = serde_json::from_value::<PhoneAction>(Value::String(action)) else {
+        return Reply::json(json!({"error": "unknown action"})).status(StatusCode::NOT_FOUND);
+    };
     let req: PhoneReq = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
@@ -80,16 +94,16 @@ pub(super) async fn ctl_phone(State(sh): S, Path(action): Path<String>, body: By
         req.lg_token.clone()
     };
     let now = Instant::now();
-    let result = match action.as_str() {
-        "scan" => w
+    let result = match action {
+        PhoneAction::Scan => w
             .scan(&lg, now)
             .map(|tmp| json!({"tmpToken": tmp, "lgToken": lg})),
-        "confirm" => w
+        PhoneAction::Confirm => w
             .confirm(&lg, &req.tmp_token, now)
             .map(|_| json!({"ok": true})),
-        "cancel" => w.cancel(&lg).map(|_| json!({"ok": true})),
-        "expire" => w.expire(&lg).map(|_| json!({"ok": true})),
-        "verify" => {
+        PhoneAction::Cancel => w.cancel(&lg).map(|_| json!({"ok": true})),
+        PhoneAction::Expire => w.expire(&lg).map(|_| json!({"ok": true})),
+        PhoneAction::Verify => {
             let h = if req.htoken == "latest" {
                 w.qrs
                     .values()
@@ -108,7 +122,6 @@ pub(super) async fn ctl_phone(State(sh): S, Path(action): Path<String>, body: By
                 None => Err(crate::sim::state::PhoneError::UnknownQr),
             }
         }
-        _ => return Reply::json(json!({"error": "unknown action"})).status(StatusCode::NOT_FOUND),
     };
     match result {
         Ok(v) => Reply::json(v),

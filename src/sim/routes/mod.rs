@@ -36,6 +36,35 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 type S = State<Arc<Shared>>;
+
+/// A request for a path the simulator does not serve: 404, and recorded as unexpected.
+async fn unknown_route(State(sh): S, req: Request) -> Response {
+    let what = format!("no route for {} {}", req.method(), req.uri().path());
+    sh.world().unexpected.push(what);
+    StatusCode::NOT_FOUND.into_response()
+}
+
+/// A panicking handler answers 500 and is recorded as unexpected, instead of only
+/// dropping the connection.
+fn catch_panics(
+    sh: Arc<Shared>,
+) -> tower_http::catch_panic::CatchPanicLayer<
+    impl Fn(Box<dyn std::any::Any + Send + 'static>) -> Response + Clone,
+> {
+    tower_http::catch_panic::CatchPanicLayer::custom(
+        move |err: Box<dyn std::any::Any + Send + 'static>| {
+            let why = err
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "a panic".into());
+            sh.world()
+                .unexpected
+                .push(format!("handler panicked: {why}"));
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        },
+    )
+}
 type Params = Query<HashMap<String, String>>;
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
@@ -77,7 +106,9 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/__sim/accounts", post(ctl_account))
         .route("/__sim/seed", post(ctl_seed))
+        .fallback(unknown_route)
         .layer(middleware::from_fn_with_state(shared.clone(), shape))
+        .layer(catch_panics(shared.clone()))
         .with_state(shared)
 }
 
