@@ -34,9 +34,8 @@ pub struct LoginConfig {
     pub name: Option<String>,
     /// Apply `name` to an account that is already stored under another name.
     pub rename: bool,
-    pub poll_interval: Duration,
-    pub timeout: Duration,
-    pub max_qr: u32,
+    /// The login loop's own options: poll interval, deadline, QR budget.
+    pub flow: crate::login::flow::Options,
     pub qr: QrMode,
     pub qr_png: Option<PathBuf>,
     /// The mode the `--qr-png` file is given (0600 unless `--qr-png-mode`).
@@ -59,16 +58,6 @@ pub struct RefreshConfig {
     pub on_change: Option<String>,
     /// How long an `--on-change` command may run before it is killed.
     pub on_change_timeout: Duration,
-}
-
-#[derive(Debug, Clone)]
-pub struct SimConfig {
-    pub variant: crate::sim::Variant,
-    pub auto_scan_after: Option<Duration>,
-    pub auto_confirm_after: Option<Duration>,
-    pub latency: Duration,
-    pub unb: String,
-    pub nickname: String,
 }
 
 #[derive(Debug, Clone)]
@@ -111,7 +100,8 @@ pub enum Action {
     },
     Simulate {
         listen: String,
-        sim: SimConfig,
+        /// The simulator's own configuration, built here directly.
+        scenario: crate::sim::Scenario,
     },
     Demo {
         manual: bool,
@@ -177,7 +167,7 @@ pub fn resolve_with(
         Command::Pending(a) => Action::Pending { json: a.json },
         Command::Simulate(a) => Action::Simulate {
             listen: a.listen,
-            sim: sim_config(a.sim)?,
+            scenario: scenario(a.sim)?,
         },
         Command::Demo(a) => Action::Demo {
             manual: a.manual,
@@ -344,12 +334,15 @@ fn login_config(a: cli::AddAccountArgs, image_terminal: bool) -> Result<LoginCon
     Ok(LoginConfig {
         name: a.name.map(|n| check_name(&n)).transpose()?,
         rename: a.rename,
-        poll_interval: seconds("--poll-interval", a.poll_interval, 0.05)?,
-        timeout: seconds("--timeout", a.timeout, 1.0)?,
-        max_qr: if a.max_qr == 0 {
-            return Err(Coded::usage("--max-qr must be at least 1"));
-        } else {
-            a.max_qr
+        flow: crate::login::flow::Options {
+            poll_interval: seconds("--poll-interval", a.poll_interval, 0.05)?,
+            timeout: seconds("--timeout", a.timeout, 1.0)?,
+            max_qr: if a.max_qr == 0 {
+                return Err(Coded::usage("--max-qr must be at least 1"));
+            } else {
+                a.max_qr
+            },
+            verify_interval: crate::login::flow::VERIFY_INTERVAL,
         },
         qr: qr_mode(a.qr),
         qr_png: a.qr_png,
@@ -372,25 +365,30 @@ fn qr_mode(m: cli::QrMode) -> QrMode {
     }
 }
 
-fn sim_config(a: cli::SimulatorArgs) -> Result<SimConfig, Coded> {
+fn scenario(a: cli::SimulatorArgs) -> Result<crate::sim::Scenario, Coded> {
     use crate::sim::Variant;
-    let opt = |flag: &str, v: Option<f64>| v.map(|s| seconds(flag, s, 0.0)).transpose();
-    Ok(SimConfig {
+    let ms = |flag: &str, v: Option<f64>| -> Result<Option<u64>, Coded> {
+        Ok(v.map(|s| seconds(flag, s, 0.0))
+            .transpose()?
+            .map(|d| d.as_millis() as u64))
+    };
+    Ok(crate::sim::Scenario {
         variant: match a.scenario {
             cli::ConfirmVariant::Plain => Variant::Plain,
             cli::ConfirmVariant::Token => Variant::Token,
             cli::ConfirmVariant::KeepLogin => Variant::KeepLogin,
             cli::ConfirmVariant::Verify => Variant::Verify,
         },
-        auto_scan_after: opt("--auto-scan-after", a.auto_scan_after)?,
-        auto_confirm_after: opt("--auto-confirm-after", a.auto_confirm_after)?,
-        latency: Duration::from_millis(a.latency),
+        auto_scan_after_ms: ms("--auto-scan-after", a.auto_scan_after)?,
+        auto_confirm_after_ms: ms("--auto-confirm-after", a.auto_confirm_after)?,
+        latency_ms: a.latency,
         unb: if !a.unb.is_empty() && a.unb.bytes().all(|b| b.is_ascii_digit()) {
             a.unb
         } else {
             return Err(Coded::usage("--unb must be a number"));
         },
         nickname: a.nickname,
+        ..crate::sim::Scenario::default()
     })
 }
 
@@ -530,6 +528,6 @@ mod tests {
         )
         .unwrap();
         let Action::AddAccount(c) = a else { panic!() };
-        assert_eq!(c.poll_interval, Duration::from_millis(250));
+        assert_eq!(c.flow.poll_interval, Duration::from_millis(250));
     }
 }

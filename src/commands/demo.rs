@@ -70,14 +70,10 @@ fn demo(
             ..globals.clone()
         };
         // An automatic phone confirms within seconds: a minute is plenty.
-        let cfg = LoginConfig {
-            timeout: if manual {
-                login.timeout
-            } else {
-                Duration::from_secs(60)
-            },
-            ..login
-        };
+        let mut cfg = login;
+        if !manual {
+            cfg.flow.timeout = Duration::from_secs(60);
+        }
         let code = add_account(&demo_globals, &store, &cfg, printer).await;
         sim.shutdown().await;
         code

@@ -47,7 +47,7 @@ pub fn run(globals: &Globals, action: Action, printer: &Printer) -> Result<Code>
             Some(store) => pending::run(&store, json, printer),
             None => no_store_yet(globals, json, printer),
         },
-        Action::Simulate { listen, sim } => simulate::run(&listen, sim, printer),
+        Action::Simulate { listen, scenario } => simulate::run(&listen, scenario, printer),
         Action::Demo {
             manual,
             login,

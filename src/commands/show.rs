@@ -4,43 +4,39 @@ use crate::exit::Code;
 use crate::printer::Printer;
 use crate::store::Store;
 use crate::time;
-use serde_json::json;
 
 pub fn run(store: &Store, name: &str, as_json: bool, printer: &Printer) -> anyhow::Result<Code> {
     let a = store.get(name)?;
     let proxy = a.proxy.as_deref().map(crate::redacted::redact_url);
     if as_json {
-        let cookies: Vec<_> = a
-            .cookies
-            .iter()
-            .map(|c| {
-                json!({
-                    "name": c.name,
-                    "domain": c.dotted_domain(),
-                    "path": c.path,
-                    "expires": time::json(c.expires),
-                    "secure": c.secure,
-                    "http_only": c.http_only,
-                    "same_site": c.same_site.map(|s| s.as_str()),
+        let v = AccountJson {
+            name: &a.name,
+            unb: &a.unb,
+            nickname: a.nickname.as_deref(),
+            status: a.status,
+            created: time::rfc3339(Some(a.created_at)),
+            updated: time::rfc3339(Some(a.updated_at)),
+            last_checked: time::rfc3339(a.last_checked),
+            last_refreshed: time::rfc3339(a.last_refreshed),
+            consecutive_failures: a.consecutive_failures,
+            next_attempt: time::rfc3339(a.next_attempt_at),
+            long_login_expires: time::rfc3339(crate::cookies::long_login_expiry(&a.cookies)),
+            proxy: proxy.as_deref(),
+            user_agent: a.user_agent.as_deref(),
+            cookies: a
+                .cookies
+                .iter()
+                .map(|c| CookieJson {
+                    name: &c.name,
+                    domain: c.dotted_domain(),
+                    path: &c.path,
+                    expires: time::rfc3339(c.expires),
+                    secure: c.secure,
+                    http_only: c.http_only,
+                    same_site: c.same_site.map(|s| s.as_str()),
                 })
-            })
-            .collect();
-        let v = json!({
-            "name": a.name,
-            "unb": a.unb,
-            "nickname": a.nickname,
-            "status": a.status.as_str(),
-            "created": time::json(Some(a.created_at)),
-            "updated": time::json(Some(a.updated_at)),
-            "last_checked": time::json(a.last_checked),
-            "last_refreshed": time::json(a.last_refreshed),
-            "consecutive_failures": a.consecutive_failures,
-            "next_attempt": time::json(a.next_attempt_at),
-            "long_login_expires": time::json(crate::cookies::long_login_expiry(&a.cookies)),
-            "proxy": proxy,
-            "user_agent": a.user_agent,
-            "cookies": cookies,
-        });
+                .collect(),
+        };
         printer.data_line(&serde_json::to_string_pretty(&v)?)?;
         return Ok(Code::Success);
     }
@@ -96,4 +92,35 @@ pub fn run(store: &Store, name: &str, as_json: bool, printer: &Printer) -> anyho
     }
     printer.data(&out)?;
     Ok(Code::Success)
+}
+
+/// `show --json`: one account with its cookies' attributes, never their values.
+#[derive(serde::Serialize)]
+struct AccountJson<'a> {
+    name: &'a str,
+    unb: &'a str,
+    nickname: Option<&'a str>,
+    status: crate::store::Status,
+    created: Option<String>,
+    updated: Option<String>,
+    last_checked: Option<String>,
+    last_refreshed: Option<String>,
+    consecutive_failures: i64,
+    next_attempt: Option<String>,
+    long_login_expires: Option<String>,
+    /// With its password replaced.
+    proxy: Option<&'a str>,
+    user_agent: Option<&'a str>,
+    cookies: Vec<CookieJson<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct CookieJson<'a> {
+    name: &'a str,
+    domain: String,
+    path: &'a str,
+    expires: Option<String>,
+    secure: bool,
+    http_only: bool,
+    same_site: Option<&'static str>,
 }

@@ -2,25 +2,12 @@
 
 use crate::exit::{Code, Coded};
 use crate::printer::Printer;
-use crate::settings::SimConfig;
 use crate::sim::{Scenario, Simulator};
 
-pub fn scenario(cfg: &SimConfig) -> Scenario {
-    Scenario {
-        variant: cfg.variant,
-        auto_scan_after_ms: cfg.auto_scan_after.map(|d| d.as_millis() as u64),
-        auto_confirm_after_ms: cfg.auto_confirm_after.map(|d| d.as_millis() as u64),
-        latency_ms: cfg.latency.as_millis() as u64,
-        unb: cfg.unb.clone(),
-        nickname: cfg.nickname.clone(),
-        ..Scenario::default()
-    }
-}
-
-pub fn run(listen: &str, cfg: SimConfig, printer: &Printer) -> anyhow::Result<Code> {
+pub fn run(listen: &str, scenario: Scenario, printer: &Printer) -> anyhow::Result<Code> {
     let rt = super::runtime()?;
     rt.block_on(async {
-        let sim = Simulator::start(listen, scenario(&cfg))
+        let sim = Simulator::start(listen, scenario)
             .await
             .map_err(|e| Coded::usage(crate::exit::message_for(&e)))?;
         let base = sim.base.as_str().trim_end_matches('/');

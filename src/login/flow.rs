@@ -13,6 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// How often `iv/photoVerify/check.do` is polled (protocol.md §6).
+pub const VERIFY_INTERVAL: Duration = Duration::from_secs(2);
+
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
     pub poll_interval: Duration,

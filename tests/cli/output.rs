@@ -47,9 +47,11 @@ fn refresh_and_list_json_reports() {
     );
     let refresh = String::from_utf8(out.stdout).unwrap();
     let list = env.stdout_of(&["list", "--json"]);
+    let show = env.stdout_of(&["show", "alive", "--json"]);
     settings(&env).bind(|| {
         insta::assert_snapshot!("refresh_json", refresh);
         insta::assert_snapshot!("list_json", list);
+        insta::assert_snapshot!("show_json", show);
     });
 }
 

@@ -52,15 +52,6 @@ pub async fn add_account(
     result
 }
 
-fn options(cfg: &LoginConfig) -> flow::Options {
-    flow::Options {
-        poll_interval: cfg.poll_interval,
-        timeout: cfg.timeout,
-        max_qr: cfg.max_qr,
-        verify_interval: Duration::from_secs(2),
-    }
-}
-
 async fn login(
     globals: &Globals,
     store: &Store,
@@ -89,7 +80,7 @@ async fn login(
         globals.http_timeout,
         &[],
     )?);
-    let opts = options(cfg);
+    let opts = cfg.flow;
     if !cfg.no_wait {
         let cookies = flow::login(client.clone(), opts, ui).await?;
         return save(store, cfg, cfg.name.clone(), &client, cookies, ui);
@@ -101,7 +92,7 @@ async fn login(
     }
     let started = started?;
     let id = crate::ids::random_hex(12);
-    let expires = now + flow::QR_LIFETIME.min(cfg.timeout).as_secs() as i64;
+    let expires = now + flow::QR_LIFETIME.min(cfg.flow.timeout).as_secs() as i64;
     store.save_pending(&PendingLogin {
         id: id.clone(),
         created_at: now,
@@ -174,7 +165,7 @@ async fn resume(
     if ui.qr_png.is_none() {
         ui.qr_png = p.qr_png.clone().map(|path| (path, p.qr_png_mode));
     }
-    let opts = options(cfg);
+    let opts = cfg.flow;
     let left = Duration::from_secs((p.expires_at - crate::time::now()).max(1) as u64);
     ui.qr(&qr, 1, opts.max_qr, left);
     let result = flow::wait(
