@@ -166,26 +166,20 @@ mod tests {
     use super::*;
     use crate::store::NewAccount;
 
+    /// An account with unb 1 and no other cookie, never checked.
+    fn one_account() -> NewAccount {
+        NewAccount::from_cookies(
+            vec![Cookie::for_domain("unb", "1", ".goofish.com")],
+            None,
+            Status::Unknown,
+        )
+    }
+
     #[test]
     fn leases_exclude_other_runs_until_they_end() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("a.db")).unwrap();
-        let (a, _) = s
-            .save(
-                &NewAccount {
-                    unb: "1".into(),
-                    name: None,
-                    nickname: None,
-                    cookies: vec![Cookie::for_domain("unb", "1", ".goofish.com")],
-                    proxy: None,
-                    user_agent: None,
-                    status: Status::Unknown,
-                    refreshed: false,
-                    rename: false,
-                },
-                0,
-            )
-            .unwrap();
+        let (a, _) = s.save(&one_account(), 0).unwrap();
         assert!(s.try_lease(a.id, "run-a", 100, 0).unwrap());
         assert!(!s.try_lease(a.id, "run-b", 100, 50).unwrap());
         // Run b cannot record while a holds the lease.
@@ -221,17 +215,7 @@ mod tests {
     fn a_save_during_a_refresh_wins() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("a.db")).unwrap();
-        let new = NewAccount {
-            unb: "1".into(),
-            name: None,
-            nickname: None,
-            cookies: vec![Cookie::for_domain("unb", "1", ".goofish.com")],
-            proxy: None,
-            user_agent: None,
-            status: Status::Unknown,
-            refreshed: false,
-            rename: false,
-        };
+        let new = one_account();
         let (read, _) = s.save(&new, 0).unwrap();
         assert!(s.try_lease(read.id, "run", 100, 0).unwrap());
         // A login lands while the refresh is talking to the server.

@@ -91,6 +91,18 @@ fn qr_image_through_viuer_on_a_plain_terminal() {
         !out.contains("\x1b[30;107m▀"),
         "fell back to the unicode renderer: {out}"
     );
+    // The spinner is suspended while the image is drawn: its ticking thread never writes a
+    // glyph into (or above) the image. The race is timing-dependent, so this checks the
+    // whole image region rather than one moment.
+    let first = out.find("\x1b[38;5;").unwrap_or(0);
+    let last = out.rfind("\x1b[38;5;").unwrap_or(first);
+    let line_start = out[..first].rfind(['\r', '\n']).map_or(0, |i| i + 1);
+    assert!(
+        !out[line_start..last]
+            .chars()
+            .any(|c| ('\u{2800}'..='\u{28FF}').contains(&c)),
+        "a spinner glyph is drawn into the image"
+    );
     assert!(out.contains("saved new account xy_demo_user"), "{out}");
 }
 
