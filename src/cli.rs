@@ -257,6 +257,8 @@ pub enum ConfirmVariant {
     Plain,
     /// A token redeemed at login_token/login.do
     Token,
+    /// A token and the login cookies on the same answer
+    TokenWithCookies,
     /// A keep-login dialog confirmed at its URL
     KeepLogin,
     /// Identity verification required (iframeRedirect)

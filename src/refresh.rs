@@ -5,7 +5,7 @@
 
 use crate::cookies::{self, Cookie};
 use crate::passport::Endpoints;
-use crate::passport::{self, MtopOutcome, PassportClient, PassportError, Step};
+use crate::passport::{self, MtopOutcome, PassportClient, PassportError, SilentMode, Step};
 use crate::redacted::Proxy;
 use crate::store::{Account, Recorded, RefreshRecord, Status, Store};
 use std::collections::HashMap;
@@ -63,6 +63,7 @@ pub enum Sent {
     HasLogin,
     LoginUserGet,
     SetLoginSettings,
+    QueryLoginSettings,
 }
 
 impl Sent {
@@ -72,6 +73,7 @@ impl Sent {
             Sent::HasLogin => "hasLogin",
             Sent::LoginUserGet => "loginuser.get",
             Sent::SetLoginSettings => "setLoginSettings",
+            Sent::QueryLoginSettings => "queryLoginSettings",
         }
     }
 }
@@ -90,7 +92,8 @@ pub fn describe(sent: &[Sent]) -> String {
 /// Which renewal the official web would send now (§7.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Renewal {
-    Silent,
+    /// `silentHasLogin.do`, in the mode the long-login cookies call for.
+    Silent(SilentMode),
     HasLogin,
 }
 
@@ -106,6 +109,8 @@ pub struct Report {
     pub skipped: Option<Skip>,
     /// This run hit a transient error.
     pub transient: bool,
+    /// The service refused long login for the first time (reported once).
+    pub long_login_refused_now: bool,
     pub next_attempt: Option<i64>,
 }
 
@@ -131,10 +136,12 @@ pub fn renewal(cookies: &[Cookie], now_ms: i64) -> Renewal {
     let ms =
         |name: &str| cookies::value_of(cookies, name).and_then(|v| v.trim().parse::<i64>().ok());
     let fatigued = ms("sdkSilent").is_some_and(|t| t > now_ms);
-    let long_login = ms("havana_lgc_exp").is_some_and(|t| t > now_ms)
-        || ms("cookie3_bak_exp").is_some_and(|t| t > now_ms);
-    if long_login && !fatigued {
-        Renewal::Silent
+    if fatigued {
+        Renewal::HasLogin
+    } else if ms("havana_lgc_exp").is_some_and(|t| t > now_ms) {
+        Renewal::Silent(SilentMode::Havana)
+    } else if ms("cookie3_bak_exp").is_some_and(|t| t > now_ms) {
+        Renewal::Silent(SilentMode::Cookie3)
     } else {
         Renewal::HasLogin
     }
@@ -171,6 +178,7 @@ pub fn record(
             consecutive_failures: 0,
             next_attempt_at: None,
             cookies,
+            long_login_refused: None,
         },
         Verdict::Expired(_) => RefreshRecord {
             status: Status::Expired,
@@ -179,6 +187,7 @@ pub fn record(
             consecutive_failures: failures,
             next_attempt_at: Some(now + EXPIRED_RECHECK),
             cookies: None,
+            long_login_refused: None,
         },
         Verdict::Risk(_) => {
             // Repeated risk answers double the wait: 10 min, 20 min, 40 min, … 12 h.
@@ -195,6 +204,7 @@ pub fn record(
                 consecutive_failures: failures,
                 next_attempt_at: Some(now + wait),
                 cookies: None,
+                long_login_refused: None,
             }
         }
         Verdict::Transient(_) => RefreshRecord {
@@ -204,22 +214,42 @@ pub fn record(
             consecutive_failures: failures,
             next_attempt_at: None,
             cookies: None,
+            long_login_refused: None,
         },
     }
 }
 
-/// Check one account: renew, validate, turn long login on if it is off. Returns the
-/// verdict, what was sent, and on success the merged cookie set.
-pub async fn check(
-    client: &PassportClient,
-    a: &Account,
-    now_ms: i64,
-) -> (Verdict, Vec<Sent>, Option<Vec<Cookie>>) {
+/// What checking one account found.
+#[derive(Debug)]
+pub struct Check {
+    pub verdict: Verdict,
+    /// What was sent, in order.
+    pub sent: Vec<Sent>,
+    /// The merged cookie set, on success only.
+    pub cookies: Option<Vec<Cookie>>,
+    /// Whether the service refused long login (`None`: not asked this run).
+    pub long_login_refused: Option<bool>,
+}
+
+impl Check {
+    fn failed(verdict: Verdict, sent: Vec<Sent>) -> Check {
+        Check {
+            verdict,
+            sent,
+            cookies: None,
+            long_login_refused: None,
+        }
+    }
+}
+
+/// Check one account: renew, validate, turn long login on if it is off and not refused
+/// before, and confirm it.
+pub async fn check(client: &PassportClient, a: &Account, now_ms: i64) -> Check {
     let mut actions: Vec<Sent> = Vec::new();
     let renewed = match renewal(&a.cookies, now_ms) {
-        Renewal::Silent => {
+        Renewal::Silent(mode) => {
             actions.push(Sent::SilentHasLogin);
-            client.silent_has_login().await
+            client.silent_has_login(mode).await
         }
         Renewal::HasLogin => {
             actions.push(Sent::HasLogin);
@@ -234,9 +264,9 @@ pub async fn check(
             } else {
                 "silentHasLogin.do: long login did not renew the session"
             };
-            return (Verdict::Expired(why.into()), actions, None);
+            return Check::failed(Verdict::Expired(why.into()), actions);
         }
-        Err(e) => return (from_error(&e), actions, None),
+        Err(e) => return Check::failed(from_error(&e), actions),
     }
     actions.push(Sent::LoginUserGet);
     let verdict = match client
@@ -266,15 +296,26 @@ pub async fn check(
         Err(e) => from_error(&e),
     };
     if verdict != Verdict::Ok {
-        return (verdict, actions, None);
+        return Check::failed(verdict, actions);
     }
-    if !long_login_on(&client.cookies(), now_ms) {
+    let mut refused = None;
+    if !long_login_on(&client.cookies(), now_ms) && !a.long_login_refused {
+        // Long login is a bonus: the account is alive either way. Turn it on, then ask
+        // whether it really is (§7.3: YD re-queries queryLoginSettings).
         actions.push(Sent::SetLoginSettings);
-        // Long login is a bonus: the account is alive either way.
         let _ = client.enable_long_login().await;
+        actions.push(Sent::QueryLoginSettings);
+        if let Ok(Some(on)) = client.query_long_login().await {
+            refused = Some(!on);
+        }
     }
     let merged = cookies::merge(&a.cookies, &client.service_cookies(), now_ms / 1000);
-    (Verdict::Ok, actions, Some(merged))
+    Check {
+        verdict: Verdict::Ok,
+        sent: actions,
+        cookies: Some(merged),
+        long_login_refused: refused,
+    }
 }
 
 /// Run the refresh over `accounts` (already selected; their cookies are not needed, each
@@ -392,6 +433,7 @@ async fn one(
         error: None,
         skipped: Some(skip),
         transient: false,
+        long_login_refused_now: false,
         next_attempt: a.next_attempt_at,
     };
     // A lease long enough for every request of one account, then some.
@@ -432,9 +474,17 @@ async fn one(
         return Ok(skipped(skip, &a));
     }
     let client = PassportClient::over(http, endpoints, ua, opts.http_timeout, &a.cookies);
-    let (verdict, actions, cookies) = check(&client, &a, crate::time::now_ms()).await;
+    let Check {
+        verdict,
+        sent: actions,
+        cookies,
+        long_login_refused,
+    } = check(&client, &a, crate::time::now_ms()).await;
     let now = crate::time::now();
-    let rec = record(&a, &verdict, cookies, now);
+    let rec = RefreshRecord {
+        long_login_refused,
+        ..record(&a, &verdict, cookies, now)
+    };
     match with_store(store, |s| s.record_refresh(a.id, owner, &rec, a.revision))? {
         Recorded::Stored => {}
         Recorded::LeaseLost => return Ok(skipped(Skip::Leased, &a)),
@@ -452,6 +502,7 @@ async fn one(
         },
         skipped: None,
         transient: matches!(verdict, Verdict::Transient(_)),
+        long_login_refused_now: long_login_refused == Some(true) && !a.long_login_refused,
         next_attempt: rec.next_attempt_at,
     })
 }
@@ -476,6 +527,7 @@ mod tests {
             proxy: None,
             user_agent: None,
             revision: 0,
+            long_login_refused: false,
             cookies: vec![],
         }
     }
@@ -491,11 +543,15 @@ mod tests {
         let now = 1_000_000;
         assert_eq!(
             renewal(&c(&[("havana_lgc_exp", "2000000")]), now),
-            Renewal::Silent
+            Renewal::Silent(SilentMode::Havana)
         );
+        // Havana expired, Cookie3 still valid: the plugin's second mode.
         assert_eq!(
-            renewal(&c(&[("cookie3_bak_exp", "2000000")]), now),
-            Renewal::Silent
+            renewal(
+                &c(&[("havana_lgc_exp", "900000"), ("cookie3_bak_exp", "2000000")]),
+                now
+            ),
+            Renewal::Silent(SilentMode::Cookie3)
         );
         assert_eq!(
             renewal(

@@ -376,6 +376,7 @@ fn scenario(a: cli::SimulatorArgs) -> Result<crate::sim::Scenario, Coded> {
         variant: match a.scenario {
             cli::ConfirmVariant::Plain => Variant::Plain,
             cli::ConfirmVariant::Token => Variant::Token,
+            cli::ConfirmVariant::TokenWithCookies => Variant::TokenWithCookies,
             cli::ConfirmVariant::KeepLogin => Variant::KeepLogin,
             cli::ConfirmVariant::Verify => Variant::Verify,
         },

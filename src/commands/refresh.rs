@@ -56,6 +56,13 @@ pub fn run(globals: &Globals, cfg: &RefreshConfig, printer: &Printer) -> anyhow:
         on_change,
     ))?;
     for r in &reports {
+        if r.long_login_refused_now {
+            printer.info(&format!(
+                "{} ({}): the service would not turn long login on (queryLoginSettings: hasLongTokenLogin false); qrlogin will not ask again until the next login",
+                crate::escape::for_terminal(&r.name),
+                r.unb
+            ));
+        }
         match line(r) {
             Some((true, text)) => printer.info(&text),
             Some((false, text)) => printer.detail(&text),

@@ -6,9 +6,12 @@ use crate::redacted::Secret;
 use cookie_store::{CookieDomain, CookieExpiration, CookieStore, RawCookie};
 use url::Url;
 
-/// Every unexpired cookie in the jar, with all its attributes.
+/// Every unexpired cookie in the jar, with all its attributes, in a stable order (domain,
+/// path, name): the jar's own order is a hash map's, and a stored account should not
+/// reorder its cookies from one run to the next.
 pub fn export(jar: &CookieStore) -> Vec<Cookie> {
-    jar.iter_unexpired()
+    let mut out: Vec<Cookie> = jar
+        .iter_unexpired()
         .filter_map(|c| {
             let (domain, host_only) = match &c.domain {
                 CookieDomain::HostOnly(h) => (h.clone(), true),
@@ -34,7 +37,9 @@ pub fn export(jar: &CookieStore) -> Vec<Cookie> {
                 }),
             })
         })
-        .collect()
+        .collect();
+    out.sort_by(|a, b| (&a.domain, &a.path, &a.name).cmp(&(&b.domain, &b.path, &b.name)));
+    out
 }
 
 /// A jar holding `cookies`, as if each had been set by its own domain.

@@ -18,6 +18,7 @@ pub use error::{PassportError, Step, parse_json, root_cause};
 use error::{check_intercepted, expect_success, malformed};
 pub use mtop::{MtopOutcome, classify_ret};
 pub use qr_login::{Confirmation, QrCode, QrState, classify_query, normalise_url};
+pub use renewal::SilentMode;
 pub use verification::{IvState, Verification, extract_htoken, extract_qr_text};
 
 use crate::cookies::Cookie;

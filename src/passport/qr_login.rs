@@ -216,6 +216,35 @@ impl PassportClient {
         Ok(())
     }
 
+    /// Ask whether long login is on (§7.3): `queryLoginSettings.do`'s
+    /// `returnValue.hasLongTokenLogin`, found at any depth as YD does. `None` when the
+    /// answer does not say.
+    pub async fn query_long_login(&self) -> Result<Option<bool>, PassportError> {
+        let mut url = self.url(&self.endpoints.passport, "ac/account/queryLoginSettings.do")?;
+        url.query_pairs_mut().extend_pairs([
+            ("fromSite", "77"),
+            ("appName", "xianyu"),
+            ("bizEntrance", "web"),
+        ]);
+        let req = self
+            .http
+            .post(url)
+            .headers(self.passport_headers(&self.mini_login_url()));
+        let v: serde_json::Value = self.json(Step::LongLogin, req).await?;
+        fn find(v: &serde_json::Value) -> Option<bool> {
+            match v {
+                serde_json::Value::Object(m) => m
+                    .get("returnValue")
+                    .and_then(|r| r.get("hasLongTokenLogin"))
+                    .and_then(serde_json::Value::as_bool)
+                    .or_else(|| m.values().find_map(find)),
+                serde_json::Value::Array(a) => a.iter().find_map(find),
+                _ => None,
+            }
+        }
+        Ok(find(&v))
+    }
+
     /// Turn on long login (§7.3): `setLoginSettings.do status=0`. Returns whether the
     /// service said yes.
     pub async fn enable_long_login(&self) -> Result<bool, PassportError> {

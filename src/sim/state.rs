@@ -14,6 +14,9 @@ pub enum Variant {
     Plain,
     /// (b) a `token` redeemed at `login_token/login.do`.
     Token,
+    /// (b') a `token` and the login cookies on the same answer (protocol.md §12 leaves
+    /// open whether the service does this; a client must work either way).
+    TokenWithCookies,
     /// (c) a keep-login `dialogAction` confirmed at its URL.
     KeepLogin,
     /// (d) `iframeRedirect`: identity verification first.
@@ -48,6 +51,9 @@ pub struct Scenario {
     pub pretty_view_data: bool,
     /// Seconds added to the `Date` header (a server whose clock disagrees with ours).
     pub clock_skew_s: i64,
+    /// setLoginSettings answers success but sets nothing, and queryLoginSettings says long
+    /// login is off: an account whose long login cannot be turned on.
+    pub refuse_long_login: bool,
     /// The next this-many query.do polls answer `qrCodeStatus: ERROR` (a transient
     /// server-side failure, protocol.md §5.2) instead of the QR's status.
     pub error_polls: u32,
@@ -70,6 +76,7 @@ impl Default for Scenario {
             h5_token_ttl_ms: 2 * 3600 * 1000,
             pretty_view_data: false,
             clock_skew_s: 0,
+            refuse_long_login: false,
             error_polls: 0,
         }
     }
@@ -373,7 +380,9 @@ impl World {
         s.status = QrStatus::Confirmed;
         match s.variant {
             Variant::Plain => {}
-            Variant::Token => s.login_token = Some(format!("LT-{}", hex(24))),
+            Variant::Token | Variant::TokenWithCookies => {
+                s.login_token = Some(format!("LT-{}", hex(24)))
+            }
             Variant::KeepLogin => s.keep_token = Some(hex(24)),
             Variant::Verify => {
                 let h = hex(20);

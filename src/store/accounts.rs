@@ -58,6 +58,9 @@ pub struct Account {
     /// Bumped by every save and every recorded refresh: a refresh records its result only
     /// if the account still has the revision it read (a login or import meanwhile wins).
     pub revision: i64,
+    /// The service would not turn long login on (queryLoginSettings said no): refresh
+    /// does not ask again until the next login or import.
+    pub long_login_refused: bool,
     pub cookies: Vec<Cookie>,
 }
 
@@ -132,7 +135,7 @@ impl NewAccount {
 
 const ACCOUNT_COLUMNS: &str = "id, unb, name, nickname, created_at, updated_at, status, \
      last_checked, last_refreshed, consecutive_failures, next_attempt_at, proxy, user_agent, \
-     revision";
+     revision, long_login_refused";
 
 fn account_from_row(r: &Row<'_>) -> rusqlite::Result<Account> {
     Ok(Account {
@@ -150,6 +153,7 @@ fn account_from_row(r: &Row<'_>) -> rusqlite::Result<Account> {
         proxy: r.get(11)?,
         user_agent: r.get(12)?,
         revision: r.get(13)?,
+        long_login_refused: r.get(14)?,
         cookies: Vec::new(),
     })
 }
@@ -401,8 +405,8 @@ impl Store {
                         "UPDATE accounts SET name = ?2, nickname = COALESCE(?3, nickname), \
                          updated_at = ?4, status = ?5, last_refreshed = ?6, last_checked = ?6, \
                          consecutive_failures = 0, next_attempt_at = NULL, proxy = ?7, \
-                         user_agent = COALESCE(?8, user_agent), revision = revision + 1 \
-                         WHERE id = ?1",
+                         user_agent = COALESCE(?8, user_agent), revision = revision + 1, \
+                         long_login_refused = 0 WHERE id = ?1",
                         params![
                             id,
                             name,
@@ -423,7 +427,7 @@ impl Store {
                         "UPDATE accounts SET name = ?2, nickname = COALESCE(?3, nickname), \
                          updated_at = ?4, consecutive_failures = 0, next_attempt_at = NULL, \
                          proxy = COALESCE(?5, proxy), user_agent = COALESCE(?6, user_agent), \
-                         revision = revision + 1 WHERE id = ?1",
+                         revision = revision + 1, long_login_refused = 0 WHERE id = ?1",
                         params![id, name, new.nickname, now, new.proxy, new.user_agent],
                     )?;
                     id

@@ -61,9 +61,11 @@ pub const MIGRATIONS: &[&str] = &[
     // v3: a revision counter bumped by every save, so a refresh that read an account
     // before a login or an import finished can tell and never overwrites the newer data;
     // and where a pending login's `--qr-png` goes (with its mode), so `--resume` rewrites
-    // the same file with every replacement QR.
+    // the same file with every replacement QR; and whether the service refused to turn long
+    // login on, so refresh reports it once instead of asking again every run.
     r#"
     ALTER TABLE accounts ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE accounts ADD COLUMN long_login_refused INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE pending_logins ADD COLUMN qr_png TEXT;
     ALTER TABLE pending_logins ADD COLUMN qr_png_mode INTEGER;
     "#,

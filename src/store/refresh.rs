@@ -17,6 +17,8 @@ pub struct RefreshRecord {
     pub next_attempt_at: Option<i64>,
     /// The new full cookie set, only when renewal succeeded.
     pub cookies: Option<Vec<Cookie>>,
+    /// Whether the service refused long login this run (`None`: not asked).
+    pub long_login_refused: Option<bool>,
 }
 
 /// What became of a refresh result handed to [`Store::record_refresh`].
@@ -108,7 +110,8 @@ impl Store {
                 "UPDATE accounts SET status = ?3, last_checked = ?4, \
                  last_refreshed = CASE WHEN ?5 THEN ?4 ELSE last_refreshed END, \
                  consecutive_failures = ?6, next_attempt_at = ?7, updated_at = ?4, \
-                 lease_owner = NULL, lease_until = NULL, revision = revision + 1 \
+                 lease_owner = NULL, lease_until = NULL, revision = revision + 1, \
+                 long_login_refused = COALESCE(?9, long_login_refused) \
                  WHERE id = ?1 AND lease_owner = ?2 AND revision = ?8",
                 params![
                     id,
@@ -118,7 +121,8 @@ impl Store {
                     rec.refreshed,
                     rec.consecutive_failures,
                     rec.next_attempt_at,
-                    revision
+                    revision,
+                    rec.long_login_refused
                 ],
             )?;
             if n == 1 {
@@ -190,6 +194,7 @@ mod tests {
             consecutive_failures: 0,
             next_attempt_at: None,
             cookies: Some(vec![]),
+            long_login_refused: None,
         };
         assert_eq!(
             s.record_refresh(a.id, "run-b", &rec, a.revision).unwrap(),
@@ -236,6 +241,7 @@ mod tests {
             consecutive_failures: 1,
             next_attempt_at: Some(3620),
             cookies: None,
+            long_login_refused: None,
         };
         assert_eq!(
             s.record_refresh(read.id, "run", &rec, read.revision)

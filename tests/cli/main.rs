@@ -8,6 +8,7 @@ mod hostile;
 mod newcomer;
 mod output;
 mod refresh;
+mod renewal;
 mod simulator;
 mod store;
 mod support;

@@ -157,3 +157,32 @@ fn messages_say_things_once_and_plainly() {
             .stdout(predicate::str::contains("--db").not());
     }
 }
+
+/// `export --format header|env` with nothing a browser would send: a reason and a
+/// non-zero exit instead of an empty line.
+#[test]
+fn an_export_with_nothing_to_send_says_why() {
+    let env = Env::new();
+    env.import_header("shop-1", "unb=1; cookie2=x");
+    for format in ["header", "env"] {
+        env.cmd()
+            .env("QRLOGIN_WWW_URL", "https://example.org")
+            .args(["export", "shop-1", "--format", format])
+            .assert()
+            .code(2)
+            .stdout("")
+            .stderr(predicate::str::contains(
+                "none of shop-1's cookies would be sent to https://example.org/ (QRLOGIN_WWW_URL): they are for .goofish.com (2)",
+            ));
+    }
+    env.cmd()
+        .args(["import", "old", "--format", "json", "--from", "-"])
+        .write_stdin(r#"[{"name":"unb","value":"2","expires":1000}]"#)
+        .assert()
+        .success();
+    env.cmd()
+        .args(["export", "old"])
+        .assert()
+        .code(10)
+        .stderr(predicate::str::contains("every cookie of old has expired"));
+}

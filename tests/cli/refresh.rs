@@ -83,7 +83,10 @@ fn long_login_is_turned_on_when_off() {
     seed(&env, 1, false);
     let (code, r, _) = report(&env, &[]);
     assert_eq!(code, Some(0));
-    assert_eq!(r[0]["action"], "hasLogin+loginuser.get+setLoginSettings");
+    assert_eq!(
+        r[0]["action"],
+        "hasLogin+loginuser.get+setLoginSettings+queryLoginSettings"
+    );
     assert!(
         env.export_json("acct-0")
             .iter()

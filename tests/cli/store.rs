@@ -503,6 +503,7 @@ fn reimport_keeps_the_name_and_status_unless_renamed() {
             consecutive_failures: 0,
             next_attempt_at: None,
             cookies: None,
+            long_login_refused: None,
         };
         assert!(
             store

@@ -58,11 +58,20 @@ pub(super) async fn mtop(
     }
     match api.as_str() {
         "mtop.gaia.nodejs.gaia.idle.data.gw.v2.index.get"
-        | "mtop.taobao.idlehome.home.webpc.feed" => Reply::json(mtop_body(
-            &api,
-            &["SUCCESS::调用成功"],
-            json!({"sections": []}),
-        )),
+        | "mtop.taobao.idlehome.home.webpc.feed" => {
+            // The signed call also hands out an anonymous `cookie2` (protocol.md §2.4,
+            // §11 item 1) to a client that has none.
+            let reply = Reply::json(mtop_body(
+                &api,
+                &["SUCCESS::调用成功"],
+                json!({"sections": []}),
+            ));
+            if cookies.contains_key("cookie2") {
+                reply
+            } else {
+                reply.cookies(vec![set_cookie("cookie2", &hex(32), None, true)])
+            }
+        }
         "mtop.taobao.idlemessage.pc.loginuser.get"
         | "mtop.taobao.idlemessage.pc.login.token"
         | "mtop.idle.web.user.page.nav" => {

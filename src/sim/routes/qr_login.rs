@@ -6,13 +6,23 @@ use super::*;
 pub(super) async fn mini_login(State(sh): S, headers: HeaderMap) -> Reply {
     let cookies = request_cookies(&headers);
     let csrf = hex(22);
-    let hsiz = cookies.get("cookie2").cloned().unwrap_or_else(|| hex(32));
+    // `hsiz` is the anonymous `cookie2` the h5 gateway issued (protocol.md §2.4, §3.3); a
+    // client that comes here first gets one now, so the two always agree.
+    let (hsiz, issued) = match cookies.get("cookie2") {
+        Some(c) => (c.clone(), None),
+        None => {
+            let c = hex(32);
+            (c.clone(), Some(set_cookie("cookie2", &c, None, true)))
+        }
+    };
     let pretty = sh.world().scenario.pretty_view_data;
     let html = pages::mini_login(&sh.base, &csrf, &hsiz, pretty);
-    Reply::html(html).cookies(vec![
+    let mut set = vec![
         set_cookie("XSRF-TOKEN", &csrf, None, false),
         set_cookie("_tb_token_", &hex(13), None, false),
-    ])
+    ];
+    set.extend(issued);
+    Reply::html(html).cookies(set)
 }
 
 pub(super) async fn generate(
@@ -55,8 +65,7 @@ pub(super) fn login_cookies(
     nick: &str,
 ) -> Vec<String> {
     let cookie2 = w.open_session(unb);
-    let nick_enc =
-        percent_encoding::utf8_percent_encode(nick, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let nick_enc = encode_nick(nick);
     vec![
         set_cookie("unb", unb, Some(31_536_000), true),
         set_cookie("cookie2", &cookie2, None, true),
@@ -71,6 +80,17 @@ pub(super) fn login_cookies(
         set_cookie("t", &hex(32), Some(7_776_000), false),
         set_cookie("_samesite_flag_", "true", None, true),
     ]
+}
+
+/// `tracknick` as the service encodes it: UTF-8 percent-encoded, but `-`, `_`, `.` and `~`
+/// left alone (`xy_demo_user`, not `xy%5Fdemo%5Fuser`).
+pub(super) fn encode_nick(nick: &str) -> String {
+    const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(nick, SET).to_string()
 }
 
 pub(super) async fn query(State(sh): S, body: Bytes) -> Reply {
@@ -128,6 +148,10 @@ pub(super) async fn query(State(sh): S, body: Bytes) -> Reply {
                     Reply::json(confirmed(json!({}))).cookies(c)
                 }
                 Variant::Token => Reply::json(confirmed(json!({"token": s.login_token}))),
+                Variant::TokenWithCookies => {
+                    let c = login_cookies(&mut w, &s.unb, &s.nickname);
+                    Reply::json(confirmed(json!({"token": s.login_token}))).cookies(c)
+                }
                 Variant::KeepLogin => Reply::json(confirmed(json!({
                     "dialogAction": "keepLoginConfirmDialog",
                     "feedbackPayload": {"dynamicUrl": {"dialogConfirmLoginUrl":

@@ -31,16 +31,30 @@ pub(super) fn rotated(unb: &str) -> Vec<String> {
 
 pub(super) async fn has_login(State(sh): S, headers: HeaderMap, body: Bytes) -> Reply {
     let mut w = sh.world();
-    let form: serde_json::Map<String, Value> = url::form_urlencoded::parse(&body)
+    let mut form: serde_json::Map<String, Value> = url::form_urlencoded::parse(&body)
         .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
         .collect();
+    if let Some(v) = headers.get("x-xsrf-token").and_then(|v| v.to_str().ok()) {
+        form.insert("header:x-xsrf-token".into(), Value::String(v.to_owned()));
+    }
     w.forms
         .insert("/newlogin/hasLogin.do".into(), Value::Object(form));
+    let nick = nick_of(&request_cookies(&headers));
     match session_from(&w, &headers) {
-        Some((unb, SessionState::Alive)) => {
-            Reply::json(passport(json!({"resultCode": 100}), 0, true)).cookies(rotated(&unb))
+        // Risk control blocks mtop calls, not the passport session (protocol.md §7.5, §10):
+        // a blocked account still renews here.
+        Some((unb, SessionState::Alive | SessionState::Blocked)) => {
+            let mut set = rotated(&unb);
+            // hasLogin also sets these (§7.3).
+            set.push(set_cookie(
+                "tracknick",
+                &encode_nick(&nick),
+                Some(31_536_000),
+                false,
+            ));
+            set.push(set_cookie("last_cc", &hex(8), Some(31_536_000), false));
+            Reply::json(passport(json!({"resultCode": 100}), 0, true)).cookies(set)
         }
-        Some((_, SessionState::Blocked)) => Reply::json(risk_body(&sh, "newlogin.hasLogin")),
         _ => Reply::json(passport(
             json!({"titleMsg": "登录已失效，请重新登录"}),
             0,
@@ -49,15 +63,33 @@ pub(super) async fn has_login(State(sh): S, headers: HeaderMap, body: Bytes) -> 
     }
 }
 
-pub(super) async fn silent_has_login(State(sh): S, headers: HeaderMap) -> Reply {
-    let w = sh.world();
+pub(super) async fn silent_has_login(State(sh): S, Query(q): Params, headers: HeaderMap) -> Reply {
+    let mut w = sh.world();
+    w.forms.insert(
+        "/newlogin/silentHasLogin.do".into(),
+        Value::Object(
+            q.iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect(),
+        ),
+    );
     let cookies = request_cookies(&headers);
-    let long_login = cookies
-        .get("havana_lgc_exp")
-        .and_then(|v| v.parse::<i64>().ok())
-        .is_some_and(|exp| exp > now_ms());
+    let future = |name: &str| {
+        cookies
+            .get(name)
+            .and_then(|v| v.parse::<i64>().ok())
+            .is_some_and(|exp| exp > now_ms())
+    };
+    let flag = |k: &str| q.get(k).is_some_and(|v| v == "true");
+    // Havana mode renews with the long-login token; Cookie3 mode with the backup cookie,
+    // and only when the session allows it (protocol.md §7.3).
+    let renews = if flag("skipSessionFilter") && flag("c2r") {
+        future("cookie3_bak_exp") && cookies.contains_key("cookie3_bak")
+    } else {
+        flag("ltl") && future("havana_lgc_exp")
+    };
     match session_from(&w, &headers) {
-        Some((unb, SessionState::Alive)) if long_login => {
+        Some((unb, SessionState::Alive | SessionState::Blocked)) if renews => {
             let mut c = rotated(&unb);
             c.push(set_cookie(
                 "sdkSilent",
@@ -72,7 +104,6 @@ pub(super) async fn silent_has_login(State(sh): S, headers: HeaderMap) -> Reply 
             ))
             .cookies(c)
         }
-        Some((_, SessionState::Blocked)) => Reply::json(risk_body(&sh, "newlogin.silentHasLogin")),
         _ => Reply::json(passport(
             json!({"processFinished": true, "resultCode": 14050}),
             0,
@@ -85,7 +116,10 @@ pub(super) async fn set_login_settings(State(sh): S, headers: HeaderMap, body: B
     let w = sh.world();
     let f = form(&body);
     match session_from(&w, &headers) {
-        Some((unb, SessionState::Alive)) if f.get("status").map(String::as_str) == Some("0") => {
+        Some((unb, SessionState::Alive))
+            if f.get("status").map(String::as_str) == Some("0")
+                && !w.scenario.refuse_long_login =>
+        {
             Reply::json(json!({"success": true, "data": {"success": true}}))
                 .cookies(long_login_cookies(&unb))
         }
@@ -124,6 +158,14 @@ pub(super) fn long_login_cookies(unb: &str) -> Vec<String> {
         set_cookie("havana_lgc2_77", &lgc, Some(2_592_000), true),
         set_cookie("_hvn_lgc_", "77", Some(2_592_000), false),
         set_cookie("havana_lgc_exp", &exp.to_string(), Some(2_592_000), false),
+        // The Cookie3 backup the official plugin falls back to once Havana has expired.
+        set_cookie("cookie3_bak", &hex(32), Some(5_184_000), true),
+        set_cookie(
+            "cookie3_bak_exp",
+            &(now_ms() + 60 * 86_400_000).to_string(),
+            Some(5_184_000),
+            false,
+        ),
     ]
 }
 
