@@ -221,6 +221,13 @@ pub struct AddAccountArgs {
     /// holds a login invitation, never a credential)
     #[arg(long, value_name = "OCTAL", default_value = "600", requires = "qr_png")]
     pub qr_png_mode: String,
+    /// Run CMD (with sh -c) for every QR code shown, with QRLOGIN_QR_TEXT, QRLOGIN_QR_PNG,
+    /// QRLOGIN_QR_KIND (login or verification), QRLOGIN_QR_EXPIRES_AT and QRLOGIN_ACCOUNT
+    #[arg(long, value_name = "CMD")]
+    pub on_qr: Option<String>,
+    /// Seconds an --on-qr command may run before it is killed
+    #[arg(long, value_name = "SECONDS", default_value = "30")]
+    pub on_qr_timeout: f64,
     /// Log in through this proxy (http, https or socks5 URL); saved with the account
     #[arg(long, value_name = "URL")]
     pub proxy: Option<String>,

@@ -47,6 +47,10 @@ pub struct LoginConfig {
     /// The terminal says it shows inline images (kitty, iTerm2, WezTerm), read from its
     /// environment, so `--qr auto` never has to probe a terminal that may not answer.
     pub image_terminal: bool,
+    /// `--on-qr`: a command run for every QR code shown, and how long it may take.
+    pub on_qr: Option<(String, Duration)>,
+    /// Where temporary files go (`TMPDIR`): the PNGs handed to `--on-qr`.
+    pub tmp: PathBuf,
 }
 
 pub use crate::qr::QrMode;
@@ -141,13 +145,14 @@ pub fn resolve_with(
     let vars = Vars(&env);
     let explicit_db = cli.db.clone().or_else(|| vars.path("QRLOGIN_DB"));
     let globals = globals(&cli, &vars, explicit_db.clone())?;
+    let tmp = vars.path("TMPDIR").unwrap_or_else(|| PathBuf::from("/tmp"));
     let image_terminal = vars.non_empty("KITTY_WINDOW_ID").is_some()
         || vars.text("TERM").is_some_and(|t| t == "xterm-kitty")
         || vars
             .text("TERM_PROGRAM")
             .is_some_and(|t| matches!(t.as_str(), "iTerm.app" | "WezTerm"));
     let action = match cli.command {
-        Command::AddAccount(a) => Action::AddAccount(login_config(a, image_terminal)?),
+        Command::AddAccount(a) => Action::AddAccount(login_config(a, image_terminal, tmp)?),
         Command::Refresh(a) => Action::Refresh(refresh_config(a, globals.http_timeout)?),
         Command::List(a) => Action::List { json: a.json },
         Command::Show(a) => Action::Show {
@@ -173,10 +178,10 @@ pub fn resolve_with(
             manual: a.manual,
             login: LoginConfig {
                 qr: qr_mode(a.qr),
-                ..login_config(cli::AddAccountArgs::defaults(), image_terminal)?
+                ..login_config(cli::AddAccountArgs::defaults(), image_terminal, tmp.clone())?
             },
             ignored_db: explicit_db,
-            tmp: vars.path("TMPDIR").unwrap_or_else(|| PathBuf::from("/tmp")),
+            tmp,
         },
         Command::Completions(a) => Action::Completions(a.shell),
         Command::Doctor => Action::Doctor(environment(&vars)),
@@ -330,7 +335,11 @@ fn environment(vars: &Vars<'_>) -> Environment {
 }
 
 /// add-account's options, checked.
-fn login_config(a: cli::AddAccountArgs, image_terminal: bool) -> Result<LoginConfig, Coded> {
+fn login_config(
+    a: cli::AddAccountArgs,
+    image_terminal: bool,
+    tmp: PathBuf,
+) -> Result<LoginConfig, Coded> {
     Ok(LoginConfig {
         name: a.name.map(|n| check_name(&n)).transpose()?,
         rename: a.rename,
@@ -352,6 +361,11 @@ fn login_config(a: cli::AddAccountArgs, image_terminal: bool) -> Result<LoginCon
         no_wait: a.no_wait,
         resume: a.resume,
         image_terminal,
+        on_qr: match a.on_qr.filter(|c| !c.trim().is_empty()) {
+            Some(cmd) => Some((cmd, seconds("--on-qr-timeout", a.on_qr_timeout, 0.1)?)),
+            None => None,
+        },
+        tmp,
     })
 }
 

@@ -790,3 +790,99 @@ fn resume_rewrites_the_qr_png_and_json_stays_json() {
         .assert()
         .code(2);
 }
+
+/// `--on-qr` gets every QR shown (each replacement and the verification QR) with its
+/// variables and a private PNG; a hook that fails or hangs never changes the outcome.
+#[test]
+fn on_qr_hook_gets_every_code_and_cannot_break_the_login() {
+    let env = Env::with_sim(Scenario {
+        qr_lifetime_ms: 400,
+        ..Scenario::default()
+    });
+    let log = env.dir.path().join("hook.log");
+    let hook = format!(
+        "printf '%s|%s|%s|%s|%s|' \"$QRLOGIN_QR_KIND\" \"$QRLOGIN_ACCOUNT\" \"$QRLOGIN_QR_TEXT\" \"$QRLOGIN_QR_EXPIRES_AT\" \"$(stat -c %a \"$QRLOGIN_QR_PNG\")\" >> {log}; head -c 4 \"$QRLOGIN_QR_PNG\" | tail -c 3 >> {log}; echo >> {log}",
+        log = log.display()
+    );
+    // The first code expires unscanned; the phone scans the second one.
+    let child = env
+        .spawn(&[
+            "add-account",
+            "--qr",
+            "none",
+            "--poll-interval",
+            "0.05",
+            "--name",
+            "hooked",
+            "--on-qr",
+            &hook,
+        ])
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .count()
+        < 2
+    {
+        assert!(Instant::now() < deadline, "no second QR reached the hook");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    env.ctl("scenario", json!({"qr_lifetime_ms": 300000}));
+    let tmp = env.ctl("phone/scan", json!({"lgToken": "latest"}))["tmpToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    env.ctl(
+        "phone/confirm",
+        json!({"lgToken": "latest", "tmpToken": tmp}),
+    );
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split('|').collect()).collect();
+    assert!(lines.len() >= 2, "{text}");
+    for l in &lines {
+        assert_eq!((l[0], l[1]), ("login", "hooked"), "{text}");
+        assert!(l[2].contains("qrcodeCheck.htm?lgToken="), "{text}");
+        assert!(l[3].ends_with('Z'), "{text}");
+        assert_eq!((l[4], l[5]), ("600", "PNG"), "{text}");
+    }
+    assert_ne!(
+        lines[0][2], lines[1][2],
+        "the replacement code reached the hook"
+    );
+    // The verification QR is a `verification` hook.
+    let env = Env::with_sim(Scenario {
+        variant: Variant::Verify,
+        auto_verify_after_ms: Some(300),
+        ..Env::auto_phone(50, 50)
+    });
+    let log = env.dir.path().join("kinds.log");
+    env.add_account(&[
+        "--on-qr",
+        &format!("echo \"$QRLOGIN_QR_KIND\" >> {}", log.display()),
+    ])
+    .assert()
+    .success();
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "login\nverification\n"
+    );
+    // Failing and hanging hooks: reported, the login still succeeds.
+    for (hook, said) in [("exit 1", "exited with"), ("sleep 600", "was killed")] {
+        let env = Env::with_sim(Env::auto_phone(50, 50));
+        let started = Instant::now();
+        env.add_account(&["--on-qr", hook, "--on-qr-timeout", "1"])
+            .assert()
+            .success()
+            .stderr(predicate::str::contains(said));
+        assert!(started.elapsed() < Duration::from_secs(20));
+        assert_eq!(env.list_json().len(), 1);
+    }
+}

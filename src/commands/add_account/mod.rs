@@ -2,6 +2,7 @@
 //! (QR, spinner or plain lines, `--json` events) is decided here; the login itself is in
 //! `login::flow`.
 
+mod hook;
 mod ui;
 
 use crate::cookies;
@@ -37,6 +38,14 @@ pub async fn add_account(
         _ = tokio::signal::ctrl_c() => Err(LoginError::Interrupted.into()),
     };
     ui.clear();
+    let interrupted = matches!(
+        result
+            .as_ref()
+            .err()
+            .and_then(|e| e.downcast_ref::<LoginError>()),
+        Some(LoginError::Interrupted)
+    );
+    tokio::task::block_in_place(|| ui.finish_hooks(!interrupted));
     if let Err(e) = &result
         && cfg.json
     {

@@ -69,6 +69,8 @@ pub(super) struct TermUi<'a> {
     mode: QrMode,
     /// Where every QR shown is also written as a PNG, and with which mode.
     pub(super) qr_png: Option<(std::path::PathBuf, u32)>,
+    /// `--on-qr`, when given.
+    hook: Option<super::hook::QrHook>,
 }
 
 impl<'a> TermUi<'a> {
@@ -95,6 +97,27 @@ impl<'a> TermUi<'a> {
             spinner,
             mode,
             qr_png: cfg.qr_png.clone().map(|p| (p, cfg.qr_png_mode)),
+            hook: cfg.on_qr.as_ref().and_then(|(cmd, timeout)| {
+                super::hook::QrHook::new(cmd, *timeout, &cfg.tmp, cfg.name.as_deref(), printer)
+                    .map_err(|e| printer.warn(&format!("--on-qr: no temporary directory: {e}")))
+                    .ok()
+            }),
+        }
+    }
+
+    /// Wait for `--on-qr` hooks still running (each bounded by its timeout), unless the
+    /// login was interrupted.
+    pub(super) fn finish_hooks(&mut self, wait: bool) {
+        if let Some(h) = self.hook.as_mut() {
+            h.finish(wait);
+        }
+    }
+
+    /// Hand a QR code to `--on-qr`.
+    fn hook(&mut self, text: &str, kind: &'static str, valid_for: Option<Duration>) {
+        let expires = valid_for.map(|d| crate::time::now() + d.as_secs() as i64);
+        if let Some(h) = self.hook.as_mut() {
+            h.fire(text, kind, expires);
         }
     }
 
@@ -169,6 +192,7 @@ fn phase_text(phase: &Phase) -> &'static str {
 impl Ui for TermUi<'_> {
     fn qr(&mut self, qr: &QrCode, n: u32, max: u32, valid_for: Duration) {
         self.draw(&qr.content);
+        self.hook(&qr.content, "login", Some(valid_for));
         self.say(&format!(
             "QR code {n}/{max}: scan it with the 闲鱼 app, or open: {}",
             qr.content
@@ -218,6 +242,7 @@ impl Ui for TermUi<'_> {
         self.event(Event::VerificationQr { text });
         self.draw(text);
         self.write_png(text);
+        self.hook(text, "verification", Some(time_left));
         self.say(&format!(
             "Verification QR: scan THIS code with the 闲鱼 app (it replaces the login QR above) and follow the face check on the phone ({} s left): {text}",
             time_left.as_secs()
@@ -228,6 +253,7 @@ impl Ui for TermUi<'_> {
         self.event(Event::VerificationFallback { url, reason: why });
         self.draw(url);
         self.write_png(url);
+        self.hook(url, "verification", None);
         self.say(&format!(
             "qrlogin cannot run the verification here ({why}), so this code is shown instead: scan THIS one with the 闲鱼 app (it replaces every code above) and finish the face check on the phone; qrlogin keeps waiting. Link: {url}"
         ));
