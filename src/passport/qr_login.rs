@@ -216,20 +216,25 @@ impl PassportClient {
         Ok(())
     }
 
-    /// Ask whether long login is on (§7.3): `queryLoginSettings.do`'s
-    /// `returnValue.hasLongTokenLogin`, found at any depth as YD does. `None` when the
-    /// answer does not say.
-    pub async fn query_long_login(&self) -> Result<Option<bool>, PassportError> {
-        let mut url = self.url(&self.endpoints.passport, "ac/account/queryLoginSettings.do")?;
+    /// A POST to one of the account's login-settings endpoints (§7.3), with their query.
+    fn login_settings(&self, endpoint: &str) -> Result<RequestBuilder, PassportError> {
+        let mut url = self.url(&self.endpoints.passport, &format!("ac/account/{endpoint}"))?;
         url.query_pairs_mut().extend_pairs([
             ("fromSite", "77"),
             ("appName", "xianyu"),
             ("bizEntrance", "web"),
         ]);
-        let req = self
+        Ok(self
             .http
             .post(url)
-            .headers(self.passport_headers(&self.mini_login_url()));
+            .headers(self.passport_headers(&self.mini_login_url())))
+    }
+
+    /// Ask whether long login is on (§7.3): `queryLoginSettings.do`'s
+    /// `returnValue.hasLongTokenLogin`, found at any depth as YD does. `None` when the
+    /// answer does not say.
+    pub async fn query_long_login(&self) -> Result<Option<bool>, PassportError> {
+        let req = self.login_settings("queryLoginSettings.do")?;
         let v: serde_json::Value = self.json(Step::LongLogin, req).await?;
         fn find(v: &serde_json::Value) -> Option<bool> {
             match v {
@@ -248,16 +253,8 @@ impl PassportClient {
     /// Turn on long login (§7.3): `setLoginSettings.do status=0`. Returns whether the
     /// service said yes.
     pub async fn enable_long_login(&self) -> Result<bool, PassportError> {
-        let mut url = self.url(&self.endpoints.passport, "ac/account/setLoginSettings.do")?;
-        url.query_pairs_mut().extend_pairs([
-            ("fromSite", "77"),
-            ("appName", "xianyu"),
-            ("bizEntrance", "web"),
-        ]);
         let req = self
-            .http
-            .post(url)
-            .headers(self.passport_headers(&self.mini_login_url()))
+            .login_settings("setLoginSettings.do")?
             .form(&[("status", "0")]);
         let r: wire::LoginSettings = self.json(Step::LongLogin, req).await?;
         check_intercepted(Step::LongLogin, &r.ret)?;
