@@ -49,7 +49,7 @@ pub enum Command {
     /// List logins started with `add-account --no-wait` (expired ones are removed)
     Pending(PendingArgs),
     /// Check the network, clock, terminal, database and accounts, with hints
-    Doctor,
+    Doctor(DoctorArgs),
     /// Run the built-in Goofish passport simulator on loopback
     Simulate(SimulateArgs),
     /// The whole QR login offline, against the built-in simulator
@@ -80,6 +80,10 @@ pub struct RefreshArgs {
     /// Up to this many seconds of random pause before each account
     #[arg(long, value_name = "SECONDS", default_value = "1")]
     pub jitter: f64,
+    /// Write every HTTP exchange of this run to FILE as HAR 1.2 (cookie values and tokens
+    /// redacted), for a bug report
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
     /// Run CMD (with sh -c) once per status change of an account
     #[arg(long, value_name = "CMD")]
     pub on_change: Option<String>,
@@ -221,6 +225,10 @@ pub struct AddAccountArgs {
     /// holds a login invitation, never a credential)
     #[arg(long, value_name = "OCTAL", default_value = "600", requires = "qr_png")]
     pub qr_png_mode: String,
+    /// Write every HTTP exchange of this login to FILE as HAR 1.2 (cookie values and tokens
+    /// redacted), for a bug report
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
     /// Run CMD (with sh -c) for every QR code shown, with QRLOGIN_QR_TEXT, QRLOGIN_QR_PNG,
     /// QRLOGIN_QR_KIND (login or verification), QRLOGIN_QR_EXPIRES_AT and QRLOGIN_ACCOUNT
     #[arg(long, value_name = "CMD")]
@@ -314,6 +322,13 @@ pub struct DemoArgs {
     /// How to draw the QR code
     #[arg(long, value_enum, default_value = "auto")]
     pub qr: QrMode,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Write the network checks' HTTP exchanges to FILE as HAR 1.2 (redacted)
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

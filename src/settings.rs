@@ -51,6 +51,8 @@ pub struct LoginConfig {
     pub on_qr: Option<(String, Duration)>,
     /// Where temporary files go (`TMPDIR`): the PNGs handed to `--on-qr`.
     pub tmp: PathBuf,
+    /// `--trace FILE`: the run's HTTP exchanges as HAR.
+    pub trace: Option<PathBuf>,
 }
 
 pub use crate::qr::QrMode;
@@ -58,6 +60,8 @@ pub use crate::qr::QrMode;
 #[derive(Debug, Clone)]
 pub struct RefreshConfig {
     pub opts: crate::refresh::Options,
+    /// `--trace FILE`: the run's HTTP exchanges as HAR.
+    pub trace: Option<PathBuf>,
     pub json: bool,
     pub on_change: Option<String>,
     /// How long an `--on-change` command may run before it is killed.
@@ -118,7 +122,11 @@ pub enum Action {
         tmp: PathBuf,
     },
     Completions(clap_complete::Shell),
-    Doctor(Environment),
+    Doctor {
+        env: Environment,
+        /// `--trace FILE`: the network checks' exchanges as HAR.
+        trace: Option<PathBuf>,
+    },
 }
 
 /// What `doctor` reports about the environment.
@@ -184,7 +192,10 @@ pub fn resolve_with(
             tmp,
         },
         Command::Completions(a) => Action::Completions(a.shell),
-        Command::Doctor => Action::Doctor(environment(&vars)),
+        Command::Doctor(a) => Action::Doctor {
+            env: environment(&vars),
+            trace: a.trace,
+        },
     };
     Ok((globals, action))
 }
@@ -274,7 +285,9 @@ fn refresh_config(a: cli::RefreshArgs, http_timeout: Duration) -> Result<Refresh
             wait: a.wait,
             force: a.force,
             http_timeout,
+            trace: None,
         },
+        trace: a.trace,
         json: a.json,
         on_change: a.on_change.filter(|c| !c.trim().is_empty()),
         on_change_timeout: seconds("--on-change-timeout", a.on_change_timeout, 0.1)?,
@@ -366,6 +379,7 @@ fn login_config(
             None => None,
         },
         tmp,
+        trace: a.trace,
     })
 }
 

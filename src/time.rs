@@ -31,6 +31,12 @@ pub fn display(ts: Option<i64>) -> String {
     }
 }
 
+/// RFC 3339 with milliseconds, for a trace's `startedDateTime`.
+pub fn rfc3339_ms(ms: i64) -> String {
+    let ms = ms.clamp(0, MAX_DISPLAY * 1000) as u64;
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
 /// RFC 3339 for a typed JSON field (`Option` serialises as `null` for none).
 pub fn rfc3339(ts: Option<i64>) -> Option<String> {
     ts.filter(|t| *t >= 0).map(|t| display(Some(t)))

@@ -55,7 +55,7 @@ pub fn run(globals: &Globals, action: Action, printer: &Printer) -> Result<Code>
             tmp,
         } => demo::run(globals, ignored_db.as_deref(), &tmp, manual, login, printer),
         Action::Completions(shell) => completions::run(shell, printer),
-        Action::Doctor(env) => doctor::run(globals, &env, printer),
+        Action::Doctor { env, trace } => doctor::run(globals, &env, trace.as_deref(), printer),
     }
 }
 
@@ -128,5 +128,21 @@ pub(crate) fn describe_save(
         Saved::KeptName { requested } => format!(
             "updated account {name} ({unb}) with {n} cookies; it keeps its stored name {name}, not `{requested}` (to rename it: {rename_hint})"
         ),
+    }
+}
+
+/// Write a `--trace` file (HAR, redacted, 0600) and say where; a failure to write it is a
+/// warning, never the run's outcome.
+pub(crate) fn write_trace(
+    trace: &crate::passport::Trace,
+    path: &std::path::Path,
+    printer: &Printer,
+) {
+    match trace.write(path) {
+        Ok(()) => printer.info(&format!(
+            "wrote the HTTP trace to {} (HAR 1.2; cookie values and tokens redacted)",
+            path.display()
+        )),
+        Err(e) => printer.warn(&format!("cannot write the trace {}: {e}", path.display())),
     }
 }

@@ -47,14 +47,23 @@ pub fn run(globals: &Globals, cfg: &RefreshConfig, printer: &Printer) -> anyhow:
     });
     let store = Arc::new(Mutex::new(store));
     let rt = super::runtime()?;
+    let trace = cfg.trace.as_ref().map(|_| crate::passport::Trace::new());
+    let opts = refresh::Options {
+        trace: trace.clone(),
+        ..cfg.opts.clone()
+    };
     let reports = rt.block_on(refresh::run(
         store,
         accounts,
         globals.endpoints.clone(),
         globals.user_agent.clone(),
-        cfg.opts.clone(),
+        opts,
         on_change,
-    ))?;
+    ));
+    if let (Some(t), Some(path)) = (&trace, &cfg.trace) {
+        super::write_trace(t, path, printer);
+    }
+    let reports = reports?;
     for r in &reports {
         if r.long_login_refused_now {
             printer.info(&format!(

@@ -9,6 +9,7 @@ mod mtop;
 mod qr_login;
 mod renewal;
 pub mod sign;
+mod trace;
 mod transport;
 mod verification;
 pub mod viewdata;
@@ -19,6 +20,7 @@ use error::{check_intercepted, expect_success, malformed};
 pub use mtop::{MtopOutcome, classify_ret};
 pub use qr_login::{Confirmation, QrCode, QrState, classify_query, normalise_url};
 pub use renewal::SilentMode;
+pub use trace::Trace;
 pub use verification::{IvState, Verification, extract_htoken, extract_qr_text};
 
 use crate::cookies::Cookie;
@@ -42,6 +44,8 @@ pub struct PassportClient {
     endpoints: Endpoints,
     user_agent: String,
     timeout: Duration,
+    /// `--trace`: every exchange recorded, redacted.
+    trace: Option<Trace>,
 }
 
 /// The one HTTP client builder: compression, timeouts, the idle pool, the proxy.
@@ -94,13 +98,25 @@ impl PassportClient {
         proxy: Option<&Proxy>,
         timeout: Duration,
         cookies: &[Cookie],
+        trace: Option<Trace>,
     ) -> Result<PassportClient, PassportError> {
         let jar = Arc::new(CookieStoreMutex::new(jar::import(cookies)));
+        // Up to 10 redirects, each one noted in the trace when there is one.
+        let noted = trace.clone();
+        let policy = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= 10 {
+                return attempt.error("too many redirects");
+            }
+            if let (Some(t), Some(from)) = (&noted, attempt.previous().last()) {
+                t.redirect(attempt.status().as_u16(), from, attempt.url());
+            }
+            attempt.follow()
+        });
         let http = build(
             client_builder(proxy, timeout)?
                 .cookie_provider(jar.clone())
                 .user_agent(user_agent)
-                .redirect(reqwest::redirect::Policy::limited(10)),
+                .redirect(policy),
         )?;
         Ok(PassportClient {
             http,
@@ -109,6 +125,7 @@ impl PassportClient {
             endpoints,
             user_agent: user_agent.to_owned(),
             timeout,
+            trace,
         })
     }
 
@@ -127,7 +144,14 @@ impl PassportClient {
             endpoints,
             user_agent: user_agent.to_owned(),
             timeout,
+            trace: None,
         }
+    }
+
+    /// Record every exchange of this client into `trace`.
+    pub fn traced(mut self, trace: Option<Trace>) -> PassportClient {
+        self.trace = trace;
+        self
     }
 
     pub fn user_agent(&self) -> &str {
@@ -200,6 +224,7 @@ mod tests {
             None,
             Duration::from_secs(1),
             &all,
+            None,
         )
         .unwrap();
         let mut kept = client.service_cookies();

@@ -4,6 +4,10 @@
 
 use super::*;
 
+/// Which trace entry a response belongs to (carried in its extensions).
+#[derive(Clone, Copy)]
+pub(super) struct TraceEntry(usize);
+
 /// The largest decoded body accepted from each step: 4 MiB for HTML pages, 2 MiB for
 /// JSON answers, both hundreds of times what the service sends.
 pub(super) fn body_cap(step: Step) -> usize {
@@ -20,25 +24,35 @@ impl PassportClient {
         step: Step,
         rb: RequestBuilder,
     ) -> Result<reqwest::Response, PassportError> {
-        if !self.shared {
-            return rb.send().await.map_err(|e| self.transport(step, e));
-        }
         use reqwest::cookie::CookieStore as _;
         let mut req = rb.build().map_err(|e| self.transport(step, e))?;
         let url = req.url().clone();
-        if let Some(v) = self.jar.cookies(&url) {
-            req.headers_mut().insert(header::COOKIE, v);
+        let cookie = self.jar.cookies(&url);
+        if self.shared {
+            if let Some(v) = &cookie {
+                req.headers_mut().insert(header::COOKIE, v.clone());
+            }
+            if let Ok(v) = HeaderValue::from_str(&self.user_agent) {
+                req.headers_mut().insert(header::USER_AGENT, v);
+            }
         }
-        if let Ok(v) = HeaderValue::from_str(&self.user_agent) {
-            req.headers_mut().insert(header::USER_AGENT, v);
-        }
-        let resp = self
+        let traced = self.trace.as_ref().map(|t| {
+            let shown = if self.shared { None } else { cookie.as_ref() };
+            (t, t.request(&req, shown), std::time::Instant::now())
+        });
+        let mut resp = self
             .http
             .execute(req)
             .await
             .map_err(|e| self.transport(step, e))?;
-        self.jar
-            .set_cookies(&mut resp.headers().get_all(header::SET_COOKIE).iter(), &url);
+        if self.shared {
+            self.jar
+                .set_cookies(&mut resp.headers().get_all(header::SET_COOKIE).iter(), &url);
+        }
+        if let Some((t, i, started)) = traced {
+            t.response(i, &resp, started.elapsed().as_secs_f64() * 1000.0);
+            resp.extensions_mut().insert(TraceEntry(i));
+        }
         Ok(resp)
     }
 
@@ -128,6 +142,14 @@ impl PassportClient {
         step: Step,
         mut resp: reqwest::Response,
     ) -> Result<String, PassportError> {
+        let entry = resp.extensions().get::<TraceEntry>().copied();
+        let mime = resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let started = std::time::Instant::now();
         let cap = body_cap(step);
         let mut buf: Vec<u8> = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(|e| self.transport(step, e))? {
@@ -141,6 +163,9 @@ impl PassportClient {
                 });
             }
             buf.extend_from_slice(&chunk);
+        }
+        if let (Some(t), Some(TraceEntry(i))) = (&self.trace, entry) {
+            t.body(i, &buf, &mime, started.elapsed().as_secs_f64() * 1000.0);
         }
         Ok(String::from_utf8(buf)
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))

@@ -27,6 +27,8 @@ pub struct Options {
     pub wait: bool,
     pub force: bool,
     pub http_timeout: Duration,
+    /// `--trace`: every account's exchanges recorded here.
+    pub trace: Option<passport::Trace>,
 }
 
 #[derive(Debug, Clone)]
@@ -300,7 +302,8 @@ async fn one(
         with_store(store, |s| s.release(a.id, owner))?;
         return Ok(skipped(skip, &a));
     }
-    let client = PassportClient::over(http, endpoints, ua, opts.http_timeout, &a.cookies);
+    let client = PassportClient::over(http, endpoints, ua, opts.http_timeout, &a.cookies)
+        .traced(opts.trace.clone());
     let Check {
         verdict,
         sent: actions,

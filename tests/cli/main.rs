@@ -13,3 +13,4 @@ mod simulator;
 mod store;
 mod support;
 mod terminal;
+mod trace;

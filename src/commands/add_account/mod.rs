@@ -46,6 +46,9 @@ pub async fn add_account(
         Some(LoginError::Interrupted)
     );
     tokio::task::block_in_place(|| ui.finish_hooks(!interrupted));
+    if let (Some(trace), Some(path)) = (&ui.trace, &cfg.trace) {
+        super::write_trace(trace, path, printer);
+    }
     if let Err(e) = &result
         && cfg.json
     {
@@ -88,6 +91,7 @@ async fn login(
         cfg.proxy.as_ref(),
         globals.http_timeout,
         &[],
+        ui.trace.clone(),
     )?);
     let opts = cfg.flow;
     if !cfg.no_wait {
@@ -165,6 +169,7 @@ async fn resume(
         proxy.as_ref(),
         http_timeout,
         &p.cookies,
+        ui.trace.clone(),
     )?;
     let qr = QrCode {
         t: p.t,

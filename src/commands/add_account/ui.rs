@@ -71,6 +71,8 @@ pub(super) struct TermUi<'a> {
     pub(super) qr_png: Option<(std::path::PathBuf, u32)>,
     /// `--on-qr`, when given.
     hook: Option<super::hook::QrHook>,
+    /// `--trace`, when given: the login's exchanges.
+    pub(super) trace: Option<crate::passport::Trace>,
 }
 
 impl<'a> TermUi<'a> {
@@ -97,6 +99,7 @@ impl<'a> TermUi<'a> {
             spinner,
             mode,
             qr_png: cfg.qr_png.clone().map(|p| (p, cfg.qr_png_mode)),
+            trace: cfg.trace.as_ref().map(|_| crate::passport::Trace::new()),
             hook: cfg.on_qr.as_ref().and_then(|(cmd, timeout)| {
                 super::hook::QrHook::new(cmd, *timeout, &cfg.tmp, cfg.name.as_deref(), printer)
                     .map_err(|e| printer.warn(&format!("--on-qr: no temporary directory: {e}")))

@@ -58,9 +58,18 @@ const SKEW_FAIL: i64 = 300;
 /// Warn when long login runs out within this many days.
 const LONG_LOGIN_WARN_DAYS: i64 = 3;
 
-pub fn run(globals: &Globals, env: &Environment, printer: &Printer) -> anyhow::Result<Code> {
+pub fn run(
+    globals: &Globals,
+    env: &Environment,
+    trace_file: Option<&std::path::Path>,
+    printer: &Printer,
+) -> anyhow::Result<Code> {
     let rt = super::runtime()?;
-    let mut checks = rt.block_on(network(globals));
+    let trace = trace_file.map(|_| crate::passport::Trace::new());
+    let mut checks = rt.block_on(network(globals, trace.as_ref()));
+    if let (Some(t), Some(path)) = (&trace, trace_file) {
+        super::write_trace(t, path, printer);
+    }
     checks.extend(terminal(env));
     checks.extend(database(globals));
     checks.extend(proxies(globals, env));

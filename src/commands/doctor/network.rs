@@ -5,7 +5,10 @@ use super::*;
 
 /// Each configured host: resolves, connects (TLS included), answers; and the clock
 /// against the first `Date` header.
-pub(super) async fn network(globals: &Globals) -> Vec<Check> {
+pub(super) async fn network(
+    globals: &Globals,
+    trace: Option<&crate::passport::Trace>,
+) -> Vec<Check> {
     let e = &globals.endpoints;
     let mut seen = BTreeSet::new();
     let mut checks = Vec::new();
@@ -60,7 +63,18 @@ pub(super) async fn network(globals: &Globals) -> Vec<Check> {
             continue;
         }
         let started = Instant::now();
-        match http.get(url.clone()).send().await {
+        let sent = match http.get(url.clone()).build() {
+            Ok(req) => {
+                let entry = trace.map(|t| t.request(&req, None));
+                let resp = http.execute(req).await;
+                if let (Some(t), Some(i), Ok(r)) = (trace, entry, &resp) {
+                    t.response(i, r, started.elapsed().as_secs_f64() * 1000.0);
+                }
+                resp
+            }
+            Err(e) => Err(e),
+        };
+        match sent {
             Ok(resp) => {
                 let ms = started.elapsed().as_millis();
                 if skew.is_none() {
