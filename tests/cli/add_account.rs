@@ -445,19 +445,7 @@ fn logging_in_again_keeps_the_name_and_foreign_names_are_refused() {
 fn qr_png_and_ascii_rendering() {
     let env = Env::with_sim(Env::auto_phone(100, 100));
     let png = env.dir.path().join("qr.png");
-    let out = env
-        .cmd()
-        .args([
-            "add-account",
-            "--qr",
-            "ascii",
-            "--poll-interval",
-            "0.05",
-            "--qr-png",
-        ])
-        .arg(&png)
-        .output()
-        .unwrap();
+    let out = env.add_account_ascii_png(&png);
     assert!(out.status.success());
     assert_eq!(&std::fs::read(&png).unwrap()[1..4], b"PNG");
     assert!(String::from_utf8_lossy(&out.stderr).contains("######"));
@@ -677,19 +665,7 @@ fn verification_shows_one_code_at_a_time() {
         ..Env::auto_phone(50, 50)
     });
     let png = env.dir.path().join("qr.png");
-    let out = env
-        .cmd()
-        .args([
-            "add-account",
-            "--qr",
-            "ascii",
-            "--poll-interval",
-            "0.05",
-            "--qr-png",
-        ])
-        .arg(&png)
-        .output()
-        .unwrap();
+    let out = env.add_account_ascii_png(&png);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(

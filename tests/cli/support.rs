@@ -111,6 +111,22 @@ impl Env {
         c
     }
 
+    /// `add-account` drawing the QR as ASCII on stderr and writing it to `png`.
+    pub fn add_account_ascii_png(&self, png: &Path) -> std::process::Output {
+        self.cmd()
+            .args([
+                "add-account",
+                "--qr",
+                "ascii",
+                "--poll-interval",
+                "0.05",
+                "--qr-png",
+            ])
+            .arg(png)
+            .output()
+            .unwrap()
+    }
+
     /// POST to the simulator's control API.
     pub fn ctl(&self, path: &str, body: Value) -> Value {
         let url = format!("{}/__sim/{path}", self.base());
