@@ -52,7 +52,11 @@ pub enum StoreError {
     Full { path: PathBuf },
     #[error("cannot write the account database {} (disk full, a file size limit, or an I/O error); nothing was changed", path.display())]
     Io { path: PathBuf },
-    #[error("no account named `{query}`{}", known_list(known))]
+    #[error(
+        "no account named `{}`{}",
+        crate::escape::for_terminal(query),
+        known_list(query, known)
+    )]
     NotFound { query: String, known: Vec<String> },
     #[error("no pending login `{id}` ({})", if known.is_empty() { "there are none".to_owned() } else { format!("pending: {}", known.join(", ")) })]
     PendingNotFound { id: String, known: Vec<String> },
@@ -69,12 +73,67 @@ pub enum StoreError {
     },
 }
 
-fn known_list(known: &[String]) -> String {
+/// What to say after "no account named …": every name while there are a few, otherwise
+/// at most three close ones (a store of 50,000 accounts must not print them all).
+fn known_list(query: &str, known: &[String]) -> String {
+    const LIST_ALL_UP_TO: usize = 5;
     if known.is_empty() {
-        " (the store is empty: add one with `qrlogin add-account` or `qrlogin import`)".into()
-    } else {
-        format!(" (accounts: {})", known.join(", "))
+        return " (the store is empty: add one with `qrlogin add-account` or `qrlogin import`)"
+            .into();
     }
+    let shown = |names: &[&String]| {
+        names
+            .iter()
+            .map(|n| crate::escape::for_terminal(n).into_owned())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if known.len() <= LIST_ALL_UP_TO {
+        return format!(" (accounts: {})", shown(&known.iter().collect::<Vec<_>>()));
+    }
+    let q = query.to_lowercase();
+    let limit = (q.chars().count() / 3).max(2);
+    let mut close: Vec<(usize, &String)> = known
+        .iter()
+        .filter_map(|n| {
+            let l = n.to_lowercase();
+            // A name that contains what was typed (a prefix, a fragment) is as close as
+            // it gets; otherwise the edit distance decides.
+            let d = if l.contains(&q) {
+                0
+            } else {
+                edit_distance(&q, &l)
+            };
+            (d <= limit).then_some((d, n))
+        })
+        .collect();
+    close.sort();
+    let close: Vec<&String> = close.into_iter().take(3).map(|(_, n)| n).collect();
+    let total = known.len();
+    if close.is_empty() {
+        format!(" ({total} accounts; `qrlogin list` shows them)")
+    } else {
+        format!(
+            " (did you mean {}? {total} accounts; `qrlogin list` shows them)",
+            shown(&close)
+        )
+    }
+}
+
+/// Levenshtein distance in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 pub struct Store {
@@ -390,6 +449,21 @@ fn create_private(path: &Path) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_names_suggest_a_few_close_ones() {
+        let few: Vec<String> = ["a", "b"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(known_list("x", &few), " (accounts: a, b)");
+        let many: Vec<String> = (0..50_000).map(|i| format!("shop-{i}")).collect();
+        let said = known_list("shop-4999x", &many);
+        assert!(said.starts_with(" (did you mean shop-4999"), "{said}");
+        assert!(said.len() < 120, "{said}");
+        assert_eq!(
+            known_list("zzzzzzzz", &many),
+            " (50000 accounts; `qrlogin list` shows them)"
+        );
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
 
     #[test]
     fn migrating_twice_is_a_no_op() {

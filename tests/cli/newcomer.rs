@@ -186,3 +186,23 @@ fn an_export_with_nothing_to_send_says_why() {
         .code(10)
         .stderr(predicate::str::contains("every cookie of old has expired"));
 }
+
+/// A mistyped name among many accounts suggests a few close ones instead of listing all.
+#[test]
+fn a_mistyped_name_suggests_close_ones() {
+    let env = Env::new();
+    for i in 1..=8 {
+        env.import_header(&format!("shop-{i}"), &format!("unb={i}; cookie2=x"));
+    }
+    env.cmd()
+        .args(["show", "shopp-3"])
+        .assert()
+        .code(8)
+        .stderr(predicate::str::contains(
+            "no account named `shopp-3` (did you mean shop-3",
+        ))
+        .stderr(predicate::str::contains(
+            "8 accounts; `qrlogin list` shows them",
+        ))
+        .stderr(predicate::str::contains("shop-7").not());
+}
