@@ -7,7 +7,7 @@ use crate::escape::shell_word;
 use crate::exit::{Code, Coded};
 use crate::printer::Printer;
 use crate::settings::{ImportSource, check_name};
-use crate::store::{NewAccount, Saved, Status, Store, StoreError};
+use crate::store::{NewAccount, Saved, Status, Store};
 use anyhow::Context;
 use std::io::Read;
 use std::path::Path;
@@ -32,7 +32,7 @@ pub fn run(store: &Store, source: &ImportSource, printer: &Printer) -> anyhow::R
             };
             let (account, saved) = store
                 .save(&new, crate::time::now())
-                .map_err(|e| name_hint(e, "choose another NAME"))?;
+                .map_err(|e| super::name_hint(e, "choose another NAME"))?;
             let line = describe_save(
                 &account,
                 &saved,
@@ -74,14 +74,6 @@ fn save(
     let new = NewAccount::from_cookies(cookies, name, Status::Unknown);
     let (a, _) = store.save(&new, crate::time::now())?;
     Ok((a.name, a.unb, a.cookies.len()))
-}
-
-/// A name clash, with the way this command chooses another name.
-fn name_hint(e: StoreError, hint: &str) -> anyhow::Error {
-    match e {
-        StoreError::NameTaken { .. } => Coded::usage(format!("{e}; {hint}")).into(),
-        e => e.into(),
-    }
 }
 
 /// Every account of a xianyu-auto-reply database; a row that cannot be imported is

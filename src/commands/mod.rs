@@ -146,3 +146,12 @@ pub(crate) fn write_trace(
         Err(e) => printer.warn(&format!("cannot write the trace {}: {e}", path.display())),
     }
 }
+
+/// A name clash, with the way this command chooses another name (exit 2); any other store
+/// error as it is.
+pub(crate) fn name_hint(e: crate::store::StoreError, hint: &str) -> anyhow::Error {
+    match e {
+        crate::store::StoreError::NameTaken { .. } => Coded::usage(format!("{e}; {hint}")).into(),
+        e => e.into(),
+    }
+}

@@ -159,8 +159,11 @@ impl Store {
             conn,
             path: path.to_owned(),
         };
-        store.configure()?;
-        store.migrate()?;
+        // configure reads the schema version and application id; an up-to-date store needs
+        // no second look (this runs at the start of every command).
+        if store.configure()? {
+            store.migrate()?;
+        }
         Ok(store)
     }
 
@@ -181,7 +184,9 @@ impl Store {
         &self.path
     }
 
-    fn configure(&self) -> Result<(), StoreError> {
+    /// Check the file is a qrlogin store and private, set the pragmas; returns whether it
+    /// needs migrating.
+    fn configure(&self) -> Result<bool, StoreError> {
         let c = &self.conn;
         c.busy_timeout(BUSY_TIMEOUT).map_err(|e| self.err(e))?;
         // Reading the schema first makes a file that is not SQLite fail here, before any
@@ -225,7 +230,7 @@ impl Store {
             "PRAGMA secure_delete = ON; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
         )
         .map_err(|e| self.err(e))?;
-        Ok(())
+        Ok(version < migrations::latest() || app_id != APPLICATION_ID)
     }
 
     /// Whether the file has the tables every qrlogin schema has: how a store written
@@ -355,40 +360,78 @@ fn classify(path: &Path, e: rusqlite::Error) -> StoreError {
 /// `-shm` must belong to this user and have no group or other permission bits (the WAL
 /// holds cookie values too).
 fn check_private(path: &Path, suffixes: &[&str]) -> Result<(), StoreError> {
-    use std::os::unix::fs::MetadataExt;
     let unsafe_ = |why: String| StoreError::Unsafe {
         path: path.to_owned(),
         why,
     };
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let me = unsafe { libc::geteuid() };
-    for suffix in suffixes {
-        let mut file = path.as_os_str().to_owned();
-        file.push(suffix);
-        let file = PathBuf::from(file);
-        let meta = match std::fs::metadata(&file) {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(unsafe_(format!("{}: {e}", file.display()))),
-        };
-        if meta.uid() != me {
+    let files =
+        files(path, suffixes).map_err(|(file, e)| unsafe_(format!("{}: {e}", file.display())))?;
+    for f in files {
+        if !f.mine {
             return Err(unsafe_(format!(
                 "{} belongs to another user (uid {}): a store holds login cookies and must be your own",
-                file.display(),
-                meta.uid()
+                f.path.display(),
+                f.uid
             )));
         }
-        let mode = meta.mode() & 0o777;
-        if mode & 0o077 != 0 {
+        if f.open_to_others() {
             return Err(unsafe_(format!(
-                "{} is open to others (mode {mode:o}) and holds login cookies (fix: chmod 600 {})",
-                file.display(),
-                crate::escape::shell_word(&file.to_string_lossy())
+                "{} is open to others (mode {:o}) and holds login cookies (fix: chmod 600 {})",
+                f.path.display(),
+                f.mode,
+                crate::escape::shell_word(&f.path.to_string_lossy())
             )));
         }
     }
     Ok(())
 }
+
+/// The files of a store as they are on disk: the database, its WAL and its shared memory
+/// (all three hold cookie values). The store refuses to open when one is not private;
+/// `doctor` reports each one.
+#[derive(Debug, Clone)]
+pub struct StoreFile {
+    pub path: PathBuf,
+    /// Permission bits.
+    pub mode: u32,
+    pub uid: u32,
+    /// Owned by the user running qrlogin.
+    pub mine: bool,
+}
+
+impl StoreFile {
+    pub fn open_to_others(&self) -> bool {
+        self.mode & 0o077 != 0
+    }
+}
+
+/// The database at `path` and its `-wal`/`-shm` companions (`suffixes` picks which) that
+/// exist; a file that cannot be examined is returned as the error.
+pub fn files(path: &Path, suffixes: &[&str]) -> Result<Vec<StoreFile>, (PathBuf, std::io::Error)> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let mut out = Vec::new();
+    for suffix in suffixes {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let file = PathBuf::from(file);
+        match std::fs::metadata(&file) {
+            Ok(m) => out.push(StoreFile {
+                mode: m.mode() & 0o777,
+                uid: m.uid(),
+                mine: m.uid() == me,
+                path: file,
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err((file, e)),
+        }
+    }
+    Ok(out)
+}
+
+/// The suffixes of every file a store consists of.
+pub const ALL_FILES: &[&str] = &["", "-wal", "-shm"];
 
 /// Create the directory (0700) and the empty database file (0600) before SQLite touches
 /// them, so the file is never readable by anyone else, not even for an instant. SQLite

@@ -234,11 +234,7 @@ fn expired_qr_is_regenerated_and_the_second_one_works() {
     let first = wait_for_qr(&env, 1);
     env.ctl("phone/expire", json!({"lgToken": first}));
     let second = wait_for_qr(&env, 2);
-    let tmp = env.ctl("phone/scan", json!({"lgToken": second}))["tmpToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert!(env.ctl("phone/confirm", json!({"lgToken": second, "tmpToken": tmp}))["ok"] == true);
+    assert!(env.phone_scan_and_confirm(&second)["ok"] == true);
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
@@ -575,14 +571,7 @@ fn no_wait_then_resume_in_another_process() {
     assert!(env.stdout_of(&["pending"]).contains(id));
     assert!(env.list_json().is_empty());
     // The person scans and confirms while nothing runs.
-    let tmp = env.ctl("phone/scan", json!({"lgToken": "latest"}))["tmpToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    env.ctl(
-        "phone/confirm",
-        json!({"lgToken": "latest", "tmpToken": tmp}),
-    );
+    env.phone_scan_and_confirm("latest");
     env.add_account(&["--resume", id]).assert().success();
     let resumed: Vec<String> = {
         let mut v: Vec<String> = env
@@ -748,14 +737,7 @@ fn resume_rewrites_the_qr_png_and_json_stays_json() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(crate::support::mode(&png), 0o644);
-    let tmp = env.ctl("phone/scan", json!({"lgToken": "latest"}))["tmpToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    env.ctl(
-        "phone/confirm",
-        json!({"lgToken": "latest", "tmpToken": tmp}),
-    );
+    env.phone_scan_and_confirm("latest");
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
@@ -806,14 +788,7 @@ fn on_qr_hook_gets_every_code_and_cannot_break_the_login() {
         std::thread::sleep(Duration::from_millis(50));
     }
     env.ctl("scenario", json!({"qr_lifetime_ms": 300000}));
-    let tmp = env.ctl("phone/scan", json!({"lgToken": "latest"}))["tmpToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    env.ctl(
-        "phone/confirm",
-        json!({"lgToken": "latest", "tmpToken": tmp}),
-    );
+    env.phone_scan_and_confirm("latest");
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),

@@ -127,6 +127,19 @@ impl Env {
             .unwrap()
     }
 
+    /// The simulated phone scans QR `lg_token` (`latest` for the newest) and confirms;
+    /// returns the confirmation's answer.
+    pub fn phone_scan_and_confirm(&self, lg_token: &str) -> Value {
+        let tmp = self.ctl("phone/scan", json!({"lgToken": lg_token}))["tmpToken"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        self.ctl(
+            "phone/confirm",
+            json!({"lgToken": lg_token, "tmpToken": tmp}),
+        )
+    }
+
     /// POST to the simulator's control API.
     pub fn ctl(&self, path: &str, body: Value) -> Value {
         let url = format!("{}/__sim/{path}", self.base());

@@ -6,7 +6,7 @@ mod hook;
 mod ui;
 
 use crate::cookies;
-use crate::exit::{Code, Coded, code_for, message_for};
+use crate::exit::{Code, code_for, message_for};
 use crate::login::LoginError;
 use crate::login::flow::{self, Ui};
 use crate::passport::{PassportClient, QrCode};
@@ -238,12 +238,7 @@ fn save(
     // default names never clash.
     let (account, saved) = store
         .save(&new, crate::time::now())
-        .map_err(|e| match e {
-            StoreError::NameTaken { .. } => {
-                Coded::usage(format!("{e}; log in again and choose another with --name")).into()
-            }
-            e => anyhow::Error::from(e),
-        })
+        .map_err(|e| super::name_hint(e, "log in again and choose another with --name"))
         .context("saving the account")?;
     ui.event(Event::Saved {
         name: &account.name,

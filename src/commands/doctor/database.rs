@@ -18,27 +18,22 @@ pub(super) fn database(globals: &Globals) -> Vec<Check> {
         ));
         return out;
     }
-    // The WAL and shared-memory files hold cookie values too: all three are checked.
-    for suffix in ["", "-wal", "-shm"] {
-        let mut file = path.as_os_str().to_owned();
-        file.push(suffix);
-        let file = std::path::PathBuf::from(file);
-        let Ok(m) = std::fs::metadata(&file) else {
-            continue;
-        };
-        let shown = file.display().to_string();
-        let mode = m.permissions().mode() & 0o777;
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        let mine = std::os::unix::fs::MetadataExt::uid(&m) == unsafe { libc::geteuid() };
-        out.push(if mode & 0o077 != 0 {
+    // The WAL and shared-memory files hold cookie values too: all three are checked, by
+    // the same rules the store opens with.
+    for f in crate::store::files(path, crate::store::ALL_FILES).unwrap_or_default() {
+        let shown = f.path.display().to_string();
+        out.push(if f.open_to_others() {
             check(
                 Level::Fail,
                 "database",
-                format!("{shown} is readable by others (mode {mode:o}): it holds login cookies"),
+                format!(
+                    "{shown} is readable by others (mode {:o}): it holds login cookies",
+                    f.mode
+                ),
                 Some(&format!("chmod 600 {}", crate::escape::shell_word(&shown))),
                 Code::Storage,
             )
-        } else if !mine {
+        } else if !f.mine {
             check(
                 Level::Fail,
                 "database",
@@ -50,7 +45,7 @@ pub(super) fn database(globals: &Globals) -> Vec<Check> {
             check(
                 Level::Ok,
                 "database",
-                format!("{shown} (mode {mode:o})"),
+                format!("{shown} (mode {:o})", f.mode),
                 None,
                 Code::Storage,
             )
