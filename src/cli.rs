@@ -26,6 +26,11 @@ pub struct Cli {
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 
+    /// Send HOST to ADDR instead of what DNS says, as curl's --resolve (repeatable)
+    /// [env: QRLOGIN_RESOLVE, comma-separated]
+    #[arg(long, global = true, value_name = "HOST:PORT:ADDR")]
+    pub resolve: Vec<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -307,6 +312,12 @@ pub struct SimulateArgs {
     /// Address to listen on
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: String,
+    /// Serve HTTPS on the real hostnames (passport.goofish.com, …) with a throwaway CA
+    #[arg(long)]
+    pub tls: bool,
+    /// With --tls, where to write the CA certificate [default: $TMPDIR/qrlogin-simulator-ca.pem]
+    #[arg(long, value_name = "PATH", requires = "tls")]
+    pub ca_out: Option<PathBuf>,
     /// Shadows the global --db in this command's help: the simulator uses no database.
     #[arg(long, hide = true, value_name = "PATH")]
     pub db: Option<PathBuf>,

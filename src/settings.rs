@@ -15,7 +15,9 @@ use url::Url;
 /// everywhere, a current desktop Chrome).
 pub const DEFAULT_USER_AGENT: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/146.0.0.0 Safari/537.36";
 
-pub use crate::passport::{DEFAULT_H5API_URL, DEFAULT_PASSPORT_URL, DEFAULT_WWW_URL, Endpoints};
+pub use crate::passport::{
+    DEFAULT_H5API_URL, DEFAULT_PASSPORT_URL, DEFAULT_WWW_URL, Endpoints, ExtraCa, Resolve,
+};
 
 /// Settings every command shares.
 #[derive(Debug, Clone)]
@@ -108,6 +110,8 @@ pub enum Action {
     },
     Simulate {
         listen: String,
+        /// `--tls`: where to write the throwaway CA; `None` for plain HTTP.
+        ca_out: Option<PathBuf>,
         /// The simulator's own configuration, built here directly.
         scenario: crate::sim::Scenario,
     },
@@ -180,6 +184,10 @@ pub fn resolve_with(
         Command::Pending(a) => Action::Pending { json: a.json },
         Command::Simulate(a) => Action::Simulate {
             listen: a.listen,
+            ca_out: a.tls.then(|| {
+                a.ca_out
+                    .unwrap_or_else(|| tmp.join("qrlogin-simulator-ca.pem"))
+            }),
             scenario: scenario(a.sim)?,
         },
         Command::Demo(a) => Action::Demo {
@@ -246,6 +254,12 @@ fn globals(cli: &Cli, vars: &Vars<'_>, explicit_db: Option<PathBuf>) -> Result<G
             passport: url("QRLOGIN_PASSPORT_URL", DEFAULT_PASSPORT_URL)?,
             h5api: url("QRLOGIN_H5API_URL", DEFAULT_H5API_URL)?,
             www: url("QRLOGIN_WWW_URL", DEFAULT_WWW_URL)?,
+            resolve: resolve_entries(cli, vars)?,
+            extra_ca: vars
+                .path("QRLOGIN_CA_FILE")
+                .map(|p| ExtraCa::load(&p))
+                .transpose()
+                .map_err(|e| Coded::usage(format!("QRLOGIN_CA_FILE: {e}")))?,
         },
         user_agent: match vars.text("QRLOGIN_USER_AGENT") {
             // A header value cannot hold line breaks or other controls.
@@ -481,6 +495,26 @@ pub fn check_proxy(raw: &str) -> Result<Proxy, Coded> {
 }
 
 /// A base URL for one of the Goofish hosts: http or https, no query, no fragment.
+/// `--resolve` entries, or else `QRLOGIN_RESOLVE`'s comma-separated ones.
+fn resolve_entries(cli: &Cli, vars: &Vars<'_>) -> Result<Vec<Resolve>, Coded> {
+    let (from, entries): (&str, Vec<String>) = match vars.text("QRLOGIN_RESOLVE") {
+        _ if !cli.resolve.is_empty() => ("--resolve", cli.resolve.clone()),
+        Some(v) => (
+            "QRLOGIN_RESOLVE",
+            v.split(',')
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        ),
+        None => return Ok(Vec::new()),
+    };
+    entries
+        .iter()
+        .map(|e| Resolve::parse(e).map_err(|why| Coded::usage(format!("{from}: {why}"))))
+        .collect()
+}
+
 pub fn parse_base_url(raw: &str) -> Result<Url, String> {
     let url = Url::parse(raw).map_err(|e| format!("`{raw}` is not a URL ({e})"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {

@@ -47,7 +47,11 @@ pub fn run(globals: &Globals, action: Action, printer: &Printer) -> Result<Code>
             Some(store) => pending::run(&store, json, printer),
             None => no_store_yet(globals, json, printer),
         },
-        Action::Simulate { listen, scenario } => simulate::run(&listen, scenario, printer),
+        Action::Simulate {
+            listen,
+            ca_out,
+            scenario,
+        } => simulate::run(&listen, ca_out.as_deref(), scenario, printer),
         Action::Demo {
             manual,
             login,

@@ -90,7 +90,14 @@ pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     while let Some(next) = cur.source() {
         cur = next;
     }
-    cur.to_string()
+    let cause = cur.to_string();
+    // rustls names the problem but not what to do about it.
+    if cause.starts_with("invalid peer certificate") {
+        return format!(
+            "{cause}: the server's certificate is not trusted; a TLS-intercepting proxy or a test server needs its CA in QRLOGIN_CA_FILE"
+        );
+    }
+    cause
 }
 
 pub(super) fn malformed(step: Step, detail: &str) -> PassportError {

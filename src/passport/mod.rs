@@ -25,7 +25,9 @@ pub use verification::{IvState, Verification, extract_htoken, extract_qr_text};
 
 use crate::cookies::Cookie;
 use crate::redacted::Proxy;
-pub use endpoints::{DEFAULT_H5API_URL, DEFAULT_PASSPORT_URL, DEFAULT_WWW_URL, Endpoints};
+pub use endpoints::{
+    DEFAULT_H5API_URL, DEFAULT_PASSPORT_URL, DEFAULT_WWW_URL, Endpoints, ExtraCa, Resolve,
+};
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Client, RequestBuilder, StatusCode};
 use reqwest_cookie_store::CookieStoreMutex;
@@ -48,12 +50,14 @@ pub struct PassportClient {
     trace: Option<Trace>,
 }
 
-/// The one HTTP client builder: compression, timeouts, the idle pool, the proxy.
-fn client_builder(
+/// The one HTTP client builder: compression, timeouts, the idle pool, the proxy, and how
+/// the hosts are reached (`--resolve`, an extra CA).
+pub fn client_builder(
+    endpoints: &Endpoints,
     proxy: Option<&Proxy>,
     timeout: Duration,
 ) -> Result<reqwest::ClientBuilder, PassportError> {
-    let mut b = Client::builder()
+    let mut b = reach(Client::builder(), endpoints)?
         .gzip(true)
         .brotli(true)
         .connect_timeout(timeout.min(Duration::from_secs(10)))
@@ -69,6 +73,32 @@ fn client_builder(
     Ok(b)
 }
 
+/// Apply `--resolve` and the extra CA to a client builder.
+fn reach(
+    mut b: reqwest::ClientBuilder,
+    e: &Endpoints,
+) -> Result<reqwest::ClientBuilder, PassportError> {
+    let hosts: std::collections::BTreeSet<&str> =
+        e.resolve.iter().map(|r| r.host.as_str()).collect();
+    for host in hosts {
+        b = b.resolve_to_addrs(host, &e.resolved(host));
+    }
+    if let Some(ca) = &e.extra_ca {
+        let certs = reqwest::Certificate::from_pem_bundle(&ca.pem).map_err(|err| {
+            PassportError::Network {
+                step: Step::H5Token,
+                detail: format!(
+                    "cannot use the CA in {} ({})",
+                    ca.path.display(),
+                    root_cause(&err)
+                ),
+            }
+        })?;
+        b = b.tls_certs_merge(certs);
+    }
+    Ok(b)
+}
+
 fn build(b: reqwest::ClientBuilder) -> Result<Client, PassportError> {
     b.build().map_err(|e| PassportError::Network {
         step: Step::H5Token,
@@ -80,12 +110,13 @@ fn build(b: reqwest::ClientBuilder) -> Result<Client, PassportError> {
 /// and one TLS set-up instead of one per account. Redirects are not followed (renewal
 /// endpoints answer 200/302 and the 302 is the answer, protocol.md §8).
 pub fn shared_http(
+    endpoints: &Endpoints,
     proxy: Option<&Proxy>,
     timeout: Duration,
     max_idle: usize,
 ) -> Result<Client, PassportError> {
     build(
-        client_builder(proxy, timeout)?
+        client_builder(endpoints, proxy, timeout)?
             .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(max_idle),
     )
@@ -113,7 +144,7 @@ impl PassportClient {
             attempt.follow()
         });
         let http = build(
-            client_builder(proxy, timeout)?
+            client_builder(&endpoints, proxy, timeout)?
                 .cookie_provider(jar.clone())
                 .user_agent(user_agent)
                 .redirect(policy),

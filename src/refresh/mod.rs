@@ -176,8 +176,12 @@ pub async fn run(
                         crate::redacted::redact_url(a.proxy.as_deref().unwrap_or_default())
                     )
                 })?;
-            let http =
-                passport::shared_http(proxy.as_ref(), opts.http_timeout, opts.concurrency.max(1))?;
+            let http = passport::shared_http(
+                &endpoints,
+                proxy.as_ref(),
+                opts.http_timeout,
+                opts.concurrency.max(1),
+            )?;
             pools.insert(a.proxy.clone(), http);
         }
     }

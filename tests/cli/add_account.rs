@@ -450,7 +450,7 @@ fn qr_png_and_ascii_rendering() {
 #[test]
 fn proxy_is_used_and_saved_with_the_account() {
     // The simulator also answers absolute-form proxy requests, so it can be its own proxy.
-    let env = Env::with_sim(Env::auto_phone(50, 50));
+    let env = Env::with_plain_sim(Env::auto_phone(50, 50));
     let proxy = format!("http://user:secretpw@{}", env.sim.as_ref().unwrap().addr);
     let out = env.add_account(&["--proxy", &proxy]).output().unwrap();
     assert!(

@@ -24,14 +24,38 @@ fn healthy_simulator() {
     env.login(&["--name", "shop"]);
     let (code, out) = doctor(&env);
     assert_eq!(code, Some(0), "{out}");
-    assert!(
-        out.contains("ok    network   passport: 127.0.0.1:"),
-        "{out}"
-    );
-    assert!(
-        out.contains("ok    network   h5api: same host as above"),
-        "{out}"
-    );
+    if env.tls() {
+        // Three hostnames, each through --resolve, over TLS with the simulator's CA.
+        for host in [
+            "passport.goofish.com",
+            "h5api.m.goofish.com",
+            "www.goofish.com",
+        ] {
+            let line = out
+                .lines()
+                .find(|l| l.contains(&format!(": {host}:")))
+                .unwrap_or_default();
+            assert!(
+                line.starts_with("ok    network")
+                    && line.contains("(--resolve: 127.0.0.1)")
+                    && line.ends_with("TLS ok"),
+                "{out}"
+            );
+        }
+        assert!(
+            out.contains("ok    network   TLS: trusting 1 certificate(s) from"),
+            "{out}"
+        );
+    } else {
+        assert!(
+            out.contains("ok    network   passport: 127.0.0.1:"),
+            "{out}"
+        );
+        assert!(
+            out.contains("ok    network   h5api: same host as above"),
+            "{out}"
+        );
+    }
     assert!(out.contains("ok    clock     local clock within"), "{out}");
     assert!(
         out.contains("ok    terminal  UTF-8 locale (C.UTF-8)"),

@@ -439,7 +439,7 @@ fn simulate_warns_when_not_on_loopback() {
 /// and the run says so once.
 #[test]
 fn session_values_go_only_where_their_cookies_go() {
-    let env = Env::with_sim(qrlogin::sim::Scenario::default());
+    let env = Env::with_plain_sim(qrlogin::sim::Scenario::default());
     env.import_header(
         "real",
         "unb=2219000000001; cookie2=realcookie2value; _tb_token_=realcsrf",
@@ -459,7 +459,7 @@ fn session_values_go_only_where_their_cookies_go() {
     assert_eq!(form["hsiz"], "", "{form}");
     assert_eq!(form["_csrf_token"], "", "{form}");
     // An account whose cookies belong to the host does send them.
-    let env = Env::with_sim(qrlogin::sim::Scenario::default());
+    let env = Env::with_plain_sim(qrlogin::sim::Scenario::default());
     let store = qrlogin::store::Store::open(&env.db()).unwrap();
     env.seed_account(
         &store,
@@ -511,9 +511,7 @@ fn a_gzip_bomb_is_refused_with_exit_6() {
             assert_cmd::cargo::cargo_bin("qrlogin").display()
         ))
         .env("QRLOGIN_DB", env.db())
-        .env("QRLOGIN_PASSPORT_URL", env.base())
-        .env("QRLOGIN_H5API_URL", env.base())
-        .env("QRLOGIN_WWW_URL", env.base())
+        .envs(env.sim_vars())
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

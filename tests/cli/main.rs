@@ -13,4 +13,5 @@ mod simulator;
 mod store;
 mod support;
 mod terminal;
+mod tls;
 mod trace;

@@ -7,7 +7,7 @@ use qrlogin::store::{Status, Store};
 
 #[test]
 fn add_account_json_events() {
-    let env = Env::with_sim(Env::auto_phone(50, 50));
+    let env = Env::with_plain_sim(Env::auto_phone(50, 50));
     let out = env
         .add_account(&["--json", "--name", "shop-1"])
         .output()
@@ -20,7 +20,7 @@ fn add_account_json_events() {
     let text = String::from_utf8(out.stdout).unwrap();
     settings(&env).bind(|| insta::assert_snapshot!("add_account_json", text));
     // A login that fails still ends its stream with an `error` event.
-    let env = Env::with_sim(Scenario::default());
+    let env = Env::with_plain_sim(Scenario::default());
     let out = env
         .add_account(&["--json", "--timeout", "1"])
         .output()
@@ -31,7 +31,7 @@ fn add_account_json_events() {
 
 #[test]
 fn refresh_and_list_json_reports() {
-    let env = Env::with_sim(Scenario::default());
+    let env = Env::with_plain_sim(Scenario::default());
     let store = Store::open(&env.db()).unwrap();
     env.seed_account(&store, "2219000000001", "alive", true, Status::Unknown);
     drop(store);
@@ -59,7 +59,7 @@ fn refresh_and_list_json_reports() {
 /// caused it when the simulator is dropped).
 #[test]
 fn the_simulator_reports_unknown_routes() {
-    let env = Env::with_sim(Scenario::default());
+    let env = Env::with_plain_sim(Scenario::default());
     let url = format!("{}/no/such/page", env.base());
     let status = env
         .rt

@@ -23,7 +23,9 @@ fn import_seeded(env: &Env, name: &str, long_login: bool, edit: impl Fn(&mut Vec
 
 fn set(cookies: &mut Vec<Value>, name: &str, value: &str) {
     cookies.retain(|c| c["name"] != name);
-    cookies.push(json!({"name": name, "value": value, "domain": "127.0.0.1", "path": "/"}));
+    // On the seeded cookies' own domain: the simulator's address, or .goofish.com over TLS.
+    let domain = cookies[0]["domain"].clone();
+    cookies.push(json!({"name": name, "value": value, "domain": domain, "path": "/"}));
 }
 
 fn refresh(env: &Env) -> Vec<Value> {
@@ -121,7 +123,7 @@ fn a_blocked_account_renews_but_is_classified_risk() {
 /// tracknick is encoded as the service does (`_` stays).
 #[test]
 fn anonymous_cookie2_hsiz_and_tracknick() {
-    let env = Env::with_sim(Env::auto_phone(50, 50));
+    let env = Env::with_plain_sim(Env::auto_phone(50, 50));
     let base = env.base();
     let (set_cookie, page) = env.rt.block_on(async move {
         let r = reqwest::get(format!("{base}/mini_login.htm"))

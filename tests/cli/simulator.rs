@@ -32,7 +32,7 @@ fn client() -> reqwest::Client {
 
 #[test]
 fn mtop_token_bootstrap_sign_check_and_stale_token() {
-    let env = Env::with_sim(Scenario {
+    let env = Env::with_plain_sim(Scenario {
         h5_token_ttl_ms: 400,
         ..Scenario::default()
     });
@@ -102,7 +102,7 @@ fn mtop_token_bootstrap_sign_check_and_stale_token() {
 
 #[test]
 fn passport_shapes_follow_protocol_md() {
-    let env = Env::with_sim(Scenario::default());
+    let env = Env::with_plain_sim(Scenario::default());
     let base = env.base();
     env.rt.block_on(async {
         let c = client();
@@ -316,7 +316,7 @@ fn passport_shapes_follow_protocol_md() {
 
 #[test]
 fn gzip_only_when_accepted_and_generate_is_rate_limited() {
-    let env = Env::with_sim(Scenario {
+    let env = Env::with_plain_sim(Scenario {
         generate_per_minute: 2,
         ..Scenario::default()
     });
@@ -349,7 +349,7 @@ fn gzip_only_when_accepted_and_generate_is_rate_limited() {
 
 #[test]
 fn risk_blocked_and_dead_sessions_on_mtop() {
-    let env = Env::with_sim(Env::auto_phone(50, 50));
+    let env = Env::with_plain_sim(Env::auto_phone(50, 50));
     env.login(&[]);
     let cookies = env.stdout_of(&["export", "xy_demo_user", "--format", "header"]);
     let base = env.base();

@@ -1,10 +1,15 @@
 //! The harness every integration test uses: a private temporary home and database, the
 //! real `qrlogin` binary, and a simulator on a random loopback port that the test steers
 //! through its documented control API.
+//!
+//! `QRLOGIN_TEST_TRANSPORT=tls` runs every test that uses `Env::with_sim` against the
+//! simulator over HTTPS on the real hostnames (`.ci/run` runs the add-account, refresh,
+//! renewal and doctor tests a second time that way); tests that need one transport ask for
+//! it with `Env::with_sim_on`.
 
 use assert_cmd::Command;
 use qrlogin::cookies::import;
-use qrlogin::sim::{Scenario, Simulator};
+use qrlogin::sim::{Scenario, Simulator, Transport};
 use qrlogin::store::{NewAccount, Status, Store};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -51,15 +56,74 @@ impl Env {
         }
     }
 
-    /// A temporary home and a simulator with `scenario`.
+    /// A temporary home and a simulator with `scenario`, on the transport
+    /// `QRLOGIN_TEST_TRANSPORT` names (plain HTTP unless it says `tls`).
     pub fn with_sim(scenario: Scenario) -> Env {
+        let transport = match std::env::var("QRLOGIN_TEST_TRANSPORT").as_deref() {
+            Ok("tls") => Transport::Tls,
+            _ => Transport::Http,
+        };
+        Env::with_sim_on(scenario, transport)
+    }
+
+    /// A plain-HTTP simulator whatever `QRLOGIN_TEST_TRANSPORT` says: for tests of the
+    /// simulator's own wire shapes, of host-only cookies, or of an HTTP proxy.
+    pub fn with_plain_sim(scenario: Scenario) -> Env {
+        Env::with_sim_on(scenario, Transport::Http)
+    }
+
+    /// A temporary home and a simulator with `scenario` on `transport`. Over TLS its CA is
+    /// written to `ca_file()`, and the binary and the control-API client are pointed at the
+    /// real hostnames with `--resolve`-style overrides.
+    pub fn with_sim_on(scenario: Scenario, transport: Transport) -> Env {
         let mut env = Env::new();
         let sim = env
             .rt
-            .block_on(Simulator::start("127.0.0.1:0", scenario))
+            .block_on(Simulator::start_on("127.0.0.1:0", scenario, transport))
             .unwrap();
+        if let Some(pem) = &sim.ca_pem {
+            std::fs::write(env.ca_file(), pem).unwrap();
+            let mut b = reqwest::Client::builder()
+                .tls_certs_merge(reqwest::Certificate::from_pem_bundle(pem.as_bytes()).unwrap());
+            for host in [
+                "passport.goofish.com",
+                "h5api.m.goofish.com",
+                "www.goofish.com",
+            ] {
+                b = b.resolve(host, sim.addr);
+            }
+            env.http = b.build().unwrap();
+        }
         env.sim = Some(sim);
         env
+    }
+
+    pub fn tls(&self) -> bool {
+        self.sim.as_ref().is_some_and(|s| s.ca_pem.is_some())
+    }
+
+    /// Where a TLS simulator's CA certificate is written.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("sim-ca.pem")
+    }
+
+    /// The variables that point the binary at the simulator: its three URLs and, over
+    /// TLS, the resolve entries and the CA.
+    pub fn sim_vars(&self) -> Vec<(&'static str, String)> {
+        let Some(sim) = &self.sim else {
+            return Vec::new();
+        };
+        let url = |u: &url::Url| u.as_str().trim_end_matches('/').to_owned();
+        let mut v = vec![
+            ("QRLOGIN_PASSPORT_URL", url(&sim.hosts.passport)),
+            ("QRLOGIN_H5API_URL", url(&sim.hosts.h5api)),
+            ("QRLOGIN_WWW_URL", url(&sim.hosts.www)),
+        ];
+        if sim.ca_pem.is_some() {
+            v.push(("QRLOGIN_RESOLVE", sim.resolve_entries().join(",")));
+            v.push(("QRLOGIN_CA_FILE", self.ca_file().display().to_string()));
+        }
+        v
     }
 
     /// A phone that scans after `scan_ms` and confirms `confirm_ms` later.
@@ -94,12 +158,7 @@ impl Env {
             .env("QRLOGIN_DB", self.db())
             .env("TMPDIR", self.dir.path())
             .timeout(std::time::Duration::from_secs(60));
-        if let Some(sim) = &self.sim {
-            let base = sim.base.as_str().trim_end_matches('/');
-            c.env("QRLOGIN_PASSPORT_URL", base)
-                .env("QRLOGIN_H5API_URL", base)
-                .env("QRLOGIN_WWW_URL", base);
-        }
+        c.envs(self.sim_vars());
         c
     }
 
@@ -224,6 +283,7 @@ pub fn filters(env: &Env) -> Vec<(String, String)> {
             "[TMP]".into(),
         ),
         (r"127\.0\.0\.1:\d+".into(), "127.0.0.1:[PORT]".into()),
+        (r"goofish\.com:\d+".into(), "goofish.com:[PORT]".into()),
         (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ".into(), "[TIME]".into()),
         (r"lgToken=[0-9a-f]+".into(), "lgToken=[TOKEN]".into()),
     ]
@@ -276,11 +336,7 @@ impl Env {
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        if self.sim.is_some() {
-            c.env("QRLOGIN_PASSPORT_URL", self.base())
-                .env("QRLOGIN_H5API_URL", self.base())
-                .env("QRLOGIN_WWW_URL", self.base());
-        }
+        c.envs(self.sim_vars());
         c
     }
 }

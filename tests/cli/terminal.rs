@@ -15,11 +15,7 @@ fn on_pty(env: &Env, args: &str, input: &str) -> (Option<i32>, String) {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    if env.sim.is_some() {
-        c.env("QRLOGIN_PASSPORT_URL", env.base())
-            .env("QRLOGIN_H5API_URL", env.base())
-            .env("QRLOGIN_WWW_URL", env.base());
-    }
+    c.envs(env.sim_vars());
     let mut child = c
         .spawn()
         .expect("script (util-linux) is needed for terminal tests");

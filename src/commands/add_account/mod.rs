@@ -75,7 +75,7 @@ async fn login(
         // Look the id up before purging, so an expired one is reported as expired.
         let pending = store.pending(id, now);
         store.purge_pending(now)?;
-        return resume(store, cfg, pending?, globals.http_timeout, ui).await;
+        return resume(store, cfg, pending?, globals, ui).await;
     }
     store.purge_pending(now)?;
     if let Some(name) = &cfg.name
@@ -145,14 +145,17 @@ async fn resume(
     store: &Store,
     cfg: &LoginConfig,
     p: PendingLogin,
-    http_timeout: Duration,
+    globals: &Globals,
     ui: &mut TermUi<'_>,
 ) -> anyhow::Result<Code> {
     let id = p.id.as_str();
+    let http_timeout = globals.http_timeout;
+    // The hosts the login started with; how to reach them is this run's (--resolve, CA).
     let endpoints = crate::settings::Endpoints {
         passport: p.passport_url.clone(),
         h5api: p.h5api_url.clone(),
         www: p.www_url.clone(),
+        ..globals.endpoints.clone()
     };
     let proxy = p
         .proxy

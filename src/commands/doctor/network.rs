@@ -13,13 +13,17 @@ pub(super) async fn network(
     let mut seen = BTreeSet::new();
     let mut checks = Vec::new();
     let mut skew: Option<i64> = None;
-    let http = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .connect_timeout(Duration::from_secs(5))
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(globals.user_agent.clone())
-        .build()
-    {
+    // The same builder as a login's, so --resolve and QRLOGIN_CA_FILE are what is tested.
+    let built = crate::passport::client_builder(e, None, Duration::from_secs(10))
+        .map_err(|err| err.to_string())
+        .and_then(|b| {
+            b.connect_timeout(Duration::from_secs(5))
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(globals.user_agent.clone())
+                .build()
+                .map_err(|err| crate::passport::root_cause(&err))
+        });
+    let http = match built {
         Ok(c) => c,
         Err(err) => {
             return vec![check(
@@ -48,10 +52,16 @@ pub(super) async fn network(
             ));
             continue;
         }
-        let resolved = tokio::net::lookup_host((host.as_str(), port))
-            .await
-            .map(|mut addrs| addrs.next().is_some())
-            .unwrap_or(false);
+        let overridden = e.resolved(&host);
+        let resolved = !overridden.is_empty()
+            || tokio::net::lookup_host((host.as_str(), port))
+                .await
+                .map(|mut addrs| addrs.next().is_some())
+                .unwrap_or(false);
+        let via = match overridden.first() {
+            Some(a) => format!(" (--resolve: {})", a.ip()),
+            None => String::new(),
+        };
         if !resolved {
             checks.push(check(
                 Level::Fail,
@@ -94,7 +104,7 @@ pub(super) async fn network(
                     Level::Ok,
                     "network",
                     format!(
-                        "{role}: {host}:{port} answered HTTP {} in {ms} ms{tls}",
+                        "{role}: {host}:{port}{via} answered HTTP {} in {ms} ms{tls}",
                         resp.status().as_u16()
                     ),
                     None,
@@ -103,15 +113,33 @@ pub(super) async fn network(
             }
             Err(err) => {
                 let why = crate::passport::root_cause(&err.without_url());
+                let hint = if why.contains("QRLOGIN_CA_FILE") {
+                    "set QRLOGIN_CA_FILE to the PEM file of the CA that signed it"
+                } else {
+                    "check the network, a firewall, or HTTPS_PROXY"
+                };
                 checks.push(check(
                     Level::Fail,
                     "network",
-                    format!("{role}: cannot connect to {host}:{port} ({why})"),
-                    Some("check the network, a firewall, or HTTPS_PROXY"),
+                    format!("{role}: cannot connect to {host}:{port}{via} ({why})"),
+                    Some(hint),
                     Code::Network,
                 ));
             }
         }
+    }
+    if let Some(ca) = &e.extra_ca {
+        checks.push(check(
+            Level::Ok,
+            "network",
+            format!(
+                "TLS: trusting {} certificate(s) from {} beside the system roots",
+                ca.certificates,
+                ca.path.display()
+            ),
+            None,
+            Code::Network,
+        ));
     }
     checks.push(match skew {
         None => check(

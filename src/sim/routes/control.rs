@@ -194,7 +194,19 @@ pub(super) async fn ctl_seed(State(sh): S, body: Bytes) -> Reply {
         Some(86_400),
         false,
     ));
-    let host = sh.base.host_str().unwrap_or("127.0.0.1").to_owned();
+    // Where and how the real service scopes them: `.goofish.com` and Secure over TLS, the
+    // simulator's own host otherwise.
+    let (host, secure) = match sh.tls {
+        true => (COOKIE_DOMAIN.to_owned(), true),
+        false => (
+            sh.hosts
+                .passport
+                .host_str()
+                .unwrap_or("127.0.0.1")
+                .to_owned(),
+            false,
+        ),
+    };
     let now = crate::time::now();
     let cookies: Vec<Value> = set
         .iter()
@@ -209,7 +221,7 @@ pub(super) async fn ctl_seed(State(sh): S, body: Bytes) -> Reply {
                 }
                 http_only |= p == "HttpOnly";
             }
-            json!({"name": name, "value": value, "domain": host, "path": "/", "expires": expires, "secure": false, "http_only": http_only})
+            json!({"name": name, "value": value, "domain": host, "path": "/", "expires": expires, "secure": secure, "http_only": http_only})
         })
         .collect();
     Reply::json(json!(cookies))

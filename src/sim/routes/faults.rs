@@ -30,6 +30,19 @@ pub(super) async fn shape(State(sh): S, req: Request, next: Next) -> Response {
     }
     let resp = next.run(req).await;
     let (mut parts, body) = resp.into_parts();
+    if sh.tls {
+        let scoped: Vec<HeaderValue> = parts
+            .headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| HeaderValue::from_str(&scope_for_tls(v)).ok())
+            .collect();
+        parts.headers.remove(header::SET_COOKIE);
+        for v in scoped {
+            parts.headers.append(header::SET_COOKIE, v);
+        }
+    }
     let bytes = axum::body::to_bytes(body, 16 << 20)
         .await
         .unwrap_or_default();

@@ -115,8 +115,11 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 // ---------------------------------------------------------------------------------------
 // Response helpers
 
-/// A Set-Cookie value. Host-only (no Domain: the simulator runs on an address) and never
-/// Secure (plain HTTP), otherwise as Goofish sets them.
+/// The domain the real service scopes its cookies to (protocol.md §2.4, §5).
+const COOKIE_DOMAIN: &str = ".goofish.com";
+
+/// A Set-Cookie value as a handler writes it: host-only and not Secure, right for plain
+/// HTTP on an address. Over TLS, `scope_for_tls` turns it into what Goofish sends.
 fn set_cookie(name: &str, value: &str, max_age: Option<i64>, http_only: bool) -> String {
     let mut s = format!("{name}={value}; Path=/");
     if let Some(age) = max_age {
@@ -124,6 +127,24 @@ fn set_cookie(name: &str, value: &str, max_age: Option<i64>, http_only: bool) ->
     }
     if http_only {
         s.push_str("; HttpOnly");
+    }
+    s
+}
+
+/// A handler's cookie as the real service sets it over HTTPS: on `.goofish.com` and Secure,
+/// and `SameSite=None` on the h5 gateway's token cookies (protocol.md §2.4's sample). A
+/// cookie that already names its domain (an injected hostile one) is left alone.
+fn scope_for_tls(cookie: &str) -> String {
+    if cookie
+        .split(';')
+        .skip(1)
+        .any(|a| a.trim().to_ascii_lowercase().starts_with("domain="))
+    {
+        return cookie.to_owned();
+    }
+    let mut s = format!("{cookie}; Domain={COOKIE_DOMAIN}; Secure");
+    if cookie.starts_with("_m_h5_tk") {
+        s.push_str("; SameSite=None");
     }
     s
 }

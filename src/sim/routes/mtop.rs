@@ -119,7 +119,7 @@ pub(super) fn nick_of(cookies: &HashMap<String, String>) -> String {
 pub(super) fn risk_body(sh: &Shared, api: &str) -> Value {
     let url = format!(
         "{}h5/{api}/1.0/_____tmd_____/punish?x5secdata={}__bx__h5api.m.goofish.com:443/h5/{api}/1.0&x5step=2&action=captcha",
-        sh.base,
+        sh.hosts.h5api,
         hex(24)
     );
     json!({"data": {"url": url}, "ret": ["FAIL_SYS_USER_VALIDATE", "RGV587_ERROR::SM::哎哟喂,被挤爆啦,请稍后重试"]})

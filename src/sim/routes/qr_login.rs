@@ -16,7 +16,7 @@ pub(super) async fn mini_login(State(sh): S, headers: HeaderMap) -> Reply {
         }
     };
     let pretty = sh.world().scenario.pretty_view_data;
-    let html = pages::mini_login(&sh.base, &csrf, &hsiz, pretty);
+    let html = pages::mini_login(&sh.hosts.www, &csrf, &hsiz, pretty);
     let mut set = vec![
         set_cookie("XSRF-TOKEN", &csrf, None, false),
         set_cookie("_tb_token_", &hex(13), None, false),
@@ -49,7 +49,7 @@ pub(super) async fn generate(
     let s = w.generate(now, now_ms() as u64);
     let code = format!(
         "{}qrcodeCheck.htm?lgToken={}&tbScanOpenType=Notification",
-        sh.base, s.lg_token
+        sh.hosts.passport, s.lg_token
     );
     // `t` is a JSON number (13 digits), not a string.
     Reply::json(passport(
@@ -164,7 +164,7 @@ pub(super) async fn query(State(sh): S, body: Bytes) -> Reply {
                         let c = login_cookies(&mut w, &s.unb, &s.nickname);
                         Reply::json(confirmed(json!({}))).cookies(c)
                     } else {
-                        let url = format!("{}iv/entry.htm?htoken={h}", sh.base);
+                        let url = format!("{}iv/entry.htm?htoken={h}", sh.hosts.passport);
                         // A temporary cookie2 without unb: the identity anchor of the chain.
                         Reply::json(confirmed(
                             json!({"iframeRedirect": true, "iframeRedirectUrl": url}),
@@ -242,7 +242,7 @@ pub(super) async fn www_im(State(sh): S, Query(q): Params, headers: HeaderMap) -
         }
         _ => Reply::redirect(format!(
             "{}mini_login.htm?appName=xianyu&returnUrl=%2Fim",
-            sh.base
+            sh.hosts.passport
         )),
     }
 }

@@ -15,8 +15,18 @@ pub(super) async fn iv_normal_validate(State(sh): S, Query(q): Params) -> Reply 
     if !sh.world().verifications.contains_key(&h) {
         return Reply::html(pages::BLOCK_PAGE.into()).status(StatusCode::NOT_FOUND);
     }
-    let host = sh.base.host_str().unwrap_or("127.0.0.1").to_owned();
-    let port = sh.base.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let host = sh
+        .hosts
+        .passport
+        .host_str()
+        .unwrap_or("127.0.0.1")
+        .to_owned();
+    let port = sh
+        .hosts
+        .passport
+        .port()
+        .map(|p| format!(":{p}"))
+        .unwrap_or_default();
     Reply::html(pages::normal_validate(&h, &format!("{host}{port}")))
 }
 
@@ -34,7 +44,7 @@ pub(super) async fn iv_identity_verify(State(sh): S, Query(q): Params) -> Reply 
         return Reply::html(pages::BLOCK_PAGE.into()).status(StatusCode::NOT_FOUND);
     };
     v.started.get_or_insert(Instant::now());
-    let qr_text = format!("{}iv/phone.htm?htoken={h}&from=scan", sh.base);
+    let qr_text = format!("{}iv/phone.htm?htoken={h}&from=scan", sh.hosts.passport);
     Reply::html(pages::identity_verify(&qr_text))
 }
 
@@ -47,7 +57,7 @@ pub(super) async fn iv_check(State(sh): S, Query(q): Params) -> Reply {
     }
     match w.verifications.get(&h) {
         Some(v) if v.passed => Reply::json(
-            json!({"content": {"code": 3, "url": format!("{}ivCheckLogin.htm?htoken={h}", sh.base)}}),
+            json!({"content": {"code": 3, "url": format!("{}ivCheckLogin.htm?htoken={h}", sh.hosts.passport)}}),
         ),
         Some(_) => Reply::json(json!({"content": {"code": 0}})),
         None => Reply::json(json!({"content": {"code": 5, "msg": "htoken invalid"}})),
@@ -64,7 +74,7 @@ pub(super) async fn iv_check_login(State(sh): S, Query(q): Params) -> Reply {
     match w.verifications.get(&h).filter(|v| v.passed).cloned() {
         Some(v) => {
             let c = login_cookies(&mut w, &v.unb, &v.nickname);
-            Reply::redirect(format!("{}im", sh.base)).cookies(c)
+            Reply::redirect(format!("{}im", sh.hosts.www)).cookies(c)
         }
         None => Reply::html(pages::BLOCK_PAGE.into()).status(StatusCode::FORBIDDEN),
     }
