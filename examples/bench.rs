@@ -6,6 +6,7 @@
 use qrlogin::cookies::import;
 use qrlogin::sim::{Scenario, Simulator};
 use qrlogin::store::{NewAccount, Status, Store};
+use qrlogin::vault::{self, KeySources, Keyring};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -14,20 +15,27 @@ use std::time::{Duration, Instant};
 
 struct Ctx {
     bin: PathBuf,
+    /// The encryption key the binary and the seeding share (`QRLOGIN_KEY_FILE`).
+    key_file: PathBuf,
     rt: tokio::runtime::Runtime,
     dir: tempfile::TempDir,
 }
 
-/// Exit code and peak RSS (KiB) of a child started by `Ctx::cmd`. The figure comes from
-/// GNU time, not from our own wait4: a child spawned from this (large) process counts the
-/// parent's memory in its `ru_maxrss` up to exec, `time`'s own small fork does not.
-fn wait_rss(child: &mut std::process::Child, rss_file: &Path) -> (i32, i64) {
+/// Exit code, peak RSS (KiB) and CPU seconds (user + system) of a child started by
+/// `Ctx::cmd`. The figures come from GNU time, not from our own wait4: a child spawned from
+/// this (large) process counts the parent's memory in its `ru_maxrss` up to exec, `time`'s
+/// own small fork does not.
+fn wait_rss(child: &mut std::process::Child, rss_file: &Path) -> (i32, i64, f64) {
     let code = child.wait().ok().and_then(|s| s.code()).unwrap_or(-1);
-    let kib = std::fs::read_to_string(rss_file)
+    let line = std::fs::read_to_string(rss_file)
         .ok()
-        .and_then(|s| s.lines().last().and_then(|l| l.trim().parse().ok()))
-        .unwrap_or(0);
-    (code, kib)
+        .and_then(|s| s.lines().last().map(str::to_owned))
+        .unwrap_or_default();
+    let mut f = line.split_whitespace();
+    let kib = f.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let user: f64 = f.next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    let sys: f64 = f.next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    (code, kib, user + sys)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -57,13 +65,14 @@ impl Ctx {
     fn cmd(&self, sim: &Simulator, db: &Path) -> Command {
         let mut c = Command::new("/usr/bin/time");
         c.arg("-f")
-            .arg("%M")
+            .arg("%M %U %S")
             .arg("-o")
             .arg(self.rss_file())
             .arg(&self.bin);
         let base = sim.base.as_str().trim_end_matches('/');
         c.env_clear()
             .env("QRLOGIN_DB", db)
+            .env("QRLOGIN_KEY_FILE", &self.key_file)
             .env("QRLOGIN_PASSPORT_URL", base)
             .env("QRLOGIN_H5API_URL", base)
             .env("QRLOGIN_WWW_URL", base);
@@ -143,12 +152,21 @@ impl Ctx {
                 _ => {}
             }
         }
-        let (_, rss) = wait_rss(&mut child, &self.rss_file());
+        let (_, rss, _) = wait_rss(&mut child, &self.rss_file());
         (to_qr, to_saved, rss)
     }
 
+    fn keys(&self) -> Keyring {
+        let sources = KeySources {
+            file: Some(self.key_file.clone()),
+            ..KeySources::default()
+        };
+        vault::load(&sources).expect("key").expect("key file")
+    }
+
     fn seed(&self, sim: &Simulator, db: &Path, n: usize) {
-        let store = Store::open(db).expect("store");
+        let mut store = Store::open(db).expect("store");
+        store.attach_keys(self.keys(), true).expect("key");
         for i in 0..n {
             let unb = format!("23{:011}", i);
             let cookies = self.ctl(
@@ -176,8 +194,8 @@ impl Ctx {
         }
     }
 
-    /// Wall ms, peak RSS KiB and exit code of one run of `args`.
-    fn timed(&self, sim: &Simulator, db: &Path, args: &[&str]) -> (f64, i64, i32) {
+    /// Wall ms, peak RSS KiB, exit code and CPU seconds of one run of `args`.
+    fn timed(&self, sim: &Simulator, db: &Path, args: &[&str]) -> (f64, i64, i32, f64) {
         let start = Instant::now();
         let mut child = self
             .cmd(sim, db)
@@ -186,9 +204,36 @@ impl Ctx {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn");
-        let (code, rss) = wait_rss(&mut child, &self.rss_file());
-        (start.elapsed().as_secs_f64() * 1000.0, rss, code)
+        let (code, rss, cpu) = wait_rss(&mut child, &self.rss_file());
+        (start.elapsed().as_secs_f64() * 1000.0, rss, code, cpu)
     }
+}
+
+/// Seconds to open and re-seal, as a refresh does, every cookie value of `accounts`
+/// accounts shaped like the seeded ones.
+fn crypto_seconds(ctx: &Ctx, db: &Path, accounts: usize) -> f64 {
+    let keys = ctx.keys();
+    let mut store = Store::open(db).expect("store");
+    store.attach_keys(keys.clone(), false).expect("key");
+    let sample = store.all_brief().expect("accounts");
+    let account = store.get(&sample[0].name).expect("account");
+    let sealed: Vec<(Vec<u8>, String, String)> = account
+        .cookies
+        .iter()
+        .map(|c| {
+            let aad = vault::cookie_aad(&account.unb, &c.name, &c.domain, c.host_only, &c.path);
+            let (id, blob) = keys.seal(c.value.expose().as_bytes(), &aad);
+            (aad, id, blob)
+        })
+        .collect();
+    let start = Instant::now();
+    for _ in 0..accounts {
+        for (aad, id, blob) in &sealed {
+            let plain = keys.open(id, blob, aad).expect("open");
+            std::hint::black_box(keys.seal(plain.as_bytes(), aad));
+        }
+    }
+    start.elapsed().as_secs_f64()
 }
 
 /// What the figures rest on; true of the code, whatever numbers a run produces.
@@ -227,8 +272,21 @@ fn main() {
             .enable_all()
             .build()
             .expect("runtime"),
+        key_file: PathBuf::new(),
         dir: tempfile::tempdir().expect("tempdir"),
     };
+    let ctx = Ctx {
+        key_file: ctx.dir.path().join("key"),
+        ..ctx
+    };
+    // The key every run uses, made once (as the first `add-account` would).
+    let key_file = ctx.key_file.clone();
+    if let Err(e) = vault::load_or_create(&KeySources {
+        default_file: Some(key_file),
+        ..KeySources::default()
+    }) {
+        panic!("cannot make the benchmark's key: {e}");
+    }
     let runs = if quick { 3 } else { 7 };
     let accounts = if quick { 1_000 } else { 10_000 };
     let mut rows: Vec<String> = Vec::new();
@@ -295,7 +353,7 @@ fn main() {
         "seeded {accounts} accounts in {:.1} s",
         seeded.elapsed().as_secs_f64()
     );
-    let refresh: Vec<(f64, i64, i32)> = (0..if quick { 1 } else { 3 })
+    let refresh: Vec<(f64, i64, i32, f64)> = (0..if quick { 1 } else { 3 })
         .map(|_| {
             ctx.timed(
                 &sim,
@@ -330,7 +388,31 @@ fn main() {
         "≤ 64 MB (10,000 accounts)",
         cmd,
     );
-    let list: Vec<(f64, i64, i32)> = (0..runs).map(|_| ctx.timed(&sim, &db, &["list"])).collect();
+    // What encryption adds to that refresh: each value opened once and sealed once, timed
+    // here in one thread on the same cookies, against the refresh's own CPU time.
+    let cpu = median(refresh.iter().map(|r| r.3).collect());
+    let crypto = crypto_seconds(&ctx, &db, accounts);
+    row(
+        &format!("refresh {accounts} accounts: CPU (user + system)"),
+        cpu,
+        "s",
+        None,
+        "—",
+        cmd,
+    );
+    let share = 100.0 * crypto / (cpu - crypto).max(f64::MIN_POSITIVE);
+    row(
+        &format!(
+            "encryption's CPU in that refresh: every value of {accounts} accounts opened and sealed ({crypto:.2} s), over the rest"
+        ),
+        share,
+        "%",
+        Some(10.0),
+        "≤ 10 % more CPU than without",
+        "examples/bench.rs: crypto_seconds",
+    );
+    let list: Vec<(f64, i64, i32, f64)> =
+        (0..runs).map(|_| ctx.timed(&sim, &db, &["list"])).collect();
     row(
         &format!("list with {accounts} accounts: wall"),
         median(list.iter().map(|r| r.0).collect()),
@@ -347,7 +429,8 @@ fn main() {
         "—",
         "qrlogin list > /dev/null",
     );
-    let help: Vec<(f64, i64, i32)> = (0..20).map(|_| ctx.timed(&sim, &db, &["--help"])).collect();
+    let help: Vec<(f64, i64, i32, f64)> =
+        (0..20).map(|_| ctx.timed(&sim, &db, &["--help"])).collect();
     row(
         "--help start-up: wall (includes /usr/bin/time)",
         median(help.iter().map(|r| r.0).collect()),

@@ -53,8 +53,11 @@ pub enum Command {
     Import(ImportArgs),
     /// List logins started with `add-account --no-wait` (expired ones are removed)
     Pending(PendingArgs),
-    /// Check the network, clock, terminal, database and accounts, with hints
+    /// Check the network, clock, terminal, database, key and accounts, with hints
     Doctor(DoctorArgs),
+    /// The encryption key of stored cookies: status, rotate, export, import
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Run the built-in Goofish passport simulator on loopback
     Simulate(SimulateArgs),
     /// The whole QR login offline, against the built-in simulator
@@ -102,6 +105,30 @@ pub struct ListArgs {
     /// Print a JSON array instead of a table
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Which key source is in use, its id, and how many values are under each key id
+    Status {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a new key current and re-encrypt every value with it, account by account
+    Rotate,
+    /// Print the key file (current and retired keys) to move it to another host
+    Export {
+        /// Write to FILE (mode 0600) instead of stdout
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Install a key from `qrlogin key export` as the current key (earlier keys are kept)
+    Import {
+        /// Read from FILE (`-` for stdin) [default: stdin]
+        #[arg(long, value_name = "FILE")]
+        from: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -79,6 +79,7 @@ pub fn code_for(err: &anyhow::Error) -> Code {
         if cause
             .downcast_ref::<crate::printer::OutputError>()
             .is_some()
+            || cause.downcast_ref::<crate::vault::VaultError>().is_some()
             || cause.downcast_ref::<rusqlite::Error>().is_some()
         {
             return Code::Storage;

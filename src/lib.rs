@@ -23,6 +23,7 @@ pub mod sim;
 pub mod store;
 pub mod table;
 pub mod time;
+pub mod vault;
 
 use exit::Code;
 

@@ -52,7 +52,9 @@ fn demo(
         ..Scenario::default()
     };
     let unb = scenario.unb.clone();
-    let store = Store::open(db)?;
+    let mut store = Store::open(db)?;
+    // The demo's store is thrown away: so is its key, which never touches the user's.
+    store.attach_keys(crate::vault::Keyring::ephemeral(), true)?;
     let code = rt.block_on(async {
         let sim = Simulator::start("127.0.0.1:0", scenario).await?;
         printer.info(&format!("demo: simulator on {}", sim.base));

@@ -50,7 +50,7 @@ pub fn run(
 
 /// A bad `-o` (a directory, a missing directory, something not a regular file) is the
 /// user's to fix (exit 2); a write that fails on a good path is storage (exit 7).
-fn output_error(path: &Path, e: std::io::Error) -> Coded {
+pub(crate) fn output_error(path: &Path, e: std::io::Error) -> Coded {
     use std::io::ErrorKind::*;
     let msg = format!("cannot write {}: {e}; nothing was written", path.display());
     match e.kind() {

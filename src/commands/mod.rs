@@ -8,6 +8,7 @@ mod demo;
 mod doctor;
 mod export;
 mod import;
+mod key;
 mod list;
 mod pending;
 mod refresh;
@@ -19,6 +20,7 @@ use crate::printer::Printer;
 use crate::settings::{Action, Globals};
 use crate::store::{Account, Saved, Store};
 use anyhow::Result;
+pub(crate) use export::output_error;
 
 pub fn run(globals: &Globals, action: Action, printer: &Printer) -> Result<Code> {
     match action {
@@ -36,13 +38,18 @@ pub fn run(globals: &Globals, action: Action, printer: &Printer) -> Result<Code>
             output,
         } => export::run(
             globals,
-            &must_exist(globals)?,
+            &unlocked(globals, key::Need::Read, printer)?,
             &name,
             format,
             output.as_deref(),
             printer,
         ),
-        Action::Import(source) => import::run(&open(globals)?, &source, printer),
+        Action::Import(source) => {
+            let mut store = open(globals)?;
+            key::unlock(globals, &mut store, key::Need::Write, printer)?;
+            import::run(&store, &source, printer)
+        }
+        Action::Key(k) => key::run(globals, &k, printer),
         Action::Pending { json } => match open_existing(globals)? {
             Some(store) => pending::run(&store, json, printer),
             None => no_store_yet(globals, json, printer),
@@ -65,6 +72,13 @@ pub fn run(globals: &Globals, action: Action, printer: &Printer) -> Result<Code>
 
 pub(crate) fn open(globals: &Globals) -> Result<Store> {
     Ok(Store::open(&globals.db)?)
+}
+
+/// An existing store with the key attached, for a command that reads or writes values.
+fn unlocked(globals: &Globals, need: key::Need, printer: &Printer) -> Result<Store> {
+    let mut store = must_exist(globals)?;
+    key::unlock(globals, &mut store, need, printer)?;
+    Ok(store)
 }
 
 fn open_existing(globals: &Globals) -> Result<Option<Store>> {

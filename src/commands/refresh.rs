@@ -9,7 +9,7 @@ use crate::store::Status;
 use std::sync::{Arc, Mutex};
 
 pub fn run(globals: &Globals, cfg: &RefreshConfig, printer: &Printer) -> anyhow::Result<Code> {
-    let store = super::open(globals)?;
+    let mut store = super::open(globals)?;
     // Brief rows only: each account's cookies are read when its refresh has the lease.
     let accounts = if cfg.opts.names.is_empty() {
         store.all_brief()?
@@ -27,6 +27,8 @@ pub fn run(globals: &Globals, cfg: &RefreshConfig, printer: &Printer) -> anyhow:
         }
         return Ok(Code::Success);
     }
+    // Only now: a refresh of nothing writes no secret and makes no key.
+    super::key::unlock(globals, &mut store, super::key::Need::Write, printer)?;
     // Real accounts against another passport host (a simulator's URL left exported): say
     // so once. Their goofish.com session values are not sent there, so they cannot renew.
     let host = globals.endpoints.passport.host_str().unwrap_or_default();

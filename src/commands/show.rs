@@ -20,7 +20,7 @@ pub fn run(store: &Store, name: &str, as_json: bool, printer: &Printer) -> anyho
             last_refreshed: time::rfc3339(a.last_refreshed),
             consecutive_failures: a.consecutive_failures,
             next_attempt: time::rfc3339(a.next_attempt_at),
-            long_login_expires: time::rfc3339(crate::cookies::long_login_expiry(&a.cookies)),
+            long_login_expires: time::rfc3339(a.long_login_until),
             proxy: proxy.as_deref(),
             user_agent: a.user_agent.as_deref(),
             cookies: a
@@ -55,10 +55,7 @@ pub fn run(store: &Store, name: &str, as_json: bool, printer: &Printer) -> anyho
     field("last refreshed", time::display(a.last_refreshed));
     field("consecutive failures", a.consecutive_failures.to_string());
     field("next attempt", time::display(a.next_attempt_at));
-    field(
-        "long login until",
-        time::display(crate::cookies::long_login_expiry(&a.cookies)),
-    );
+    field("long login until", time::display(a.long_login_until));
     field("proxy", proxy.unwrap_or_else(|| "-".into()));
     field(
         "user agent",

@@ -204,6 +204,7 @@ mod tests {
             user_agent: None,
             revision: 0,
             long_login_refused: false,
+            long_login_until: None,
             cookies: vec![],
         }
     }

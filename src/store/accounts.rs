@@ -1,9 +1,9 @@
 //! Accounts and their cookies: reading, saving a login, importing, deleting.
 
+use super::sealed::{load_cookies, replace_cookies};
 use super::{Store, StoreError};
-use crate::cookies::{self, Cookie, SameSite};
-use crate::redacted::Secret;
-use rusqlite::{OptionalExtension, Row, Transaction, params};
+use crate::cookies::{self, Cookie};
+use rusqlite::{OptionalExtension, Row, params};
 
 /// What the last check of an account found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -61,6 +61,9 @@ pub struct Account {
     /// The service would not turn long login on (queryLoginSettings said no): refresh
     /// does not ask again until the next login or import.
     pub long_login_refused: bool,
+    /// When the long-login token (`havana_lgc_exp`) runs out, kept readable beside the
+    /// sealed cookies.
+    pub long_login_until: Option<i64>,
     pub cookies: Vec<Cookie>,
 }
 
@@ -135,7 +138,7 @@ impl NewAccount {
 
 const ACCOUNT_COLUMNS: &str = "id, unb, name, nickname, created_at, updated_at, status, \
      last_checked, last_refreshed, consecutive_failures, next_attempt_at, proxy, user_agent, \
-     revision, long_login_refused";
+     revision, long_login_refused, long_login_until";
 
 fn account_from_row(r: &Row<'_>) -> rusqlite::Result<Account> {
     Ok(Account {
@@ -154,65 +157,9 @@ fn account_from_row(r: &Row<'_>) -> rusqlite::Result<Account> {
         user_agent: r.get(12)?,
         revision: r.get(13)?,
         long_login_refused: r.get(14)?,
+        long_login_until: r.get(15)?,
         cookies: Vec::new(),
     })
-}
-
-fn cookie_from_row(r: &Row<'_>) -> rusqlite::Result<Cookie> {
-    Ok(Cookie {
-        name: r.get(0)?,
-        value: Secret::new(r.get::<_, String>(1)?),
-        domain: r.get(2)?,
-        host_only: r.get(3)?,
-        path: r.get(4)?,
-        expires: r.get(5)?,
-        secure: r.get(6)?,
-        http_only: r.get(7)?,
-        same_site: r
-            .get::<_, Option<String>>(8)?
-            .as_deref()
-            .and_then(SameSite::parse),
-    })
-}
-
-pub(crate) fn load_cookies(
-    conn: &rusqlite::Connection,
-    account_id: i64,
-) -> rusqlite::Result<Vec<Cookie>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT name, value, domain, host_only, path, expires, secure, http_only, same_site \
-         FROM cookies WHERE account_id = ?1 ORDER BY rowid",
-    )?;
-    stmt.query_map([account_id], cookie_from_row)?.collect()
-}
-
-/// Replace every cookie of an account. Called inside the account's transaction only.
-pub(crate) fn replace_cookies(
-    tx: &Transaction<'_>,
-    account_id: i64,
-    cookies: &[Cookie],
-) -> rusqlite::Result<()> {
-    tx.execute("DELETE FROM cookies WHERE account_id = ?1", [account_id])?;
-    let mut stmt = tx.prepare_cached(
-        "INSERT OR REPLACE INTO cookies \
-         (account_id, name, value, domain, host_only, path, expires, secure, http_only, same_site) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?;
-    for c in cookies {
-        stmt.execute(params![
-            account_id,
-            c.name,
-            c.value.expose(),
-            c.domain,
-            c.host_only,
-            c.path,
-            c.expires,
-            c.secure,
-            c.http_only,
-            c.same_site.map(SameSite::as_str),
-        ])?;
-    }
-    Ok(())
 }
 
 /// The name a new account gets without `--name`: its nickname (or unb), then
@@ -248,7 +195,7 @@ impl Store {
             .conn()
             .prepare(
                 "SELECT a.name, a.unb, a.nickname, a.status, a.last_checked, a.last_refreshed, \
-                 (SELECT c.value FROM cookies c WHERE c.account_id = a.id AND c.name = 'havana_lgc_exp' LIMIT 1), \
+                 a.long_login_until, \
                  a.proxy IS NOT NULL AND a.proxy != '' \
                  FROM accounts a ORDER BY a.name",
             )
@@ -262,10 +209,7 @@ impl Store {
                     status: Status::parse(&r.get::<_, String>(3)?),
                     last_checked: r.get(4)?,
                     last_refreshed: r.get(5)?,
-                    long_login_expires: r
-                        .get::<_, Option<String>>(6)?
-                        .as_deref()
-                        .and_then(cookies::parse_epoch_ms),
+                    long_login_expires: r.get(6)?,
                     has_proxy: r.get(7)?,
                 })
             })
@@ -305,11 +249,17 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
+    /// An account's cookies: opened with the attached keys, withheld (empty) without.
+    pub(crate) fn cookies_of(&self, account_id: i64) -> Result<Vec<Cookie>, StoreError> {
+        load_cookies(self.conn(), self.keys.get(), account_id)
+            .map_err(|e| self.load_error(account_id, e))
+    }
+
     /// Every account with its cookies.
     pub fn all(&self) -> Result<Vec<Account>, StoreError> {
         let mut accounts = self.all_brief()?;
         for a in &mut accounts {
-            a.cookies = load_cookies(self.conn(), a.id).map_err(|e| self.err(e))?;
+            a.cookies = self.cookies_of(a.id)?;
         }
         Ok(accounts)
     }
@@ -337,7 +287,7 @@ impl Store {
             .map_err(|e| self.err(e))?;
         match found {
             Some(mut a) => {
-                a.cookies = load_cookies(self.conn(), a.id).map_err(|e| self.err(e))?;
+                a.cookies = self.cookies_of(a.id)?;
                 Ok(Some(a))
             }
             None => Ok(None),
@@ -359,6 +309,7 @@ impl Store {
     /// unless `new.rename`, and keeps the status history of an import (only a login, whose
     /// cookies were just validated, sets the status).
     pub fn save(&self, new: &NewAccount, now: i64) -> Result<(Account, Saved), StoreError> {
+        let keys = self.sealing_keys()?;
         let outcome = self.write(|tx| {
             let existing: Option<(i64, String)> = tx
                 .query_row(
@@ -451,7 +402,7 @@ impl Store {
                     tx.last_insert_rowid()
                 }
             };
-            replace_cookies(tx, id, &new.cookies)?;
+            replace_cookies(tx, keys, id, &new.cookies)?;
             Ok(Ok((id, saved)))
         })?;
         let (id, saved) = outcome?;
@@ -460,7 +411,7 @@ impl Store {
             .conn()
             .query_row(&sql, [id], account_from_row)
             .map_err(|e| self.err(e))?;
-        account.cookies = load_cookies(self.conn(), id).map_err(|e| self.err(e))?;
+        account.cookies = self.cookies_of(id)?;
         Ok((account, saved))
     }
 
@@ -498,7 +449,7 @@ mod tests {
     #[test]
     fn save_names_and_relogin_keeps_name() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("a.db")).unwrap();
+        let s = Store::open_sealed_for_tests(&dir.path().join("a.db"));
         let (a, created) = s.save(&new_account("1", None, "nick"), 10).unwrap();
         assert_eq!(created, Saved::Created);
         assert_eq!(a.name, "nick");
@@ -526,7 +477,7 @@ mod tests {
     #[test]
     fn an_explicit_name_renames_only_when_asked() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("a.db")).unwrap();
+        let s = Store::open_sealed_for_tests(&dir.path().join("a.db"));
         s.save(&new_account("1", Some("shop-1"), "n"), 10).unwrap();
         let (a, saved) = s.save(&new_account("1", Some("backup"), "n"), 20).unwrap();
         assert_eq!(a.name, "shop-1");
@@ -553,7 +504,7 @@ mod tests {
     #[test]
     fn default_names_never_clash() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("a.db")).unwrap();
+        let s = Store::open_sealed_for_tests(&dir.path().join("a.db"));
         s.save(&new_account("1", Some("nick"), "x"), 10).unwrap();
         s.save(&new_account("2", Some("nick-3"), "x"), 10).unwrap();
         let (a, _) = s.save(&new_account("3", None, "nick"), 10).unwrap();
@@ -563,7 +514,7 @@ mod tests {
     #[test]
     fn an_import_keeps_the_status_history() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("a.db")).unwrap();
+        let s = Store::open_sealed_for_tests(&dir.path().join("a.db"));
         let login = NewAccount {
             status: Status::Ok,
             refreshed: true,

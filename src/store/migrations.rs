@@ -69,6 +69,24 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE pending_logins ADD COLUMN qr_png TEXT;
     ALTER TABLE pending_logins ADD COLUMN qr_png_mode INTEGER;
     "#,
+    // v4: encryption at rest. Each secret carries the id of the key that sealed it (NULL:
+    // written in plain text before v4, sealed by the next command that writes with a key).
+    // The long-login expiry moves out of its (now sealed) cookie into a readable column,
+    // so `list`, `show` and `doctor` need no key.
+    r#"
+    ALTER TABLE cookies ADD COLUMN key_id TEXT;
+    ALTER TABLE pending_logins ADD COLUMN key_id TEXT;
+    ALTER TABLE accounts ADD COLUMN long_login_until INTEGER;
+    CREATE INDEX cookies_key_id ON cookies (key_id);
+    UPDATE accounts SET long_login_until = (
+        SELECT CASE WHEN CAST(trim(c.value) AS INTEGER) > 100000000000
+                    THEN CAST(trim(c.value) AS INTEGER) / 1000
+                    ELSE CAST(trim(c.value) AS INTEGER) END
+        FROM cookies c
+        WHERE c.account_id = accounts.id AND c.name = 'havana_lgc_exp'
+          AND trim(c.value) != '' AND trim(c.value) NOT GLOB '*[^0-9]*'
+        ORDER BY c.rowid LIMIT 1);
+    "#,
 ];
 
 pub fn latest() -> i64 {

@@ -10,10 +10,12 @@ mod accounts;
 mod migrations;
 mod pending;
 mod refresh;
+mod sealed;
 
 pub use accounts::{Account, AccountSummary, NewAccount, Saved, Status};
 pub use pending::PendingLogin;
 pub use refresh::{Recorded, RefreshRecord};
+pub use sealed::{KeyMaker, KeyUsage};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 use std::path::{Path, PathBuf};
@@ -66,6 +68,18 @@ pub enum StoreError {
     PendingCorrupt { id: String, what: String },
     #[error("the name `{name}` already belongs to account {unb}")]
     NameTaken { name: String, unb: String },
+    #[error(
+        "{account}: its values are encrypted with key {key_id}, which is not among the keys in use ({using}); a wrong key? Nothing was changed"
+    )]
+    WrongKey {
+        account: String,
+        key_id: String,
+        using: String,
+    },
+    #[error("{what} does not decrypt (changed, or copied from another row); nothing was changed")]
+    Undecryptable { what: String },
+    #[error(transparent)]
+    Vault(#[from] crate::vault::VaultError),
     #[error("account database {}", path.display())]
     Sqlite {
         path: PathBuf,
@@ -139,6 +153,11 @@ fn edit_distance(a: &str, b: &str) -> usize {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// The keys that seal and open stored secrets (`attach_keys`); empty for commands
+    /// that read no value, or until `make_key` makes the first key.
+    keys: std::cell::OnceCell<crate::vault::Keyring>,
+    /// Makes the first key when the first secret is written (`make_key_on_first_write`).
+    make_key: Option<sealed::KeyMaker>,
 }
 
 impl Store {
@@ -158,6 +177,8 @@ impl Store {
         let store = Store {
             conn,
             path: path.to_owned(),
+            keys: std::cell::OnceCell::new(),
+            make_key: None,
         };
         // configure reads the schema version and application id; an up-to-date store needs
         // no second look (this runs at the start of every command).

@@ -4,9 +4,11 @@
 
 use super::{Store, StoreError};
 use crate::cookies::{Cookie, export, import};
+use crate::vault::{self, OpenError};
 use rusqlite::{OptionalExtension, params};
 use std::path::PathBuf;
 use url::Url;
+use zeroize::Zeroizing;
 
 #[derive(Debug, Clone)]
 pub struct PendingLogin {
@@ -40,23 +42,36 @@ pub struct PendingSummary {
 }
 
 impl Store {
+    /// Save (or replace) a pending login, its jar, form and `ck` sealed under the current key.
     pub fn save_pending(&self, p: &PendingLogin) -> Result<(), StoreError> {
-        let form = serde_json::to_string(&p.form).unwrap_or_else(|_| "[]".into());
+        let keys = self.sealing_keys()?;
+        let form = Zeroizing::new(serde_json::to_string(&p.form).unwrap_or_else(|_| "[]".into()));
         // The jar in qrlogin's JSON export format: every attribute, read back by `import`.
-        let cookies = export::render(export::Format::Json, &p.cookies, &p.www_url, 0);
+        let cookies = Zeroizing::new(export::render(
+            export::Format::Json,
+            &p.cookies,
+            &p.www_url,
+            0,
+        ));
+        let seal = |field: &str, plain: &str| {
+            keys.seal(plain.as_bytes(), &vault::pending_aad(&p.id, field))
+        };
+        let (key_id, form) = seal("form", &form);
+        let (_, cookies) = seal("cookies", &cookies);
+        let (_, ck) = seal("ck", &p.ck);
         self.write(|tx| {
             tx.execute(
-                "INSERT INTO pending_logins (id, created_at, expires_at, name, qr_t, qr_ck, qr_content, \
+                "INSERT OR REPLACE INTO pending_logins (id, created_at, expires_at, name, qr_t, qr_ck, qr_content, \
                  form, cookies, user_agent, proxy, passport_url, h5api_url, www_url, qr_png, \
-                 qr_png_mode) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                 qr_png_mode, key_id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
                 params![
                     p.id,
                     p.created_at,
                     p.expires_at,
                     p.name,
                     p.t.to_string(),
-                    p.ck,
+                    ck,
                     p.qr_content,
                     form,
                     cookies,
@@ -66,7 +81,8 @@ impl Store {
                     p.h5api_url.as_str(),
                     p.www_url.as_str(),
                     p.qr_png.as_ref().map(|q| q.to_string_lossy().into_owned()),
-                    p.qr_png_mode
+                    p.qr_png_mode,
+                    key_id
                 ],
             )?;
             Ok(())
@@ -126,19 +142,20 @@ impl Store {
             String,
             Option<String>,
             Option<u32>,
+            Option<String>,
         );
         let row: Option<Row> = self
             .conn()
             .query_row(
                 "SELECT created_at, expires_at, name, qr_t, qr_ck, qr_content, form, cookies, user_agent, \
-                 proxy, passport_url, h5api_url, www_url, qr_png, qr_png_mode \
+                 proxy, passport_url, h5api_url, www_url, qr_png, qr_png_mode, key_id \
                  FROM pending_logins WHERE id = ?1",
                 [id],
                 |r| {
                     Ok((
                         r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?,
                         r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?, r.get(12)?,
-                        r.get(13)?, r.get(14)?,
+                        r.get(13)?, r.get(14)?, r.get(15)?,
                     ))
                 },
             )
@@ -160,6 +177,7 @@ impl Store {
             www,
             qr_png,
             qr_png_mode,
+            key_id,
         )) = row
         else {
             let known: Vec<String> = self.list_pending()?.into_iter().map(|p| p.id).collect();
@@ -180,6 +198,27 @@ impl Store {
             what: what.to_owned(),
         };
         let url = |s: &str| Url::parse(s).map_err(|_| corrupt("URL"));
+        // Sealed fields open with the attached keys; rows from before v4 are plain text.
+        let open = |field: &str, stored: String| -> Result<Zeroizing<String>, StoreError> {
+            let Some(key_id) = &key_id else {
+                return Ok(Zeroizing::new(stored));
+            };
+            let keys = self.sealing_keys()?;
+            keys.open(key_id, &stored, &vault::pending_aad(id, field))
+                .map_err(|e| match e {
+                    OpenError::UnknownKey(k) => StoreError::WrongKey {
+                        account: format!("pending login {id}"),
+                        key_id: k,
+                        using: super::sealed::describe(keys),
+                    },
+                    OpenError::Corrupt => StoreError::Undecryptable {
+                        what: format!("pending login {id}: its {field}"),
+                    },
+                })
+        };
+        let form = open("form", form)?;
+        let cookies = open("cookies", cookies)?;
+        let ck = open("ck", ck)?.to_string();
         Ok(PendingLogin {
             id: id.to_owned(),
             created_at,
@@ -198,5 +237,29 @@ impl Store {
             qr_png: qr_png.map(PathBuf::from),
             qr_png_mode: qr_png_mode.unwrap_or(0o600),
         })
+    }
+
+    /// Re-seal pending logins in plain text or (with `retired`) under another key.
+    pub(super) fn reseal_pending(&self, retired: bool) -> Result<(), StoreError> {
+        let current = self.sealing_keys()?.current().id().to_owned();
+        let ids: Vec<String> = {
+            let mut stmt = self
+                .conn()
+                .prepare(
+                    "SELECT id FROM pending_logins \
+                     WHERE key_id IS NULL OR (?2 AND key_id != ?1)",
+                )
+                .map_err(|e| self.err(e))?;
+            let rows = stmt
+                .query_map(params![current, retired], |r| r.get(0))
+                .map_err(|e| self.err(e))?;
+            rows.collect::<Result<_, _>>().map_err(|e| self.err(e))?
+        };
+        for id in ids {
+            // Expired ones too: `pending` removes them when asked, not here.
+            let p = self.pending(&id, i64::MIN)?;
+            self.save_pending(&p)?;
+        }
+        Ok(())
     }
 }

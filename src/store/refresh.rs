@@ -1,7 +1,7 @@
 //! What `refresh` needs from the store: per-account leases, so overlapping runs never work
 //! on one account at once, and recording a refresh result in one transaction.
 
-use super::accounts::{load_cookies, replace_cookies};
+use super::sealed::replace_cookies;
 use super::{Account, Status, Store, StoreError};
 use crate::cookies::Cookie;
 use rusqlite::params;
@@ -105,6 +105,10 @@ impl Store {
         rec: &RefreshRecord,
         revision: i64,
     ) -> Result<Recorded, StoreError> {
+        let keys = match rec.cookies {
+            Some(_) => Some(self.sealing_keys()?),
+            None => None,
+        };
         self.write(|tx| {
             let n = tx.execute(
                 "UPDATE accounts SET status = ?3, last_checked = ?4, \
@@ -126,8 +130,8 @@ impl Store {
                 ],
             )?;
             if n == 1 {
-                if let Some(cookies) = &rec.cookies {
-                    replace_cookies(tx, id, cookies)?;
+                if let (Some(cookies), Some(keys)) = (&rec.cookies, keys) {
+                    replace_cookies(tx, keys, id, cookies)?;
                 }
                 return Ok(Recorded::Stored);
             }
@@ -152,13 +156,8 @@ impl Store {
                 r.get::<_, String>(0)
             });
         match found {
-            Ok(name) => {
-                let mut a = self.find(&name)?;
-                if let Some(a) = a.as_mut() {
-                    a.cookies = load_cookies(self.conn(), id).map_err(|e| self.err(e))?;
-                }
-                Ok(a)
-            }
+            // `find` reads the cookies as they are now, after the lease was taken.
+            Ok(name) => self.find(&name),
             Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
             Err(e) => Err(self.err(e)),
         }
@@ -182,7 +181,7 @@ mod tests {
     #[test]
     fn leases_exclude_other_runs_until_they_end() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("a.db")).unwrap();
+        let s = Store::open_sealed_for_tests(&dir.path().join("a.db"));
         let (a, _) = s.save(&one_account(), 0).unwrap();
         assert!(s.try_lease(a.id, "run-a", 100, 0).unwrap());
         assert!(!s.try_lease(a.id, "run-b", 100, 50).unwrap());
@@ -219,7 +218,7 @@ mod tests {
     #[test]
     fn a_save_during_a_refresh_wins() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("a.db")).unwrap();
+        let s = Store::open_sealed_for_tests(&dir.path().join("a.db"));
         let new = one_account();
         let (read, _) = s.save(&new, 0).unwrap();
         assert!(s.try_lease(read.id, "run", 100, 0).unwrap());

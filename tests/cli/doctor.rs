@@ -69,7 +69,13 @@ fn healthy_simulator() {
         out.contains("ok    database") && out.contains("(mode 600)"),
         "{out}"
     );
-    assert!(out.contains("schema version 3, integrity ok"), "{out}");
+    assert!(out.contains("schema version 4, integrity ok"), "{out}");
+    assert!(
+        out.contains("ok    key       ")
+            && out.contains(".config/qrlogin/key, key ")
+            && out.contains(": decrypted the stored cookies of shop"),
+        "{out}"
+    );
     assert!(
         out.contains("ok    account   shop (2219000000001): long login until"),
         "{out}"
@@ -134,7 +140,7 @@ fn skewed_server_clock() {
 #[test]
 fn world_readable_database() {
     let env = Env::with_sim(Scenario::default());
-    qrlogin::store::Store::open(&env.db()).unwrap();
+    env.store();
     std::fs::set_permissions(
         env.db(),
         std::os::unix::fs::PermissionsExt::from_mode(0o644),

@@ -5,7 +5,7 @@
 
 use crate::support::Env;
 use qrlogin::sim::{Scenario, Variant};
-use qrlogin::store::{Status, Store};
+use qrlogin::store::Status;
 use serde_json::Value;
 use std::fmt::Write;
 
@@ -166,7 +166,7 @@ fn cell(step: &Step, fault: &(&str, Option<&str>)) -> String {
     });
     // An account is already stored: whatever happens, it must not be damaged.
     env.seed_account(
-        &Store::open(&env.db()).unwrap(),
+        &env.store(),
         "2219000000001",
         "existing",
         step.long_login,

@@ -9,7 +9,7 @@ use std::os::unix::process::CommandExt;
 use std::time::Duration;
 
 fn seed(env: &Env, n: usize) {
-    let store = Store::open(&env.db()).unwrap();
+    let store = env.store();
     for i in 0..n {
         env.seed_account(
             &store,
@@ -22,8 +22,8 @@ fn seed(env: &Env, n: usize) {
 }
 
 /// Every cookie value of every account, as (account, name) → value.
-fn snapshot(db: &std::path::Path) -> std::collections::BTreeMap<(String, String), String> {
-    let store = Store::open(db).unwrap();
+fn snapshot(env: &Env) -> std::collections::BTreeMap<(String, String), String> {
+    let store = env.store();
     store
         .all()
         .unwrap()
@@ -167,7 +167,10 @@ fn debug_formatting_of_cookie_holders_is_redacted() {
         rename: false,
     };
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("a.db")).unwrap();
+    let mut store = Store::open(&dir.path().join("a.db")).unwrap();
+    store
+        .attach_keys(qrlogin::vault::Keyring::ephemeral(), true)
+        .unwrap();
     let (account, _) = store.save(&new, 0).unwrap();
     let record = qrlogin::refresh::record(
         &account,
@@ -204,7 +207,7 @@ fn sigkill_during_refresh_never_corrupts_or_mixes() {
         rng_state
     };
     for round in 0..20 {
-        let before = snapshot(&env.db());
+        let before = snapshot(&env);
         let mut child = env
             .spawn(&["refresh", "--jitter", "0", "--concurrency", "16"])
             .spawn()
@@ -219,7 +222,7 @@ fn sigkill_during_refresh_never_corrupts_or_mixes() {
             .unwrap();
         assert_eq!(check, "ok", "round {round}");
         drop(conn);
-        let after = snapshot(&env.db());
+        let after = snapshot(&env);
         // Grouped once per round: comparing 1,000 accounts by scanning the whole snapshot
         // for each made this test take minutes.
         let (before_by, after_by) = (by_account(&before), by_account(&after));
@@ -346,6 +349,7 @@ fn a_read_only_database_is_exit_7_and_nothing_is_lost() {
     std::fs::set_permissions(env.db(), std::fs::Permissions::from_mode(0o444)).unwrap();
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("qrlogin"));
     cmd.env("QRLOGIN_DB", env.db())
+        .env("HOME", env.dir.path())
         .args(["import", "other", "--from", "-"])
         .stdin(std::process::Stdio::piped());
     // Root ignores file modes: drop to nobody so the modes mean something.
@@ -384,7 +388,7 @@ fn a_read_only_database_is_exit_7_and_nothing_is_lost() {
 fn a_full_disk_is_exit_7_and_nothing_is_lost() {
     let env = Env::new();
     env.import_header("keep", "unb=1; cookie2=keepme");
-    let before = snapshot(&env.db());
+    let before = snapshot(&env);
     // A file-size limit stands in for a full disk: writes past it fail with EFBIG.
     let big: String = (0..400)
         .map(|i| format!("c{i}={}; ", "v".repeat(100)))
@@ -392,6 +396,7 @@ fn a_full_disk_is_exit_7_and_nothing_is_lost() {
         + "unb=2";
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("qrlogin"));
     cmd.env("QRLOGIN_DB", env.db())
+        .env("HOME", env.dir.path())
         .args(["import", "big", "--from", "-"])
         .stdin(std::process::Stdio::piped());
     // SAFETY: setrlimit and signal in the child before exec.
@@ -427,7 +432,7 @@ fn a_full_disk_is_exit_7_and_nothing_is_lost() {
         stderr.contains("disk") || stderr.contains("full"),
         "{stderr}"
     );
-    assert_eq!(snapshot(&env.db()), before);
+    assert_eq!(snapshot(&env), before);
     let c = rusqlite::Connection::open(env.db()).unwrap();
     let check: String = c
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))

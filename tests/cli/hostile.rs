@@ -383,7 +383,7 @@ fn small_hostile_inputs() {
         .code(2)
         .stderr(predicate::str::contains("QRLOGIN_USER_AGENT"));
     // A hook that hangs: the refresh finishes anyway.
-    let store = qrlogin::store::Store::open(&env.db()).unwrap();
+    let store = env.store();
     env.seed_account(
         &store,
         "2219000000001",
@@ -460,7 +460,7 @@ fn session_values_go_only_where_their_cookies_go() {
     assert_eq!(form["_csrf_token"], "", "{form}");
     // An account whose cookies belong to the host does send them.
     let env = Env::with_plain_sim(qrlogin::sim::Scenario::default());
-    let store = qrlogin::store::Store::open(&env.db()).unwrap();
+    let store = env.store();
     env.seed_account(
         &store,
         "2219000000001",
@@ -489,7 +489,7 @@ fn session_values_go_only_where_their_cookies_go() {
 #[test]
 fn a_gzip_bomb_is_refused_with_exit_6() {
     let env = Env::with_sim(qrlogin::sim::Scenario::default());
-    let store = qrlogin::store::Store::open(&env.db()).unwrap();
+    let store = env.store();
     env.seed_account(
         &store,
         "2219000000001",
@@ -511,6 +511,7 @@ fn a_gzip_bomb_is_refused_with_exit_6() {
             assert_cmd::cargo::cargo_bin("qrlogin").display()
         ))
         .env("QRLOGIN_DB", env.db())
+        .env("HOME", env.dir.path())
         .envs(env.sim_vars())
         .output()
         .unwrap();
@@ -551,7 +552,7 @@ fn a_stray_unb_cookie_does_not_decide_the_identity() {
 #[test]
 fn a_session_of_another_user_is_not_this_account() {
     let env = Env::with_sim(qrlogin::sim::Scenario::default());
-    let store = qrlogin::store::Store::open(&env.db()).unwrap();
+    let store = env.store();
     env.seed_account(
         &store,
         "2219000000001",

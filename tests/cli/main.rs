@@ -2,6 +2,7 @@
 
 mod add_account;
 mod doctor;
+mod encryption;
 mod faults;
 mod hardening;
 mod hostile;

@@ -9,7 +9,7 @@ use qrlogin::sim::Scenario;
 #[test]
 fn refresh_json_on_an_empty_store_is_an_empty_array() {
     let env = Env::with_sim(Scenario::default());
-    qrlogin::store::Store::open(&env.db()).unwrap();
+    env.store();
     env.cmd()
         .args(["refresh", "--json"])
         .assert()
@@ -62,6 +62,7 @@ fn a_full_stdout_is_exit_7_and_a_closed_pipe_is_not_an_error() {
         .unwrap();
     let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("qrlogin"))
         .env("QRLOGIN_DB", env.db())
+        .env("HOME", env.dir.path())
         .args(["export", "shop-1", "--format", "json"])
         .stdout(full)
         .output()
@@ -76,6 +77,7 @@ fn a_full_stdout_is_exit_7_and_a_closed_pipe_is_not_an_error() {
     // `| head -c1`: the reader leaves early; that is fine.
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("qrlogin"))
         .env("QRLOGIN_DB", env.db())
+        .env("HOME", env.dir.path())
         .args(["export", "shop-1", "--format", "json"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

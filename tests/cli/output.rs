@@ -3,7 +3,7 @@
 
 use crate::support::{Env, settings};
 use qrlogin::sim::Scenario;
-use qrlogin::store::{Status, Store};
+use qrlogin::store::Status;
 
 #[test]
 fn add_account_json_events() {
@@ -32,7 +32,7 @@ fn add_account_json_events() {
 #[test]
 fn refresh_and_list_json_reports() {
     let env = Env::with_plain_sim(Scenario::default());
-    let store = Store::open(&env.db()).unwrap();
+    let store = env.store();
     env.seed_account(&store, "2219000000001", "alive", true, Status::Unknown);
     drop(store);
     let out = env

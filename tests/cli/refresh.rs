@@ -3,12 +3,12 @@
 use crate::support::Env;
 use predicates::prelude::*;
 use qrlogin::sim::Scenario;
-use qrlogin::store::{Status, Store};
+use qrlogin::store::Status;
 use serde_json::{Value, json};
 
 /// Seed `n` live accounts (status unknown) straight into the store.
 fn seed(env: &Env, n: usize, long_login: bool) {
-    let store = Store::open(&env.db()).unwrap();
+    let store = env.store();
     for i in 0..n {
         env.seed_account(
             &store,

@@ -3,7 +3,7 @@
 
 use crate::support::Env;
 use qrlogin::sim::{Scenario, Variant};
-use qrlogin::store::{Status, Store};
+use qrlogin::store::Status;
 use serde_json::{Value, json};
 
 /// Import a seeded account after changing some of its cookies.
@@ -107,7 +107,7 @@ fn has_login_sends_the_device_and_xsrf_token_when_known() {
 #[test]
 fn a_blocked_account_renews_but_is_classified_risk() {
     let env = Env::with_sim(Scenario::default());
-    let store = Store::open(&env.db()).unwrap();
+    let store = env.store();
     env.seed_account(&store, "2219000000001", "blocked", false, Status::Ok);
     drop(store);
     env.ctl(

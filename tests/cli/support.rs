@@ -135,6 +135,26 @@ impl Env {
         }
     }
 
+    /// The default key file the binary uses with this home (`$HOME/.config/qrlogin/key`).
+    pub fn key_file(&self) -> PathBuf {
+        self.dir.path().join(".config/qrlogin/key")
+    }
+
+    /// The store, opened by the library with the binary's key attached (made if none yet):
+    /// for tests that seed accounts or read values directly.
+    pub fn store(&self) -> Store {
+        let mut store = Store::open(&self.db()).unwrap();
+        let sources = qrlogin::vault::KeySources {
+            default_file: Some(self.key_file()),
+            ..Default::default()
+        };
+        let ring = match qrlogin::vault::load_or_create(&sources).unwrap() {
+            qrlogin::vault::Loaded::Found(r) | qrlogin::vault::Loaded::Created(r) => r,
+        };
+        store.attach_keys(ring, true).unwrap();
+        store
+    }
+
     pub fn db(&self) -> PathBuf {
         self.dir.path().join("data/accounts.db")
     }
@@ -333,6 +353,7 @@ impl Env {
     pub fn spawn(&self, args: &[&str]) -> std::process::Command {
         let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("qrlogin"));
         c.env("QRLOGIN_DB", self.db())
+            .env("HOME", self.dir.path())
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

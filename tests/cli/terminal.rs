@@ -11,6 +11,7 @@ fn on_pty(env: &Env, args: &str, input: &str) -> (Option<i32>, String) {
     let mut c = Command::new("script");
     c.args(["-qefc", &format!("{} {args}", bin.display()), "/dev/null"])
         .env("QRLOGIN_DB", env.db())
+        .env("HOME", env.dir.path())
         .env("TERM", "xterm-256color")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -119,6 +120,7 @@ fn list_fits_the_terminal_width() {
                 "/dev/null",
             ])
             .env("QRLOGIN_DB", env.db())
+            .env("HOME", env.dir.path())
             .env("TERM", "xterm-256color")
             .stdin(Stdio::null())
             .output()

@@ -2,7 +2,7 @@
 //! without a cookie value or a token of the run.
 
 use crate::support::{Env, mode};
-use qrlogin::store::{Status, Store};
+use qrlogin::store::Status;
 use serde_json::Value;
 
 /// Requests the simulator served, leaving out the test's own control calls.
@@ -81,7 +81,7 @@ fn a_login_and_a_refresh_trace_without_secrets() {
     check_har(&har, served(&env), &secrets(&env, "traced"));
 
     let env = Env::with_sim(qrlogin::sim::Scenario::default());
-    let store = Store::open(&env.db()).unwrap();
+    let store = env.store();
     env.seed_account(&store, "2219000000001", "kept", false, Status::Ok);
     drop(store);
     let before = secrets(&env, "kept");

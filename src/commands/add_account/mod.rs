@@ -20,7 +20,8 @@ use std::time::Duration;
 use ui::{Event, TermUi};
 
 pub fn run(globals: &Globals, cfg: &LoginConfig, printer: &Printer) -> anyhow::Result<Code> {
-    let store = super::open(globals)?;
+    let mut store = super::open(globals)?;
+    super::key::unlock(globals, &mut store, super::key::Need::Write, printer)?;
     let rt = super::runtime()?;
     rt.block_on(add_account(globals, &store, cfg, printer))
 }

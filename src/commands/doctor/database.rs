@@ -112,14 +112,14 @@ pub(super) fn database(globals: &Globals) -> Vec<Check> {
 
 /// Each account's long login and status.
 pub(super) fn accounts(store: &Store) -> Vec<Check> {
-    let Ok(all) = store.all() else {
+    let Ok(all) = store.all_brief() else {
         return Vec::new();
     };
     let now = crate::time::now();
     all.iter()
         .map(|a| {
             let who = format!("{} ({})", crate::escape::for_terminal(&a.name), a.unb);
-            let exp = crate::cookies::long_login_expiry(&a.cookies);
+            let exp = a.long_login_until;
             match (a.status, exp) {
                 (Status::Expired, _) => check(
                     Level::Warn,

@@ -1,13 +1,15 @@
 //! `qrlogin doctor`: what is wrong, before anyone files a bug. One line per check with
 //! ok / warn / fail and a hint. Exits 0 when nothing fails; otherwise 6 for the network or
-//! the clock, 7 for the database, 2 for a bad proxy setting.
+//! the clock, 7 for the database or the key, 2 for a bad proxy setting.
 
 mod database;
+mod key;
 mod network;
 mod proxies;
 mod terminal;
 
 use database::*;
+use key::*;
 use network::*;
 use proxies::*;
 use terminal::*;
@@ -72,6 +74,7 @@ pub fn run(
     }
     checks.extend(terminal(env));
     checks.extend(database(globals));
+    checks.extend(key(globals));
     checks.extend(proxies(globals, env));
     let mut out = String::new();
     for c in &checks {

@@ -2,6 +2,10 @@
 //! configuration every command runs with. This is the only module that reads the
 //! environment, and the last one that sees clap types.
 
+mod values;
+
+pub use values::{check_name, check_proxy, duration, file_mode, parse_base_url, seconds};
+
 use crate::cli::{self, Cli, Command};
 use crate::cookies::{export, import};
 use crate::exit::Coded;
@@ -29,6 +33,8 @@ pub struct Globals {
     pub user_agent: String,
     /// Per-request timeout (`QRLOGIN_HTTP_TIMEOUT`, seconds).
     pub http_timeout: Duration,
+    /// Where the encryption key comes from (`QRLOGIN_KEY`, …, the default key file).
+    pub keys: crate::vault::KeySources,
 }
 
 #[derive(Debug, Clone)]
@@ -105,6 +111,7 @@ pub enum Action {
         output: Option<PathBuf>,
     },
     Import(ImportSource),
+    Key(KeyAction),
     Pending {
         json: bool,
     },
@@ -182,6 +189,12 @@ pub fn resolve_with(
         },
         Command::Import(a) => Action::Import(import_source(a)?),
         Command::Pending(a) => Action::Pending { json: a.json },
+        Command::Key(k) => Action::Key(match k {
+            cli::KeyCommand::Status { json } => KeyAction::Status { json },
+            cli::KeyCommand::Rotate => KeyAction::Rotate,
+            cli::KeyCommand::Export { output } => KeyAction::Export { output },
+            cli::KeyCommand::Import { from } => KeyAction::Import { from },
+        }),
         Command::Simulate(a) => Action::Simulate {
             listen: a.listen,
             ca_out: a.tls.then(|| {
@@ -206,6 +219,15 @@ pub fn resolve_with(
         },
     };
     Ok((globals, action))
+}
+
+/// `qrlogin key …`.
+#[derive(Debug, Clone)]
+pub enum KeyAction {
+    Status { json: bool },
+    Rotate,
+    Export { output: Option<PathBuf> },
+    Import { from: Option<PathBuf> },
 }
 
 /// The process environment as `settings` reads it: an unset and an empty variable are the
@@ -261,6 +283,7 @@ fn globals(cli: &Cli, vars: &Vars<'_>, explicit_db: Option<PathBuf>) -> Result<G
                 .transpose()
                 .map_err(|e| Coded::usage(format!("QRLOGIN_CA_FILE: {e}")))?,
         },
+        keys: key_sources(vars),
         user_agent: match vars.text("QRLOGIN_USER_AGENT") {
             // A header value cannot hold line breaks or other controls.
             Some(ua) if ua.chars().any(char::is_control) => {
@@ -435,66 +458,23 @@ fn scenario(a: cli::SimulatorArgs) -> Result<crate::sim::Scenario, Coded> {
     })
 }
 
-/// A human duration: `90s`, `10m`, `1h 30m`, or plain seconds.
-pub fn duration(raw: &str) -> Result<Duration, Coded> {
-    let raw = raw.trim();
-    if let Ok(secs) = raw.parse::<f64>() {
-        return seconds("--min-interval", secs, 0.0);
-    }
-    humantime::parse_duration(raw).map_err(|e| {
-        Coded::usage(format!(
-            "`{raw}` is not a duration like 90s, 10m or 1h ({e})"
-        ))
-    })
-}
-
-/// A duration flag in fractional seconds, at least `min`.
-pub fn seconds(flag: &str, value: f64, min: f64) -> Result<Duration, Coded> {
-    if !value.is_finite() || value < min || value > 86_400.0 * 365.0 {
-        return Err(Coded::usage(format!(
-            "{flag} must be a number of seconds of at least {min}, got {value}"
-        )));
-    }
-    Ok(Duration::from_secs_f64(value))
-}
-
-/// A file mode in octal (`600`, `0644`): read and write for the owner at least, no
-/// execute or special bits.
-pub fn file_mode(flag: &str, text: &str) -> Result<u32, Coded> {
-    match u32::from_str_radix(text.trim(), 8) {
-        Ok(m) if m & !0o666 == 0 && m & 0o600 == 0o600 => Ok(m),
-        _ => Err(Coded::usage(format!(
-            "{flag} must be an octal file mode such as 600 or 644 (owner read/write, no execute bits), got `{text}`"
-        ))),
+/// The key sources in the order `vault` tries them. The default key file lives under
+/// `$XDG_CONFIG_HOME`, apart from the data directory, so a backup of the data is not a
+/// backup of the key.
+fn key_sources(vars: &Vars<'_>) -> crate::vault::KeySources {
+    crate::vault::KeySources {
+        key: vars.text("QRLOGIN_KEY").map(zeroize::Zeroizing::new),
+        command: vars.text("QRLOGIN_KEY_COMMAND"),
+        file: vars.path("QRLOGIN_KEY_FILE"),
+        credentials_dir: vars.path("CREDENTIALS_DIRECTORY"),
+        default_file: vars
+            .path("XDG_CONFIG_HOME")
+            .filter(|p| p.is_absolute())
+            .or_else(|| vars.path("HOME").map(|h| h.join(".config")))
+            .map(|c| c.join("qrlogin").join("key")),
     }
 }
 
-/// An account name: shown in tables and typed on command lines.
-pub fn check_name(name: &str) -> Result<String, Coded> {
-    let n = name.trim();
-    let shown = crate::escape::for_terminal(n);
-    if n.is_empty()
-        || n.chars().count() > 64
-        || n.chars().any(crate::escape::is_invisible_or_control)
-    {
-        return Err(Coded::usage(format!(
-            "account name `{shown}` must be 1 to 64 visible characters (no control, zero-width or direction characters)"
-        )));
-    }
-    if n.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Coded::usage(format!(
-            "account name `{shown}` is all digits, so it would be mistaken for a unb: add a letter"
-        )));
-    }
-    Ok(n.to_owned())
-}
-
-/// A proxy URL: http, https, socks5 or socks5h, with a host.
-pub fn check_proxy(raw: &str) -> Result<Proxy, Coded> {
-    Proxy::parse(raw).map_err(|e| Coded::usage(format!("--proxy {}: {e}", redact_url(raw))))
-}
-
-/// A base URL for one of the Goofish hosts: http or https, no query, no fragment.
 /// `--resolve` entries, or else `QRLOGIN_RESOLVE`'s comma-separated ones.
 fn resolve_entries(cli: &Cli, vars: &Vars<'_>) -> Result<Vec<Resolve>, Coded> {
     let (from, entries): (&str, Vec<String>) = match vars.text("QRLOGIN_RESOLVE") {
@@ -513,19 +493,6 @@ fn resolve_entries(cli: &Cli, vars: &Vars<'_>) -> Result<Vec<Resolve>, Coded> {
         .iter()
         .map(|e| Resolve::parse(e).map_err(|why| Coded::usage(format!("{from}: {why}"))))
         .collect()
-}
-
-pub fn parse_base_url(raw: &str) -> Result<Url, String> {
-    let url = Url::parse(raw).map_err(|e| format!("`{raw}` is not a URL ({e})"))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(format!(
-            "`{raw}` must be an http:// or https:// URL with a host"
-        ));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!("`{raw}` must not have a query or fragment"));
-    }
-    Ok(url)
 }
 
 #[cfg(test)]
