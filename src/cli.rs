@@ -262,12 +262,26 @@ pub struct AddAccountArgs {
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
     /// Run CMD (with sh -c) for every QR code shown, with QRLOGIN_QR_TEXT, QRLOGIN_QR_PNG,
-    /// QRLOGIN_QR_KIND (login or verification), QRLOGIN_QR_EXPIRES_AT and QRLOGIN_ACCOUNT
+    /// QRLOGIN_QR_KIND (login or verification), QRLOGIN_QR_EXPIRES_AT, QRLOGIN_ACCOUNT and,
+    /// with --web, QRLOGIN_WEB_URL
     #[arg(long, value_name = "CMD")]
     pub on_qr: Option<String>,
     /// Seconds an --on-qr command may run before it is killed
     #[arg(long, value_name = "SECONDS", default_value = "30")]
     pub on_qr_timeout: f64,
+    /// Serve a page showing the QR code and the login's progress, for whoever holds the
+    /// phone, at a secret URL printed on stderr [default ADDR: 127.0.0.1:0]
+    #[arg(
+        long,
+        value_name = "ADDR",
+        num_args = 0..=1,
+        default_missing_value = "127.0.0.1:0",
+        conflicts_with = "no_wait"
+    )]
+    pub web: Option<String>,
+    /// Seconds the --web page keeps showing how the login ended before the server stops
+    #[arg(long, value_name = "SECONDS", default_value = "60", requires = "web")]
+    pub web_grace: f64,
     /// Log in through this proxy (http, https or socks5 URL); saved with the account
     #[arg(long, value_name = "URL")]
     pub proxy: Option<String>,

@@ -105,6 +105,17 @@ pub fn png_bytes(text: &str) -> Result<Vec<u8>, QrError> {
     Ok(buf.into_inner())
 }
 
+/// The QR as an SVG image (for the `--web` page), or `None` when the text does not fit.
+pub fn svg(text: &str) -> Option<String> {
+    let code = encode(text).ok()?;
+    Some(
+        code.render::<qrcode::render::svg::Color<'_>>()
+            .quiet_zone(true)
+            .module_dimensions(8, 8)
+            .build(),
+    )
+}
+
 pub fn write_png(text: &str, path: &Path, mode: u32) -> anyhow::Result<()> {
     let bytes = png_bytes(text)?;
     crate::private_file::write_with_mode(path, &bytes, mode)

@@ -57,6 +57,9 @@ pub struct LoginConfig {
     pub image_terminal: bool,
     /// `--on-qr`: a command run for every QR code shown, and how long it may take.
     pub on_qr: Option<(String, Duration)>,
+    /// `--web ADDR` and `--web-grace`: the login page's address and how long it shows the
+    /// outcome.
+    pub web: Option<(String, Duration)>,
     /// Where temporary files go (`TMPDIR`): the PNGs handed to `--on-qr`.
     pub tmp: PathBuf,
     /// `--trace FILE`: the run's HTTP exchanges as HAR.
@@ -413,6 +416,10 @@ fn login_config(
         image_terminal,
         on_qr: match a.on_qr.filter(|c| !c.trim().is_empty()) {
             Some(cmd) => Some((cmd, seconds("--on-qr-timeout", a.on_qr_timeout, 0.1)?)),
+            None => None,
+        },
+        web: match a.web {
+            Some(addr) => Some((addr, seconds("--web-grace", a.web_grace, 0.0)?)),
             None => None,
         },
         tmp,

@@ -16,3 +16,4 @@ mod support;
 mod terminal;
 mod tls;
 mod trace;
+mod web;

@@ -13,6 +13,8 @@ pub(super) struct QrHook {
     /// A private directory (0700) for the PNGs handed to the hook; removed at the end.
     dir: PathBuf,
     account: String,
+    /// `--web`'s page, handed to the hook as QRLOGIN_WEB_URL.
+    web_url: Option<String>,
     printer: Printer,
     shown: u32,
     running: Vec<std::thread::JoinHandle<()>>,
@@ -24,6 +26,7 @@ impl QrHook {
         timeout: Duration,
         tmp: &std::path::Path,
         account: Option<&str>,
+        web_url: Option<&str>,
         printer: &Printer,
     ) -> std::io::Result<QrHook> {
         use std::os::unix::fs::DirBuilderExt;
@@ -38,6 +41,7 @@ impl QrHook {
             timeout,
             dir,
             account: account.unwrap_or_default().to_owned(),
+            web_url: web_url.map(str::to_owned),
             printer: printer.clone(),
             shown: 0,
             running: Vec::new(),
@@ -65,6 +69,10 @@ impl QrHook {
                 crate::time::rfc3339(expires_at).unwrap_or_default(),
             )
             .env("QRLOGIN_ACCOUNT", &self.account)
+            .env(
+                "QRLOGIN_WEB_URL",
+                self.web_url.as_deref().unwrap_or_default(),
+            )
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::from(std::io::stderr()));
         let (timeout, printer) = (self.timeout, self.printer.clone());

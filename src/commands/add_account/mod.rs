@@ -4,6 +4,7 @@
 
 mod hook;
 mod ui;
+mod web;
 
 use crate::cookies;
 use crate::exit::{Code, code_for, message_for};
@@ -33,12 +34,34 @@ pub async fn add_account(
     cfg: &LoginConfig,
     printer: &Printer,
 ) -> anyhow::Result<Code> {
-    let mut ui = TermUi::new(printer, cfg);
+    let web = match &cfg.web {
+        Some((addr, grace)) => Some(start_web(addr, *grace, cfg, printer).await?),
+        None => None,
+    };
+    let mut ui = TermUi::new(printer, cfg, web);
+    if let Some(w) = &ui.web {
+        ui.event(Event::Web { url: &w.url });
+    }
     let result = tokio::select! {
         r = login(globals, store, cfg, &mut ui) => r,
         _ = tokio::signal::ctrl_c() => Err(LoginError::Interrupted.into()),
     };
     ui.clear();
+    if let Some(w) = ui.web.take() {
+        if let Err(e) = &result {
+            let state = match e.downcast_ref::<LoginError>() {
+                Some(LoginError::Expired { .. } | LoginError::TimedOut { .. }) => "expired",
+                Some(LoginError::Cancelled) => "cancelled",
+                _ => "failed",
+            };
+            w.failed(state, &message_for(e));
+        }
+        // The page shows the outcome for the grace period; Ctrl-C cuts it short.
+        tokio::select! {
+            _ = w.finish() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
     let interrupted = matches!(
         result
             .as_ref()
@@ -63,6 +86,28 @@ pub async fn add_account(
         );
     }
     result
+}
+
+/// Serve `--web`'s page and say where it is.
+async fn start_web(
+    addr: &str,
+    grace: Duration,
+    cfg: &LoginConfig,
+    printer: &Printer,
+) -> anyhow::Result<web::Web> {
+    let (w, bound) = web::Web::start(addr, grace, cfg.name.as_deref())
+        .await
+        .map_err(crate::exit::Coded::usage)?;
+    if !bound.ip().is_loopback() {
+        printer.warn(&format!(
+            "the login page listens on {bound}, not loopback: anyone who has the link can see the QR code and log in with it"
+        ));
+    }
+    printer.info(&format!(
+        "login page for the phone holder (valid for this login only): {}",
+        w.url
+    ));
+    Ok(w)
 }
 
 async fn login(
@@ -254,6 +299,9 @@ fn save(
             _ => None,
         },
     });
+    if let Some(w) = &ui.web {
+        w.saved(&account.name, &account.unb);
+    }
     ui.clear();
     ui.printer.info(&super::describe_save(
         &account,

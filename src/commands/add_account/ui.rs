@@ -46,6 +46,9 @@ pub(super) enum Event<'a> {
         id: &'a str,
         expires_at: String,
     },
+    Web {
+        url: &'a str,
+    },
     Error {
         code: i32,
         message: String,
@@ -73,10 +76,16 @@ pub(super) struct TermUi<'a> {
     hook: Option<super::hook::QrHook>,
     /// `--trace`, when given: the login's exchanges.
     pub(super) trace: Option<crate::passport::Trace>,
+    /// `--web`, when given: the page that follows the login.
+    pub(super) web: Option<super::web::Web>,
 }
 
 impl<'a> TermUi<'a> {
-    pub(super) fn new(printer: &'a Printer, cfg: &'a LoginConfig) -> TermUi<'a> {
+    pub(super) fn new(
+        printer: &'a Printer,
+        cfg: &'a LoginConfig,
+        web: Option<super::web::Web>,
+    ) -> TermUi<'a> {
         let mode = crate::qr::resolve_mode(
             cfg.qr,
             printer.stderr_is_terminal(),
@@ -101,10 +110,19 @@ impl<'a> TermUi<'a> {
             qr_png: cfg.qr_png.clone().map(|p| (p, cfg.qr_png_mode)),
             trace: cfg.trace.as_ref().map(|_| crate::passport::Trace::new()),
             hook: cfg.on_qr.as_ref().and_then(|(cmd, timeout)| {
-                super::hook::QrHook::new(cmd, *timeout, &cfg.tmp, cfg.name.as_deref(), printer)
-                    .map_err(|e| printer.warn(&format!("--on-qr: no temporary directory: {e}")))
-                    .ok()
+                let web_url = web.as_ref().map(|w| w.url.as_str());
+                super::hook::QrHook::new(
+                    cmd,
+                    *timeout,
+                    &cfg.tmp,
+                    cfg.name.as_deref(),
+                    web_url,
+                    printer,
+                )
+                .map_err(|e| printer.warn(&format!("--on-qr: no temporary directory: {e}")))
+                .ok()
             }),
+            web,
         }
     }
 
@@ -202,6 +220,9 @@ impl Ui for TermUi<'_> {
         ));
         self.write_png(&qr.content);
         let expires = crate::time::now() + valid_for.as_secs() as i64;
+        if let Some(w) = &self.web {
+            w.qr(&qr.content, "login", Some(expires));
+        }
         self.event(Event::Qr {
             url: &qr.content,
             n,
@@ -213,8 +234,16 @@ impl Ui for TermUi<'_> {
     fn phase(&mut self, phase: &Phase, time_left: Duration) {
         match phase {
             Phase::WaitingForScan => {}
-            Phase::Scanned => self.event(Event::Scanned),
+            Phase::Scanned => {
+                self.event(Event::Scanned);
+                if let Some(w) = &self.web {
+                    w.scanned();
+                }
+            }
             Phase::Verifying { url } => {
+                if let Some(w) = &self.web {
+                    w.verifying();
+                }
                 // Only one code at a time: the verification QR follows as soon as its
                 // pages are read, or the link itself if they cannot be.
                 self.event(Event::VerificationRequired { url });
@@ -243,6 +272,13 @@ impl Ui for TermUi<'_> {
 
     fn verification_qr(&mut self, text: &str, time_left: Duration) {
         self.event(Event::VerificationQr { text });
+        if let Some(w) = &self.web {
+            w.qr(
+                text,
+                "verification",
+                Some(crate::time::now() + time_left.as_secs() as i64),
+            );
+        }
         self.draw(text);
         self.write_png(text);
         self.hook(text, "verification", Some(time_left));
@@ -254,6 +290,9 @@ impl Ui for TermUi<'_> {
 
     fn verification_fallback(&mut self, url: &str, why: &str) {
         self.event(Event::VerificationFallback { url, reason: why });
+        if let Some(w) = &self.web {
+            w.qr(url, "verification", None);
+        }
         self.draw(url);
         self.write_png(url);
         self.hook(url, "verification", None);
@@ -269,6 +308,9 @@ impl Ui for TermUi<'_> {
 
     fn confirmed(&mut self) {
         self.event(Event::Confirmed);
+        if let Some(w) = &self.web {
+            w.confirmed();
+        }
         match &self.spinner {
             Some(pb) => pb.set_message("confirmed: logging in…"),
             None => self.printer.info("confirmed: logging in"),
