@@ -111,7 +111,11 @@ pub fn load_or_create(s: &KeySources) -> Result<Loaded, VaultError> {
         path.display().to_string(),
         Some(path.clone()),
     );
-    let tmp = dir.join(format!(".key.qrlogin-{}.tmp", std::process::id()));
+    let tmp = dir.join(format!(
+        ".key.qrlogin-{}-{}.tmp",
+        std::process::id(),
+        crate::ids::random_hex(8)
+    ));
     let made = (|| {
         use std::os::unix::fs::OpenOptionsExt;
         let mut f = std::fs::OpenOptions::new()
@@ -261,6 +265,23 @@ mod tests {
     }
 
     #[test]
+    fn processes_making_the_first_key_at_once_agree_on_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = sources(dir.path());
+        let ids: Vec<String> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    scope.spawn(|| match load_or_create(&s).unwrap() {
+                        Loaded::Found(r) | Loaded::Created(r) => r.current().id().to_owned(),
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    }
+
+    #[test]
     fn sources_are_taken_in_order_and_bad_ones_named() {
         let dir = tempfile::tempdir().unwrap();
         let key = Key::generate().unwrap();
@@ -268,6 +289,11 @@ mod tests {
         s.command = Some(format!("printf '%s\\n' '{}'", &*key.to_base64()));
         assert_eq!(load(&s).unwrap().unwrap().current().id(), key.id());
         assert_eq!(load(&s).unwrap().unwrap().source, "QRLOGIN_KEY_COMMAND");
+        let only_key = KeySources {
+            key: Some(key.to_base64()),
+            ..KeySources::default()
+        };
+        assert!(!format!("{only_key:?}").contains(key.to_base64().as_str()));
         s.key = Some(Zeroizing::new("short".into()));
         let err = load(&s).unwrap_err().to_string();
         assert!(

@@ -5,7 +5,6 @@
 use crate::support::{Env, mode};
 use qrlogin::store::Status;
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -36,6 +35,29 @@ fn distinctive_values(env: &Env, cookies: &[Value]) -> Vec<String> {
         .map(|c| c["value"].as_str().unwrap().to_owned())
         .filter(|v| v.len() >= 8 && !identity.contains(v))
         .collect()
+}
+
+/// The commands that need the key, each run with `vars`: exit 7 and one line on stderr,
+/// which `check` looks at.
+fn every_value_command_fails(env: &Env, vars: &[(&str, &str)], check: impl Fn(&str)) {
+    for args in [
+        vec!["export", "shop", "--format", "json"],
+        vec!["refresh", "--jitter", "0"],
+        vec!["import", "other", "--format", "header", "--from", "-"],
+        vec!["add-account", "--qr", "none"],
+    ] {
+        let out = env
+            .cmd()
+            .args(&args)
+            .envs(vars.iter().copied())
+            .write_stdin("unb=5; cookie2=xxxxxxxxxx")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(7), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        check(&stderr);
+    }
 }
 
 fn assert_no_value_in_files(env: &Env, values: &[String], after: &str) {
@@ -104,30 +126,16 @@ fn list_show_pending_and_doctor_need_no_key_and_value_commands_say_it_is_missing
     assert!(!show.contains("long login until      -"), "{show}");
     env.stdout_of(&["pending"]);
     let before = store_bytes(&env);
-    for args in [
-        vec!["export", "shop", "--format", "json"],
-        vec!["refresh", "--jitter", "0"],
-        vec!["import", "other", "--format", "header", "--from", "-"],
-        vec!["add-account", "--qr", "none"],
-    ] {
-        let out = env
-            .cmd()
-            .args(&args)
-            .write_stdin("unb=5; cookie2=xxxxxxxxxx")
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(7), "{args:?}: {stderr}");
+    every_value_command_fails(&env, &[], |stderr| {
         assert!(
             stderr.starts_with("qrlogin: error: no encryption key"),
             "{stderr}"
         );
-        assert_eq!(stderr.lines().count(), 1, "{stderr}");
         assert!(
             !env.key_file().exists(),
-            "{args:?} made a new key over sealed values"
+            "a new key made over sealed values"
         );
-    }
+    });
     assert_eq!(store_bytes(&env), before, "nothing was written");
     let out = env.cmd().arg("doctor").output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -152,21 +160,7 @@ fn a_wrong_key_is_refused_and_never_overwrites_the_right_ones_values() {
     let good = env.export_json("shop");
     let before = store_bytes(&env);
     let wrong = other_key();
-    for args in [
-        vec!["export", "shop", "--format", "header"],
-        vec!["refresh", "--jitter", "0"],
-        vec!["import", "other", "--format", "header", "--from", "-"],
-        vec!["add-account", "--qr", "none"],
-    ] {
-        let out = env
-            .cmd()
-            .args(&args)
-            .env("QRLOGIN_KEY", &wrong)
-            .write_stdin("unb=5; cookie2=xxxxxxxxxx")
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(7), "{args:?}: {stderr}");
+    every_value_command_fails(&env, &[("QRLOGIN_KEY", &wrong)], |stderr| {
         assert!(
             stderr.contains("account shop: its values are encrypted with key "),
             "{stderr}"
@@ -176,7 +170,7 @@ fn a_wrong_key_is_refused_and_never_overwrites_the_right_ones_values() {
             "{stderr}"
         );
         assert!(!stderr.contains(&wrong), "{stderr}");
-    }
+    });
     assert_eq!(store_bytes(&env), before);
     assert_eq!(env.export_json("shop"), good);
     let doctor = env
@@ -338,22 +332,6 @@ fn a_value_moved_to_another_row_does_not_decrypt() {
     env.stdout_of(&["export", "a", "--format", "header"]);
 }
 
-fn all_values(env: &Env) -> BTreeMap<(String, String), String> {
-    env.store()
-        .all()
-        .unwrap()
-        .into_iter()
-        .flat_map(|a| {
-            a.cookies.into_iter().map(move |c| {
-                (
-                    (a.name.clone(), c.name.clone()),
-                    c.value.expose().to_owned(),
-                )
-            })
-        })
-        .collect()
-}
-
 #[test]
 fn sigkill_during_key_rotate_leaves_every_account_readable() {
     let env = Env::with_sim(qrlogin::sim::Scenario::default());
@@ -369,7 +347,7 @@ fn sigkill_during_key_rotate_leaves_every_account_readable() {
             );
         }
     }
-    let original = all_values(&env);
+    let original = env.all_values();
     let mut rng = 0x9E3779B97F4A7C15u64;
     let mut mid_rotation = 0;
     for round in 0..20 {
@@ -383,7 +361,7 @@ fn sigkill_during_key_rotate_leaves_every_account_readable() {
         let keys = std::fs::read_to_string(env.key_file()).unwrap();
         mid_rotation += usize::from(keys.lines().filter(|l| !l.starts_with('#')).count() > 1);
         // Every account opens with the keys in the file, with its values unchanged.
-        assert_eq!(all_values(&env), original, "round {round}");
+        assert_eq!(env.all_values(), original, "round {round}");
     }
     eprintln!("key rotate killed 20 times, {mid_rotation} of them with two keys in use");
     env.cmd().args(["key", "rotate"]).assert().success();
@@ -393,7 +371,7 @@ fn sigkill_during_key_rotate_leaves_every_account_readable() {
     assert_eq!(usage[0]["state"], "current", "{status}");
     assert_eq!(usage[0]["accounts"], 300, "{status}");
     assert_eq!(status["retired"].as_array().unwrap().len(), 0, "{status}");
-    assert_eq!(all_values(&env), original);
+    assert_eq!(env.all_values(), original);
 }
 
 #[test]

@@ -21,24 +21,6 @@ fn seed(env: &Env, n: usize) {
     }
 }
 
-/// Every cookie value of every account, as (account, name) → value.
-fn snapshot(env: &Env) -> std::collections::BTreeMap<(String, String), String> {
-    let store = env.store();
-    store
-        .all()
-        .unwrap()
-        .into_iter()
-        .flat_map(|a| {
-            a.cookies.into_iter().map(move |c| {
-                (
-                    (a.name.clone(), c.name.clone()),
-                    c.value.expose().to_owned(),
-                )
-            })
-        })
-        .collect()
-}
-
 type Snapshot = std::collections::BTreeMap<(String, String), String>;
 
 /// A snapshot as account → [(cookie name, value)], in the snapshot's order.
@@ -207,7 +189,7 @@ fn sigkill_during_refresh_never_corrupts_or_mixes() {
         rng_state
     };
     for round in 0..20 {
-        let before = snapshot(&env);
+        let before = env.all_values();
         let mut child = env
             .spawn(&["refresh", "--jitter", "0", "--concurrency", "16"])
             .spawn()
@@ -222,7 +204,7 @@ fn sigkill_during_refresh_never_corrupts_or_mixes() {
             .unwrap();
         assert_eq!(check, "ok", "round {round}");
         drop(conn);
-        let after = snapshot(&env);
+        let after = env.all_values();
         // Grouped once per round: comparing 1,000 accounts by scanning the whole snapshot
         // for each made this test take minutes.
         let (before_by, after_by) = (by_account(&before), by_account(&after));
@@ -388,7 +370,7 @@ fn a_read_only_database_is_exit_7_and_nothing_is_lost() {
 fn a_full_disk_is_exit_7_and_nothing_is_lost() {
     let env = Env::new();
     env.import_header("keep", "unb=1; cookie2=keepme");
-    let before = snapshot(&env);
+    let before = env.all_values();
     // A file-size limit stands in for a full disk: writes past it fail with EFBIG.
     let big: String = (0..400)
         .map(|i| format!("c{i}={}; ", "v".repeat(100)))
@@ -432,7 +414,7 @@ fn a_full_disk_is_exit_7_and_nothing_is_lost() {
         stderr.contains("disk") || stderr.contains("full"),
         "{stderr}"
     );
-    assert_eq!(snapshot(&env), before);
+    assert_eq!(env.all_values(), before);
     let c = rusqlite::Connection::open(env.db()).unwrap();
     let check: String = c
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))

@@ -4,7 +4,6 @@ use crate::support::Env;
 use qrlogin::passport::sign::{APP_KEY, sign};
 use qrlogin::sim::Scenario;
 use serde_json::{Value, json};
-use std::io::BufRead;
 
 async fn post_form(c: &reqwest::Client, url: String, form: &[(&str, &str)]) -> Value {
     c.post(url)
@@ -426,14 +425,7 @@ fn simulate_command_serves_until_stopped() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut vars = Vec::new();
-    for _ in 0..3 {
-        let l = lines.next().unwrap().unwrap();
-        let l = l.strip_prefix("export ").expect("shell export lines");
-        let (k, v) = l.split_once('=').unwrap();
-        vars.push((k.to_owned(), v.to_owned()));
-    }
+    let vars = crate::support::read_exports(child.stdout.take().unwrap(), 3);
     assert_eq!(
         vars.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
         [

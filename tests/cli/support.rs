@@ -155,6 +155,23 @@ impl Env {
         store
     }
 
+    /// Every cookie value of every account, as (account, name) → value.
+    pub fn all_values(&self) -> std::collections::BTreeMap<(String, String), String> {
+        self.store()
+            .all()
+            .unwrap()
+            .into_iter()
+            .flat_map(|a| {
+                a.cookies.into_iter().map(move |c| {
+                    (
+                        (a.name.clone(), c.name.clone()),
+                        c.value.expose().to_owned(),
+                    )
+                })
+            })
+            .collect()
+    }
+
     pub fn db(&self) -> PathBuf {
         self.dir.path().join("data/accounts.db")
     }
@@ -360,6 +377,20 @@ impl Env {
         c.envs(self.sim_vars());
         c
     }
+}
+
+/// The first `n` `export NAME=VALUE` lines a `qrlogin simulate` prints.
+pub fn read_exports(out: std::process::ChildStdout, n: usize) -> Vec<(String, String)> {
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(out).lines();
+    (0..n)
+        .map(|_| {
+            let l = lines.next().unwrap().unwrap();
+            let l = l.strip_prefix("export ").expect("shell export lines");
+            let (k, v) = l.split_once('=').unwrap();
+            (k.to_owned(), v.to_owned())
+        })
+        .collect()
 }
 
 /// A loopback port nothing listens on.

@@ -7,7 +7,6 @@ use crate::support::Env;
 use qrlogin::sim::{Scenario, Transport};
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::io::BufRead;
 
 fn tls_env(scenario: Scenario) -> Env {
     Env::with_sim_on(scenario, Transport::Tls)
@@ -204,14 +203,7 @@ fn simulate_tls_prints_what_points_qrlogin_at_it() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut vars = Vec::new();
-    for _ in 0..5 {
-        let l = lines.next().unwrap().unwrap();
-        let l = l.strip_prefix("export ").expect("shell export lines");
-        let (k, v) = l.split_once('=').unwrap();
-        vars.push((k.to_owned(), v.to_owned()));
-    }
+    let vars = crate::support::read_exports(child.stdout.take().unwrap(), 5);
     let keys: Vec<&str> = vars.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(
         keys,

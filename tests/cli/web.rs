@@ -73,13 +73,31 @@ impl Login {
     }
 }
 
+thread_local! {
+    /// Every header and body the page's server sent in this test thread, to search for
+    /// secrets at the end.
+    static SEEN: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+fn record(headers: &reqwest::header::HeaderMap, body: &str) {
+    SEEN.with(|s| {
+        let mut s = s.borrow_mut();
+        for (k, v) in headers {
+            s.push_str(&format!("{k}: {}\n", String::from_utf8_lossy(v.as_bytes())));
+        }
+        s.push_str(body);
+    });
+}
+
 fn get(env: &Env, url: &str) -> (u16, reqwest::header::HeaderMap, String) {
     let url = url.to_owned();
-    env.rt.block_on(async move {
+    let (status, headers, body) = env.rt.block_on(async move {
         let r = reqwest::Client::new().get(&url).send().await.unwrap();
         let (status, headers) = (r.status().as_u16(), r.headers().clone());
         (status, headers, r.text().await.unwrap_or_default())
-    })
+    });
+    record(&headers, &body);
+    (status, headers, body)
 }
 
 fn status(env: &Env, login: &Login) -> Value {
@@ -112,7 +130,6 @@ fn the_page_its_tokens_headers_and_secrets() {
         .unwrap()
         .to_owned();
     assert_eq!(token.len(), 32, "128 bits of hex");
-    let mut seen = String::new();
     let (code, headers, page) = get(&env, &login.url);
     assert_eq!(code, 200);
     for (h, want) in [
@@ -135,7 +152,6 @@ fn the_page_its_tokens_headers_and_secrets() {
         !page.contains("http://") && !page.contains("https://"),
         "no external asset"
     );
-    seen.push_str(&page);
     let s = wait_for_state(&env, &login, "waiting");
     assert!(s["qr_svg"].as_str().unwrap().contains("<svg"), "{s}");
     assert_eq!(s["qr_kind"], "login");
@@ -149,7 +165,9 @@ fn the_page_its_tokens_headers_and_secrets() {
             .await
             .unwrap();
         assert_eq!(r.headers()["content-type"], "text/event-stream");
-        String::from_utf8_lossy(&r.chunk().await.unwrap().unwrap()).into_owned()
+        let chunk = String::from_utf8_lossy(&r.chunk().await.unwrap().unwrap()).into_owned();
+        record(r.headers(), &chunk);
+        chunk
     });
     assert!(first.starts_with("event: status\ndata: {"), "{first}");
     // Anything without the token: a bare 404; guessing on: 429.
@@ -175,7 +193,6 @@ fn the_page_its_tokens_headers_and_secrets() {
     assert_eq!(s["saved_name"], saved["name"]);
     assert_eq!(s["saved_unb"], "2219000000001");
     assert_eq!(s["done"], true);
-    seen.push_str(&s.to_string());
     let (code, stderr) = login.wait();
     assert_eq!(code, Some(0), "{stderr}");
     assert!(
@@ -188,8 +205,13 @@ fn the_page_its_tokens_headers_and_secrets() {
         .rt
         .block_on(async move { reqwest::get(&url).await.map(|r| r.status().as_u16()) });
     assert!(matches!(gone, Err(_) | Ok(404)), "{gone:?}");
-    // No cookie value in anything the page served (the unb and nickname are the
-    // account's identity, shown on purpose).
+    // No cookie value in any header or body the page's server sent (the unb and nickname
+    // are the account's identity, shown on purpose).
+    let seen = SEEN.with(|s| s.borrow().clone());
+    assert!(
+        seen.contains("\"state\":\"saved\""),
+        "the final status was searched too"
+    );
     let a = &env.list_json()[0];
     let identity = [&a["unb"], &a["nickname"], &a["name"]];
     for c in env.export_json("shop") {
@@ -207,9 +229,15 @@ fn the_page_reports_a_cancel_and_the_exit_code_is_unchanged() {
         ..Env::auto_phone(100, 100)
     });
     let started = Instant::now();
-    let login = Login::start(&env, &["--web-grace", "1"]);
+    // On every address: asked for explicitly, and warned about.
+    let login = Login::start(&env, &["0.0.0.0:0", "--web-grace", "1"]);
+    assert!(!login.url.contains("0.0.0.0"), "{}", login.url);
     let (code, stderr) = login.wait();
     assert_eq!(code, Some(4), "{stderr}");
+    assert!(
+        stderr.contains("not loopback: anyone who has the link can see the QR code"),
+        "{stderr}"
+    );
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 
