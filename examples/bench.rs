@@ -388,8 +388,11 @@ fn main() {
         "≤ 64 MB (10,000 accounts)",
         cmd,
     );
-    // What encryption adds to that refresh: each value opened once and sealed once, timed
-    // here in one thread on the same cookies, against the refresh's own CPU time.
+    // The cipher's own share of that refresh: each value opened once and sealed once, timed
+    // here in one thread on the same cookies, against the refresh's own CPU time. This is
+    // a lower bound of what encryption costs (bigger rows and the key checks are not in
+    // it); the target (≤ 10 % more CPU than without encryption) is judged by running this
+    // benchmark on the commit before encryption too (see "Encryption's cost" below).
     let cpu = median(refresh.iter().map(|r| r.3).collect());
     let crypto = crypto_seconds(&ctx, &db, accounts);
     row(
@@ -403,12 +406,12 @@ fn main() {
     let share = 100.0 * crypto / (cpu - crypto).max(f64::MIN_POSITIVE);
     row(
         &format!(
-            "encryption's CPU in that refresh: every value of {accounts} accounts opened and sealed ({crypto:.2} s), over the rest"
+            "the cipher's CPU in that refresh: every value of {accounts} accounts opened and sealed ({crypto:.2} s), over the rest"
         ),
         share,
         "%",
-        Some(10.0),
-        "≤ 10 % more CPU than without",
+        None,
+        "— (a lower bound of encryption's cost)",
         "examples/bench.rs: crypto_seconds",
     );
     let list: Vec<(f64, i64, i32, f64)> =
