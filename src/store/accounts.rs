@@ -280,10 +280,11 @@ impl Store {
             "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE name = ?1 OR unb = ?1 \
              ORDER BY name = ?1 DESC LIMIT 1"
         );
+        // Cached: a refresh looks every account up by name, once each.
         let found = self
             .conn()
-            .query_row(&sql, [query], account_from_row)
-            .optional()
+            .prepare_cached(&sql)
+            .and_then(|mut s| s.query_row([query], account_from_row).optional())
             .map_err(|e| self.err(e))?;
         match found {
             Some(mut a) => {

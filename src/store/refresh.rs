@@ -48,11 +48,11 @@ impl Store {
         now: i64,
     ) -> Result<bool, StoreError> {
         self.write(|tx| {
-            let n = tx.execute(
+            let n = tx.prepare_cached(
                 "UPDATE accounts SET lease_owner = ?2, lease_until = ?3 \
                  WHERE id = ?1 AND (lease_owner IS NULL OR lease_owner = ?2 OR lease_until IS NULL OR lease_until <= ?4)",
-                params![id, owner, until, now],
-            )?;
+            )?
+            .execute(params![id, owner, until, now])?;
             Ok(n == 1)
         })
     }
@@ -66,10 +66,10 @@ impl Store {
         until: i64,
     ) -> Result<bool, StoreError> {
         self.write(|tx| {
-            let n = tx.execute(
+            let n = tx.prepare_cached(
                 "UPDATE accounts SET lease_owner = ?3, lease_until = ?4 WHERE id = ?1 AND lease_owner = ?2",
-                params![id, old_owner, owner, until],
-            )?;
+            )?
+            .execute(params![id, old_owner, owner, until])?;
             Ok(n == 1)
         })
     }
@@ -87,10 +87,10 @@ impl Store {
 
     pub fn release(&self, id: i64, owner: &str) -> Result<(), StoreError> {
         self.write(|tx| {
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE accounts SET lease_owner = NULL, lease_until = NULL WHERE id = ?1 AND lease_owner = ?2",
-                params![id, owner],
-            )?;
+            )?
+            .execute(params![id, owner])?;
             Ok(())
         })
     }
@@ -110,14 +110,16 @@ impl Store {
             None => None,
         };
         self.write(|tx| {
-            let n = tx.execute(
-                "UPDATE accounts SET status = ?3, last_checked = ?4, \
+            let n = tx
+                .prepare_cached(
+                    "UPDATE accounts SET status = ?3, last_checked = ?4, \
                  last_refreshed = CASE WHEN ?5 THEN ?4 ELSE last_refreshed END, \
                  consecutive_failures = ?6, next_attempt_at = ?7, updated_at = ?4, \
                  lease_owner = NULL, lease_until = NULL, revision = revision + 1, \
                  long_login_refused = COALESCE(?9, long_login_refused) \
                  WHERE id = ?1 AND lease_owner = ?2 AND revision = ?8",
-                params![
+                )?
+                .execute(params![
                     id,
                     owner,
                     rec.status.as_str(),
@@ -127,19 +129,19 @@ impl Store {
                     rec.next_attempt_at,
                     revision,
                     rec.long_login_refused
-                ],
-            )?;
+                ])?;
             if n == 1 {
                 if let (Some(cookies), Some(keys)) = (&rec.cookies, keys) {
                     replace_cookies(tx, keys, id, cookies)?;
                 }
                 return Ok(Recorded::Stored);
             }
-            let released = tx.execute(
-                "UPDATE accounts SET lease_owner = NULL, lease_until = NULL \
+            let released = tx
+                .prepare_cached(
+                    "UPDATE accounts SET lease_owner = NULL, lease_until = NULL \
                  WHERE id = ?1 AND lease_owner = ?2",
-                params![id, owner],
-            )?;
+                )?
+                .execute(params![id, owner])?;
             Ok(if released == 1 {
                 Recorded::Superseded
             } else {
@@ -152,9 +154,8 @@ impl Store {
     pub fn by_id(&self, id: i64) -> Result<Option<Account>, StoreError> {
         let found = self
             .conn()
-            .query_row("SELECT name FROM accounts WHERE id = ?1", [id], |r| {
-                r.get::<_, String>(0)
-            });
+            .prepare_cached("SELECT name FROM accounts WHERE id = ?1")
+            .and_then(|mut s| s.query_row([id], |r| r.get::<_, String>(0)));
         match found {
             // `find` reads the cookies as they are now, after the lease was taken.
             Ok(name) => self.find(&name),
