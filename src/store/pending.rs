@@ -4,7 +4,7 @@
 
 use super::{Store, StoreError};
 use crate::cookies::{Cookie, export, import};
-use crate::vault::{self, OpenError};
+use crate::vault;
 use rusqlite::{OptionalExtension, params};
 use std::path::PathBuf;
 use url::Url;
@@ -205,15 +205,13 @@ impl Store {
             };
             let keys = self.sealing_keys()?;
             keys.open(key_id, &stored, &vault::pending_aad(id, field))
-                .map_err(|e| match e {
-                    OpenError::UnknownKey(k) => StoreError::WrongKey {
-                        account: format!("pending login {id}"),
-                        key_id: k,
-                        using: super::sealed::describe(keys),
-                    },
-                    OpenError::Corrupt => StoreError::Undecryptable {
-                        what: format!("pending login {id}: its {field}"),
-                    },
+                .map_err(|e| {
+                    super::sealed::open_failed(
+                        e,
+                        Some(keys),
+                        &format!("pending login {id}"),
+                        &format!("its {field}"),
+                    )
                 })
         };
         let form = open("form", form)?;

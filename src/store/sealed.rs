@@ -70,11 +70,11 @@ pub(crate) fn load_cookies(
                     let aad = vault::cookie_aad(&unb, &c.name, &c.domain, c.host_only, &c.path);
                     match ring.open(&key_id, c.value.expose(), &aad) {
                         Ok(plain) => Secret::new(plain.as_str()),
-                        Err(OpenError::UnknownKey(id)) => {
-                            return Err(LoadError::UnknownKey { key_id: id });
-                        }
-                        Err(OpenError::Corrupt) => {
-                            return Err(LoadError::Corrupt { cookie: c.name });
+                        Err(error) => {
+                            return Err(LoadError::Open {
+                                cookie: c.name,
+                                error,
+                            });
                         }
                     }
                 }
@@ -89,8 +89,7 @@ pub(crate) fn load_cookies(
 #[derive(Debug)]
 pub(crate) enum LoadError {
     Sql(rusqlite::Error),
-    UnknownKey { key_id: String },
-    Corrupt { cookie: String },
+    Open { cookie: String, error: OpenError },
 }
 
 impl From<rusqlite::Error> for LoadError {
@@ -362,22 +361,37 @@ impl Store {
             .unwrap_or_else(|_| format!("#{account_id}"));
         match e {
             LoadError::Sql(e) => self.err(e),
-            LoadError::UnknownKey { key_id } => StoreError::WrongKey {
-                account: format!("account {account}"),
-                key_id,
-                using: self.keys.get().map(describe).unwrap_or_default(),
-            },
-            LoadError::Corrupt { cookie } => StoreError::Undecryptable {
-                what: format!(
-                    "account {account}: cookie {}",
-                    crate::escape::for_terminal(&cookie)
-                ),
-            },
+            LoadError::Open { cookie, error } => open_failed(
+                error,
+                self.keys.get(),
+                &format!("account {account}"),
+                &format!("cookie {}", crate::escape::for_terminal(&cookie)),
+            ),
         }
     }
 }
 
+/// A sealed value of `owner` (an account, a pending login) that did not open: under a key
+/// not in `keys`, or changed or moved (`what` names the value).
+pub(super) fn open_failed(
+    error: OpenError,
+    keys: Option<&Keyring>,
+    owner: &str,
+    what: &str,
+) -> StoreError {
+    match error {
+        OpenError::UnknownKey(key_id) => StoreError::WrongKey {
+            account: owner.to_owned(),
+            key_id,
+            using: keys.map(describe).unwrap_or_default(),
+        },
+        OpenError::Corrupt => StoreError::Undecryptable {
+            what: format!("{owner}: {what}"),
+        },
+    }
+}
+
 /// "SOURCE (key ID)" for messages: never the key.
-pub(crate) fn describe(keys: &Keyring) -> String {
+fn describe(keys: &Keyring) -> String {
     format!("{}, key {}", keys.source, keys.current().id())
 }
