@@ -165,7 +165,8 @@ impl Ctx {
     }
 
     fn seed(&self, sim: &Simulator, db: &Path, n: usize) {
-        let mut store = Store::open(db).expect("store");
+        let mut store =
+            Store::open(&qrlogin::store::Location::Sqlite(db.to_owned())).expect("store");
         store.attach_keys(self.keys(), true).expect("key");
         for i in 0..n {
             let unb = format!("23{:011}", i);
@@ -213,7 +214,7 @@ impl Ctx {
 /// accounts shaped like the seeded ones.
 fn crypto_seconds(ctx: &Ctx, db: &Path, accounts: usize) -> f64 {
     let keys = ctx.keys();
-    let mut store = Store::open(db).expect("store");
+    let mut store = Store::open(&qrlogin::store::Location::Sqlite(db.to_owned())).expect("store");
     store.attach_keys(keys.clone(), false).expect("key");
     let sample = store.all_brief().expect("accounts");
     let account = store.get(&sample[0].name).expect("account");

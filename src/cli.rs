@@ -53,6 +53,8 @@ pub enum Command {
     Import(ImportArgs),
     /// List logins started with `add-account --no-wait` (expired ones are removed)
     Pending(PendingArgs),
+    /// Copy every account, cookie and pending login into another store (SQLite or PostgreSQL)
+    Copy(CopyArgs),
     /// Check the network, clock, terminal, database, key and accounts, with hints
     Doctor(DoctorArgs),
     /// The encryption key of stored cookies: status, rotate, export, import
@@ -155,6 +157,16 @@ pub struct DeleteArgs {
     /// Do not ask for confirmation (required without a terminal)
     #[arg(short, long)]
     pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// The destination: a SQLite path or a postgres:// URL (created or migrated as needed)
+    #[arg(long, value_name = "DEST")]
+    pub to: std::path::PathBuf,
+    /// Overwrite accounts the destination already holds (same unb) instead of refusing
+    #[arg(long)]
+    pub replace: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -92,7 +92,7 @@ fn store(e: &StoreError) -> Code {
     match e {
         StoreError::NotFound { .. } | StoreError::PendingNotFound { .. } => Code::NotFound,
         StoreError::PendingExpired { .. } => Code::QrExpired,
-        StoreError::NameTaken { .. } => Code::Usage,
+        StoreError::NameTaken { .. } | StoreError::CopyConflict { .. } => Code::Usage,
         _ => Code::Storage,
     }
 }

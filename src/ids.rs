@@ -12,6 +12,20 @@ pub fn random_hex(n: usize) -> String {
         .collect()
 }
 
+/// This machine's host name (`localhost` when it has none): for URLs shown to people and
+/// for the host part of a refresh lease's owner.
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it
+    // (or truncates, which the search for NUL below tolerates).
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    match std::str::from_utf8(&buf[..end]) {
+        Ok(h) if rc == 0 && !h.is_empty() => h.to_owned(),
+        _ => "localhost".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -71,6 +71,39 @@ pub fn redact_url(raw: &str) -> String {
     }
 }
 
+/// A database URL (libpq syntax: `postgres://user:password@host1,host2:5432/db?...`) with
+/// its password replaced, in the authority and in a `password=` parameter. Lexical, not
+/// parsed: libpq URLs with several hosts are not URLs to the `url` crate, and an unparsable
+/// one must not be shown as it is.
+pub fn redact_db_url(raw: &str) -> String {
+    let Some((scheme, rest)) = raw.split_once("://") else {
+        return raw.to_owned();
+    };
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let authority = match authority.rsplit_once('@') {
+        Some((user_info, hosts)) => match user_info.split_once(':') {
+            Some((user, _password)) => format!("{user}:***@{hosts}"),
+            None => format!("{user_info}@{hosts}"),
+        },
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => kv.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
+}
+
 /// A proxy URL (http, https or socks5 with a host), checked once where it enters the
 /// program; shown with its password replaced.
 #[derive(Clone, PartialEq, Eq)]
@@ -107,6 +140,25 @@ impl fmt::Debug for Proxy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn database_urls_never_show_a_password() {
+        for (raw, shown) in [
+            (
+                "postgres://qr:s3cret@db1,db2:5432/qrlogin?sslmode=require",
+                "postgres://qr:***@db1,db2:5432/qrlogin?sslmode=require",
+            ),
+            (
+                "postgresql://qr@db/q?password=s3cret&sslmode=disable",
+                "postgresql://qr@db/q?password=***&sslmode=disable",
+            ),
+            ("postgres://db/q", "postgres://db/q"),
+            ("postgres://u:p:q@@h", "postgres://u:***@h"),
+        ] {
+            assert_eq!(redact_db_url(raw), shown);
+            assert!(!redact_db_url(raw).contains("s3cret"));
+        }
+    }
 
     #[test]
     fn debug_and_display_never_show_the_value() {

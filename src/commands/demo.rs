@@ -17,7 +17,7 @@ use std::time::Duration;
 
 pub fn run(
     globals: &Globals,
-    ignored_db: Option<&Path>,
+    ignored_db: Option<&crate::store::Location>,
     tmp_root: &Path,
     manual: bool,
     login: LoginConfig,
@@ -29,7 +29,7 @@ pub fn run(
         Some(own) => format!(
             "demo: using a fresh temporary database {} (your store {} is not touched)",
             db.display(),
-            own.display()
+            own
         ),
         None => format!("demo: using a fresh temporary database {}", db.display()),
     });
@@ -52,7 +52,7 @@ fn demo(
         ..Scenario::default()
     };
     let unb = scenario.unb.clone();
-    let mut store = Store::open(db)?;
+    let mut store = Store::open(&crate::store::Location::Sqlite(db.to_owned()))?;
     // The demo's store is thrown away: so is its key, which never touches the user's.
     store.attach_keys(crate::vault::Keyring::ephemeral(), true)?;
     let code = rt.block_on(async {
@@ -67,7 +67,7 @@ fn demo(
             printer.info("demo: the simulated phone scans in 2 s and confirms 1.5 s later");
         }
         let demo_globals = Globals {
-            db: db.to_owned(),
+            db: crate::store::Location::Sqlite(db.to_owned()),
             endpoints: Endpoints::all_at(&sim.base),
             ..globals.clone()
         };

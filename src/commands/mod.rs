@@ -3,6 +3,7 @@
 
 mod add_account;
 mod completions;
+mod copy;
 mod delete;
 mod demo;
 mod doctor;
@@ -50,6 +51,7 @@ pub fn run(globals: &Globals, action: Action, printer: &Printer) -> Result<Code>
             import::run(&store, &source, printer)
         }
         Action::Key(k) => key::run(globals, &k, printer),
+        Action::Copy { to, replace } => copy::run(globals, &to, replace, printer),
         Action::Pending { json } => match open_existing(globals)? {
             Some(store) => pending::run(&store, json, printer),
             None => no_store_yet(globals, json, printer),
@@ -64,7 +66,7 @@ pub fn run(globals: &Globals, action: Action, printer: &Printer) -> Result<Code>
             login,
             ignored_db,
             tmp,
-        } => demo::run(globals, ignored_db.as_deref(), &tmp, manual, login, printer),
+        } => demo::run(globals, ignored_db.as_ref(), &tmp, manual, login, printer),
         Action::Completions(shell) => completions::run(shell, printer),
         Action::Doctor { env, trace } => doctor::run(globals, &env, trace.as_deref(), printer),
     }
@@ -93,7 +95,7 @@ fn must_exist(globals: &Globals) -> Result<Store> {
             Code::NotFound,
             format!(
                 "there is no account database at {} (nothing was created; check --db or QRLOGIN_DB)",
-                globals.db.display()
+                globals.db
             ),
         )
         .into()
@@ -104,7 +106,7 @@ fn must_exist(globals: &Globals) -> Result<Store> {
 fn no_store_yet(globals: &Globals, json: bool, printer: &Printer) -> Result<Code> {
     printer.info(&format!(
         "no account database at {} yet: `qrlogin add-account` or `qrlogin import` creates it (check --db or QRLOGIN_DB if you expected one)",
-        globals.db.display()
+        globals.db
     ));
     if json {
         printer.data_line("[]")?;

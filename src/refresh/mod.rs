@@ -29,6 +29,9 @@ pub struct Options {
     pub http_timeout: Duration,
     /// `--trace`: every account's exchanges recorded here.
     pub trace: Option<passport::Trace>,
+    /// This host, in lease owners: a lease of another host's is never taken over early
+    /// on a pid check (that pid means nothing here), only once it expires.
+    pub host: String,
 }
 
 #[derive(Debug, Clone)]
@@ -159,7 +162,13 @@ pub async fn run(
     opts: Options,
     on_change: Arc<dyn Fn(&Report) + Send + Sync>,
 ) -> anyhow::Result<Vec<Report>> {
-    let owner = format!("{}-{}", std::process::id(), crate::ids::random_hex(8));
+    // `<pid>-<random>@<host>`: which process holds a lease, and where.
+    let owner = format!(
+        "{}-{}@{}",
+        std::process::id(),
+        crate::ids::random_hex(8),
+        opts.host
+    );
     // One shared connection pool per (proxy): accounts share TLS set-up and connections.
     let mut pools: HashMap<Option<String>, reqwest::Client> = HashMap::new();
     for a in &accounts {
@@ -227,8 +236,15 @@ pub async fn run(
     Ok(reports.into_iter().map(|(_, r)| r).collect())
 }
 
-/// Whether a lease owner (`<pid>-<random>`) is a process that no longer exists here.
-fn owner_is_gone(owner: &str) -> bool {
+/// Whether a lease owner (`<pid>-<random>@<host>`; before hosts were recorded,
+/// `<pid>-<random>`) is a process of this host that no longer exists. Another host's
+/// lease is never judged here: its pid means nothing on this machine.
+fn owner_is_gone(owner: &str, host: &str) -> bool {
+    if let Some((_, theirs)) = owner.split_once('@')
+        && theirs != host
+    {
+        return false;
+    }
     let Some(pid) = owner.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
         return false;
     };
@@ -269,8 +285,10 @@ async fn one(
         long_login_refused_now: false,
         next_attempt: a.next_attempt_at,
     };
-    // A lease long enough for every request of one account, then some.
-    let lease_secs = opts.http_timeout.as_secs() as i64 * 4 + 30;
+    // A lease long enough for every request of one account (at most four, each bounded
+    // by the HTTP timeout), then some. It is what a dead process of another host costs:
+    // its accounts wait this long before a later run takes them over.
+    let lease_secs = opts.http_timeout.as_secs_f64().ceil() as i64 * 4 + 10;
     loop {
         let now = crate::time::now();
         if with_store(store, |s| s.try_lease(a.id, owner, now + lease_secs, now))? {
@@ -279,7 +297,7 @@ async fn one(
         // A run killed mid-way (cron timeout, OOM, SIGKILL) leaves its leases behind; the
         // owner's pid says whether it is still running on this machine.
         let holder = with_store(store, |s| s.lease_owner(a.id))?;
-        if let Some(old) = holder.filter(|o| owner_is_gone(o))
+        if let Some(old) = holder.filter(|o| owner_is_gone(o, &opts.host))
             && with_store(store, |s| {
                 s.steal_lease(a.id, &old, owner, now + lease_secs)
             })?
@@ -319,7 +337,7 @@ async fn one(
         long_login_refused,
         ..record(&a, &verdict, cookies, now)
     };
-    match with_store(store, |s| s.record_refresh(a.id, owner, &rec, a.revision))? {
+    match with_store(store, |s| s.record_refresh(&a, owner, &rec))? {
         Recorded::Stored => {}
         Recorded::LeaseLost => return Ok(skipped(Skip::Leased, &a)),
         Recorded::Superseded => return Ok(skipped(Skip::Superseded, &a)),
@@ -339,4 +357,21 @@ async fn one(
         long_login_refused_now: long_login_refused == Some(true) && !a.long_login_refused,
         next_attempt: rec.next_attempt_at,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::owner_is_gone;
+
+    #[test]
+    fn only_this_hosts_dead_processes_lose_their_leases_early() {
+        // pid 1 never goes away and a pid past the kernel's limit never existed.
+        let dead = format!("{}-ab@here", i32::MAX - 1);
+        assert!(owner_is_gone(&dead, "here"));
+        assert!(!owner_is_gone(&dead, "elsewhere"));
+        assert!(!owner_is_gone("1-ab@here", "here"));
+        // Leases written before hosts were recorded are this host's.
+        assert!(owner_is_gone(&format!("{}-ab", i32::MAX - 1), "here"));
+        assert!(!owner_is_gone("garbage", "here"));
+    }
 }

@@ -26,7 +26,8 @@ pub use crate::passport::{
 /// Settings every command shares.
 #[derive(Debug, Clone)]
 pub struct Globals {
-    pub db: PathBuf,
+    /// `--db`/`QRLOGIN_DB`: a SQLite path or a PostgreSQL URL (shown redacted).
+    pub db: crate::store::Location,
     /// -1 quiet, 0 normal, 1+ verbose.
     pub verbosity: i8,
     pub endpoints: Endpoints,
@@ -108,6 +109,10 @@ pub enum Action {
         names: Vec<String>,
         yes: bool,
     },
+    Copy {
+        to: crate::store::Location,
+        replace: bool,
+    },
     Export {
         name: String,
         format: export::Format,
@@ -131,7 +136,7 @@ pub enum Action {
         login: LoginConfig,
         /// `--db` or `QRLOGIN_DB` if set: never opened (the demo always uses a fresh
         /// temporary database), only named in the first line so the user knows it is safe.
-        ignored_db: Option<PathBuf>,
+        ignored_db: Option<crate::store::Location>,
         /// Where temporary files go (`TMPDIR`).
         tmp: PathBuf,
     },
@@ -175,7 +180,12 @@ pub fn resolve_with(
             .is_some_and(|t| matches!(t.as_str(), "iTerm.app" | "WezTerm"));
     let action = match cli.command {
         Command::AddAccount(a) => Action::AddAccount(login_config(a, image_terminal, tmp)?),
-        Command::Refresh(a) => Action::Refresh(refresh_config(a, globals.http_timeout)?),
+        Command::Refresh(a) => Action::Refresh(refresh_config(
+            a,
+            globals.http_timeout,
+            vars.text("QRLOGIN_HOST_ID")
+                .unwrap_or_else(crate::ids::hostname),
+        )?),
         Command::List(a) => Action::List { json: a.json },
         Command::Show(a) => Action::Show {
             name: a.name,
@@ -192,6 +202,10 @@ pub fn resolve_with(
         },
         Command::Import(a) => Action::Import(import_source(a)?),
         Command::Pending(a) => Action::Pending { json: a.json },
+        Command::Copy(a) => Action::Copy {
+            to: crate::store::Location::parse(&a.to),
+            replace: a.replace,
+        },
         Command::Key(k) => Action::Key(match k {
             cli::KeyCommand::Status { json } => KeyAction::Status { json },
             cli::KeyCommand::Rotate => KeyAction::Rotate,
@@ -212,7 +226,7 @@ pub fn resolve_with(
                 qr: qr_mode(a.qr),
                 ..login_config(cli::AddAccountArgs::defaults(), image_terminal, tmp.clone())?
             },
-            ignored_db: explicit_db,
+            ignored_db: explicit_db.as_deref().map(crate::store::Location::parse),
             tmp,
         },
         Command::Completions(a) => Action::Completions(a.shell),
@@ -253,16 +267,17 @@ impl Vars<'_> {
 /// the HTTP timeout.
 fn globals(cli: &Cli, vars: &Vars<'_>, explicit_db: Option<PathBuf>) -> Result<Globals, Coded> {
     let db = match explicit_db {
-        Some(p) => p,
-        None => vars
-            .path("XDG_DATA_HOME")
-            .filter(|p| p.is_absolute())
-            .or_else(|| vars.path("HOME").map(|h| h.join(".local/share")))
-            .ok_or_else(|| {
-                Coded::usage("cannot find a data directory: set --db, QRLOGIN_DB or HOME")
-            })?
-            .join("qrlogin")
-            .join("accounts.db"),
+        Some(p) => crate::store::Location::parse(&p),
+        None => crate::store::Location::Sqlite(
+            vars.path("XDG_DATA_HOME")
+                .filter(|p| p.is_absolute())
+                .or_else(|| vars.path("HOME").map(|h| h.join(".local/share")))
+                .ok_or_else(|| {
+                    Coded::usage("cannot find a data directory: set --db, QRLOGIN_DB or HOME")
+                })?
+                .join("qrlogin")
+                .join("accounts.db"),
+        ),
     };
     let url = |k: &str, default: &str| -> Result<Url, Coded> {
         let raw = vars.text(k).unwrap_or_else(|| default.to_owned());
@@ -312,7 +327,12 @@ fn globals(cli: &Cli, vars: &Vars<'_>, explicit_db: Option<PathBuf>) -> Result<G
     })
 }
 
-fn refresh_config(a: cli::RefreshArgs, http_timeout: Duration) -> Result<RefreshConfig, Coded> {
+/// `host`: this host in lease owners (`QRLOGIN_HOST_ID`, else the host name).
+fn refresh_config(
+    a: cli::RefreshArgs,
+    http_timeout: Duration,
+    host: String,
+) -> Result<RefreshConfig, Coded> {
     Ok(RefreshConfig {
         opts: crate::refresh::Options {
             names: a.names,
@@ -326,6 +346,7 @@ fn refresh_config(a: cli::RefreshArgs, http_timeout: Duration) -> Result<Refresh
             force: a.force,
             http_timeout,
             trace: None,
+            host,
         },
         trace: a.trace,
         json: a.json,
@@ -522,13 +543,19 @@ mod tests {
     #[test]
     fn db_precedence_flag_env_xdg_home() {
         let (g, _) = resolve_args(&["--db", "/x.db", "list"], &[("QRLOGIN_DB", "/y.db")]).unwrap();
-        assert_eq!(g.db, PathBuf::from("/x.db"));
+        assert_eq!(g.db, crate::store::Location::Sqlite(PathBuf::from("/x.db")));
         let (g, _) = resolve_args(&["list"], &[("QRLOGIN_DB", "/y.db")]).unwrap();
-        assert_eq!(g.db, PathBuf::from("/y.db"));
+        assert_eq!(g.db, crate::store::Location::Sqlite(PathBuf::from("/y.db")));
         let (g, _) = resolve_args(&["list"], &[("XDG_DATA_HOME", "/d"), ("HOME", "/h")]).unwrap();
-        assert_eq!(g.db, PathBuf::from("/d/qrlogin/accounts.db"));
+        assert_eq!(
+            g.db,
+            crate::store::Location::Sqlite(PathBuf::from("/d/qrlogin/accounts.db"))
+        );
         let (g, _) = resolve_args(&["list"], &[("HOME", "/h")]).unwrap();
-        assert_eq!(g.db, PathBuf::from("/h/.local/share/qrlogin/accounts.db"));
+        assert_eq!(
+            g.db,
+            crate::store::Location::Sqlite(PathBuf::from("/h/.local/share/qrlogin/accounts.db"))
+        );
         assert!(resolve_args(&["list"], &[]).is_err());
     }
 

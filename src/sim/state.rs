@@ -207,6 +207,9 @@ pub struct World {
     pub generate_calls: HashMap<String, (Instant, u32)>,
     /// Count of requests per path, for tests that check what a client did.
     pub hits: HashMap<String, u64>,
+    /// Renewal requests (hasLogin, silentHasLogin) per account unb: tests of many
+    /// refresh processes check that each account was renewed exactly once.
+    pub renewals: HashMap<String, u64>,
     /// The last form posted to a renewal endpoint, by path: tests check which session
     /// values a client sends where.
     pub forms: HashMap<String, serde_json::Value>,
@@ -248,9 +251,17 @@ impl World {
             faults: Vec::new(),
             generate_calls: HashMap::new(),
             hits: HashMap::new(),
+            renewals: HashMap::new(),
             forms: HashMap::new(),
             unexpected: Vec::new(),
             last_t: 0,
+        }
+    }
+
+    /// Count a renewal request of the account whose cookies it carries.
+    pub fn count_renewal(&mut self, cookies: &HashMap<String, String>) {
+        if let Some(unb) = cookies.get("unb") {
+            *self.renewals.entry(unb.clone()).or_insert(0) += 1;
         }
     }
 

@@ -1,265 +1,50 @@
-//! Accounts and their cookies: reading, saving a login, importing, deleting.
+//! Accounts and their cookies, as commands see them: reading, saving a login or an
+//! import, deleting; and what `refresh` needs (leases, recording a result).
 
-use super::sealed::{load_cookies, replace_cookies};
+use super::model::{Account, AccountSummary, NewAccount, Recorded, RefreshRecord, Saved};
+use super::sealed::seal_cookies;
 use super::{Store, StoreError};
-use crate::cookies::{self, Cookie};
-use rusqlite::{OptionalExtension, Row, params};
-
-/// What the last check of an account found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    /// Alive: the last refresh renewed and validated its cookies.
-    Ok,
-    /// Dead: a person has to log in again with a QR code.
-    Expired,
-    /// Blocked by risk control (slider or face check); refresh backs off.
-    Risk,
-    /// Never checked (imported, or logged in but not refreshed yet).
-    Unknown,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Ok => "ok",
-            Status::Expired => "expired",
-            Status::Risk => "risk",
-            Status::Unknown => "unknown",
-        }
-    }
-
-    fn parse(s: &str) -> Status {
-        match s {
-            "ok" => Status::Ok,
-            "expired" => Status::Expired,
-            "risk" => Status::Risk,
-            _ => Status::Unknown,
-        }
-    }
-}
-
-/// One account with all its cookies.
-#[derive(Debug, Clone)]
-pub struct Account {
-    pub id: i64,
-    pub unb: String,
-    pub name: String,
-    pub nickname: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub status: Status,
-    pub last_checked: Option<i64>,
-    pub last_refreshed: Option<i64>,
-    pub consecutive_failures: i64,
-    pub next_attempt_at: Option<i64>,
-    pub proxy: Option<String>,
-    pub user_agent: Option<String>,
-    /// Bumped by every save and every recorded refresh: a refresh records its result only
-    /// if the account still has the revision it read (a login or import meanwhile wins).
-    pub revision: i64,
-    /// The service would not turn long login on (queryLoginSettings said no): refresh
-    /// does not ask again until the next login or import.
-    pub long_login_refused: bool,
-    /// When the long-login token (`havana_lgc_exp`) runs out, kept readable beside the
-    /// sealed cookies.
-    pub long_login_until: Option<i64>,
-    pub cookies: Vec<Cookie>,
-}
-
-/// One row of `list`: what an operator scans, with no cookie value.
-#[derive(Debug, Clone)]
-pub struct AccountSummary {
-    pub name: String,
-    pub unb: String,
-    pub nickname: Option<String>,
-    pub status: Status,
-    pub last_checked: Option<i64>,
-    pub last_refreshed: Option<i64>,
-    pub long_login_expires: Option<i64>,
-    pub has_proxy: bool,
-}
-
-/// An account to save after a login or an import.
-#[derive(Debug, Clone)]
-pub struct NewAccount {
-    pub unb: String,
-    /// An explicit name (`--name`, the import NAME); `None` keeps an existing account's
-    /// name or defaults to the nickname.
-    pub name: Option<String>,
-    pub nickname: Option<String>,
-    pub cookies: Vec<Cookie>,
-    pub proxy: Option<String>,
-    pub user_agent: Option<String>,
-    pub status: Status,
-    /// Set after a successful QR login: the cookies are fresh.
-    pub refreshed: bool,
-    /// Apply an explicit `name` to an account that is already stored under another name.
-    /// Without it a re-login or re-import keeps the stored name (`--rename`).
-    pub rename: bool,
-}
-
-/// What `Store::save` did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Saved {
-    Created,
-    /// An existing account (same unb) was updated under its stored name.
-    Updated,
-    /// An existing account was updated and renamed (`--rename`); `from` is its old name.
-    Renamed {
-        from: String,
-    },
-    /// An existing account was updated and kept its stored name although another was
-    /// asked for without `--rename`.
-    KeptName {
-        requested: String,
-    },
-}
-
-impl NewAccount {
-    /// An account from a cookie set: the unb and nickname are read from the cookies
-    /// (`unb`, `tracknick`); the rest are the caller's.
-    pub fn from_cookies(cookies: Vec<Cookie>, name: Option<String>, status: Status) -> NewAccount {
-        NewAccount {
-            unb: cookies::value_of(&cookies, "unb")
-                .unwrap_or_default()
-                .to_owned(),
-            nickname: cookies::nickname(&cookies),
-            name,
-            cookies,
-            proxy: None,
-            user_agent: None,
-            status,
-            refreshed: false,
-            rename: false,
-        }
-    }
-}
-
-const ACCOUNT_COLUMNS: &str = "id, unb, name, nickname, created_at, updated_at, status, \
-     last_checked, last_refreshed, consecutive_failures, next_attempt_at, proxy, user_agent, \
-     revision, long_login_refused, long_login_until";
-
-fn account_from_row(r: &Row<'_>) -> rusqlite::Result<Account> {
-    Ok(Account {
-        id: r.get(0)?,
-        unb: r.get(1)?,
-        name: r.get(2)?,
-        nickname: r.get(3)?,
-        created_at: r.get(4)?,
-        updated_at: r.get(5)?,
-        status: Status::parse(&r.get::<_, String>(6)?),
-        last_checked: r.get(7)?,
-        last_refreshed: r.get(8)?,
-        consecutive_failures: r.get(9)?,
-        next_attempt_at: r.get(10)?,
-        proxy: r.get(11)?,
-        user_agent: r.get(12)?,
-        revision: r.get(13)?,
-        long_login_refused: r.get(14)?,
-        long_login_until: r.get(15)?,
-        cookies: Vec::new(),
-    })
-}
-
-/// The name a new account gets without `--name`: its nickname (or unb), then
-/// `nickname-unb`, then `nickname-unb-2`, … until one is free, so a clash of names never
-/// loses a login the phone has confirmed.
-fn default_name(
-    new: &NewAccount,
-    owner: &dyn Fn(&str) -> rusqlite::Result<Option<String>>,
-) -> rusqlite::Result<String> {
-    // The nickname is the server's (already stripped of invisible characters); an empty
-    // or all-digit one would be mistaken for a unb, so the account's own unb stands in.
-    let base = new
-        .nickname
-        .clone()
-        .filter(|n| !n.trim().is_empty() && !n.bytes().all(|b| b.is_ascii_digit()))
-        .unwrap_or_else(|| new.unb.clone());
-    let mut candidate = base.clone();
-    for n in 1.. {
-        if owner(&candidate)?.is_none() {
-            break;
-        }
-        candidate = match n {
-            1 => format!("{base}-{}", new.unb),
-            _ => format!("{base}-{}-{n}", new.unb),
-        };
-    }
-    Ok(candidate)
-}
+use crate::cookies;
 
 impl Store {
     pub fn list(&self) -> Result<Vec<AccountSummary>, StoreError> {
-        let mut stmt = self
-            .conn()
-            .prepare(
-                "SELECT a.name, a.unb, a.nickname, a.status, a.last_checked, a.last_refreshed, \
-                 a.long_login_until, \
-                 a.proxy IS NOT NULL AND a.proxy != '' \
-                 FROM accounts a ORDER BY a.name",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(AccountSummary {
-                    name: r.get(0)?,
-                    unb: r.get(1)?,
-                    nickname: r.get(2)?,
-                    status: Status::parse(&r.get::<_, String>(3)?),
-                    last_checked: r.get(4)?,
-                    last_refreshed: r.get(5)?,
-                    long_login_expires: r.get(6)?,
-                    has_proxy: r.get(7)?,
-                })
-            })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+        let mut out = Vec::new();
+        self.db.list(&mut |a| {
+            out.push(a);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Every account, one at a time in name order, without holding them all in memory.
+    pub fn list_each(
+        &self,
+        each: &mut dyn FnMut(AccountSummary) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.db.list(each)
     }
 
     /// Whether any stored cookie belongs to `domain` or a subdomain of it.
     pub fn has_cookies_for(&self, domain: &str) -> Result<bool, StoreError> {
-        self.conn()
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM cookies WHERE domain = ?1 OR domain LIKE '%.' || ?1)",
-                [domain],
-                |r| r.get(0),
-            )
-            .map_err(|e| self.err(e))
+        self.db.has_cookies_for(domain)
     }
 
     /// Every account name, for "did you mean" in errors.
     pub fn names(&self) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self
-            .conn()
-            .prepare("SELECT name FROM accounts ORDER BY name")
-            .map_err(|e| self.err(e))?;
-        let rows = stmt.query_map([], |r| r.get(0)).map_err(|e| self.err(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+        self.db.names()
     }
 
     /// Every account without its cookies (`cookies` is empty): what a refresh plans with
     /// before it leases an account and reads it whole.
     pub fn all_brief(&self) -> Result<Vec<Account>, StoreError> {
-        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY name");
-        let mut stmt = self.conn().prepare(&sql).map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], account_from_row)
-            .map_err(|e| self.err(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
-    }
-
-    /// An account's cookies: opened with the attached keys, withheld (empty) without.
-    pub(crate) fn cookies_of(&self, account_id: i64) -> Result<Vec<Cookie>, StoreError> {
-        load_cookies(self.conn(), self.keys.get(), account_id)
-            .map_err(|e| self.load_error(account_id, e))
+        self.db.all_brief()
     }
 
     /// Every account with its cookies.
     pub fn all(&self) -> Result<Vec<Account>, StoreError> {
         let mut accounts = self.all_brief()?;
         for a in &mut accounts {
-            a.cookies = self.cookies_of(a.id)?;
+            a.cookies = self.cookies_of(a)?;
         }
         Ok(accounts)
     }
@@ -276,19 +61,19 @@ impl Store {
     }
 
     pub fn find(&self, query: &str) -> Result<Option<Account>, StoreError> {
-        let sql = format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE name = ?1 OR unb = ?1 \
-             ORDER BY name = ?1 DESC LIMIT 1"
-        );
-        // Cached: a refresh looks every account up by name, once each.
-        let found = self
-            .conn()
-            .prepare_cached(&sql)
-            .and_then(|mut s| s.query_row([query], account_from_row).optional())
-            .map_err(|e| self.err(e))?;
+        self.whole(self.db.find_brief(query)?)
+    }
+
+    /// The account with this id, with its cookies as they are now (for a refresh that
+    /// just leased it).
+    pub fn by_id(&self, id: i64) -> Result<Option<Account>, StoreError> {
+        self.whole(self.db.by_id_brief(id)?)
+    }
+
+    fn whole(&self, found: Option<Account>) -> Result<Option<Account>, StoreError> {
         match found {
             Some(mut a) => {
-                a.cookies = self.cookies_of(a.id)?;
+                a.cookies = self.cookies_of(&a)?;
                 Ok(Some(a))
             }
             None => Ok(None),
@@ -297,12 +82,7 @@ impl Store {
 
     /// The unb owning `name`, if any: lets add-account warn before a login it could not save.
     pub fn owner_of_name(&self, name: &str) -> Result<Option<String>, StoreError> {
-        self.conn()
-            .query_row("SELECT unb FROM accounts WHERE name = ?1", [name], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(|e| self.err(e))
+        self.db.owner_of_name(name)
     }
 
     /// Save a login or an import in one transaction: create the account, or update the
@@ -310,128 +90,88 @@ impl Store {
     /// unless `new.rename`, and keeps the status history of an import (only a login, whose
     /// cookies were just validated, sets the status).
     pub fn save(&self, new: &NewAccount, now: i64) -> Result<(Account, Saved), StoreError> {
-        let keys = self.sealing_keys()?;
-        let outcome = self.write(|tx| {
-            let existing: Option<(i64, String)> = tx
-                .query_row(
-                    "SELECT id, name FROM accounts WHERE unb = ?1",
-                    [&new.unb],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            let owner = |name: &str| -> rusqlite::Result<Option<String>> {
-                tx.query_row("SELECT unb FROM accounts WHERE name = ?1", [name], |r| {
-                    r.get(0)
-                })
-                .optional()
-            };
-            let (name, saved) = match (&new.name, &existing) {
-                (Some(asked), Some((_, kept))) if asked != kept && !new.rename => (
-                    kept.clone(),
-                    Saved::KeptName {
-                        requested: asked.clone(),
-                    },
-                ),
-                (Some(explicit), _) => {
-                    if let Some(unb) = owner(explicit)?.filter(|u| *u != new.unb) {
-                        return Ok(Err(StoreError::NameTaken {
-                            name: explicit.clone(),
-                            unb,
-                        }));
-                    }
-                    let saved = match &existing {
-                        None => Saved::Created,
-                        Some((_, old)) if old != explicit => Saved::Renamed { from: old.clone() },
-                        Some(_) => Saved::Updated,
-                    };
-                    (explicit.clone(), saved)
-                }
-                (None, Some((_, kept))) => (kept.clone(), Saved::Updated),
-                (None, None) => (default_name(new, &owner)?, Saved::Created),
-            };
-            let refreshed = new.refreshed.then_some(now);
-            let id = match existing {
-                Some((id, _)) if new.refreshed => {
-                    // A login: the cookies were just validated, the slate is clean.
-                    tx.execute(
-                        "UPDATE accounts SET name = ?2, nickname = COALESCE(?3, nickname), \
-                         updated_at = ?4, status = ?5, last_refreshed = ?6, last_checked = ?6, \
-                         consecutive_failures = 0, next_attempt_at = NULL, proxy = ?7, \
-                         user_agent = COALESCE(?8, user_agent), revision = revision + 1, \
-                         long_login_refused = 0 WHERE id = ?1",
-                        params![
-                            id,
-                            name,
-                            new.nickname,
-                            now,
-                            new.status.as_str(),
-                            refreshed,
-                            new.proxy,
-                            new.user_agent
-                        ],
-                    )?;
-                    id
-                }
-                Some((id, _)) => {
-                    // An import: the history stays; the new cookies are checked on the
-                    // next refresh, whatever cooldown the old ones had earned.
-                    tx.execute(
-                        "UPDATE accounts SET name = ?2, nickname = COALESCE(?3, nickname), \
-                         updated_at = ?4, consecutive_failures = 0, next_attempt_at = NULL, \
-                         proxy = COALESCE(?5, proxy), user_agent = COALESCE(?6, user_agent), \
-                         revision = revision + 1, long_login_refused = 0 WHERE id = ?1",
-                        params![id, name, new.nickname, now, new.proxy, new.user_agent],
-                    )?;
-                    id
-                }
-                None => {
-                    tx.execute(
-                        "INSERT INTO accounts (unb, name, nickname, created_at, updated_at, status, \
-                         last_checked, last_refreshed, proxy, user_agent) \
-                         VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?6, ?7, ?8)",
-                        params![
-                            new.unb,
-                            name,
-                            new.nickname,
-                            now,
-                            new.status.as_str(),
-                            refreshed,
-                            new.proxy,
-                            new.user_agent
-                        ],
-                    )?;
-                    tx.last_insert_rowid()
-                }
-            };
-            replace_cookies(tx, keys, id, &new.cookies)?;
-            Ok(Ok((id, saved)))
+        let rows = seal_cookies(self.sealing_keys()?, &new.unb, &new.cookies);
+        let until = cookies::long_login_expiry(&new.cookies);
+        let (id, saved) = self.db.save(new, &rows, until, now)?;
+        let account = self.by_id(id)?.ok_or_else(|| StoreError::NotFound {
+            query: new.unb.clone(),
+            known: Vec::new(),
         })?;
-        let (id, saved) = outcome?;
-        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?1");
-        let mut account = self
-            .conn()
-            .query_row(&sql, [id], account_from_row)
-            .map_err(|e| self.err(e))?;
-        account.cookies = self.cookies_of(id)?;
         Ok((account, saved))
     }
 
-    /// Delete an account and all its cookies in one transaction; freed pages are wiped
-    /// (`secure_delete`) and the WAL emptied so no value is left in any file. Returns
-    /// false when another process kept the WAL from being emptied (see `checkpoint`).
+    /// Delete an account and all its cookies in one transaction; no value is left behind
+    /// in any file (see `checkpoint`, whose answer this returns).
     pub fn delete(&self, account_id: i64) -> Result<bool, StoreError> {
-        self.write(|tx| {
-            tx.execute("DELETE FROM cookies WHERE account_id = ?1", [account_id])?;
-            tx.execute("DELETE FROM accounts WHERE id = ?1", [account_id])?;
-            Ok(())
-        })?;
-        self.checkpoint()
+        self.db.delete(account_id)?;
+        self.db.checkpoint()
+    }
+
+    /// Take the account's lease until `until` unless another run holds an unexpired one.
+    pub fn try_lease(
+        &self,
+        id: i64,
+        owner: &str,
+        until: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        self.db.try_lease(id, owner, until, now)
+    }
+
+    /// Take over a lease from `old_owner` (a run that is gone), if it still holds it.
+    pub fn steal_lease(
+        &self,
+        id: i64,
+        old_owner: &str,
+        owner: &str,
+        until: i64,
+    ) -> Result<bool, StoreError> {
+        self.db.steal_lease(id, old_owner, owner, until)
+    }
+
+    /// Who holds the account's lease, if anyone.
+    pub fn lease_owner(&self, id: i64) -> Result<Option<String>, StoreError> {
+        self.db.lease_owner(id)
+    }
+
+    pub fn release(&self, id: i64, owner: &str) -> Result<(), StoreError> {
+        self.db.release(id, owner)
+    }
+
+    /// Store a refresh result of `a` (as the refresh read it) and release the lease, in
+    /// one transaction. Nothing is written when this run no longer holds the lease, or when
+    /// the account is no longer at the revision the refresh read: a newer write is never
+    /// overwritten.
+    pub fn record_refresh(
+        &self,
+        a: &Account,
+        owner: &str,
+        rec: &RefreshRecord,
+    ) -> Result<Recorded, StoreError> {
+        let sealed = match &rec.cookies {
+            Some(cookies) => Some((
+                seal_cookies(self.sealing_keys()?, &a.unb, cookies),
+                cookies::long_login_expiry(cookies),
+            )),
+            None => None,
+        };
+        self.db.record_refresh(
+            a.id,
+            owner,
+            rec,
+            a.revision,
+            sealed
+                .as_ref()
+                .map(|(rows, until)| (rows.as_slice(), *until)),
+        )
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cookies::Cookie;
+    use crate::store::model::Status;
 
     fn new_account(unb: &str, name: Option<&str>, nick: &str) -> NewAccount {
         NewAccount {
@@ -527,5 +267,83 @@ mod tests {
             (a.status, a.last_refreshed, a.last_checked),
             (Status::Ok, Some(10), Some(10))
         );
+    }
+
+    /// An account with unb 1 and no other cookie, never checked.
+    fn one_account() -> NewAccount {
+        NewAccount::from_cookies(
+            vec![Cookie::for_domain("unb", "1", ".goofish.com")],
+            None,
+            Status::Unknown,
+        )
+    }
+
+    #[test]
+    fn leases_exclude_other_runs_until_they_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open_sealed_for_tests(&dir.path().join("a.db"));
+        let (a, _) = s.save(&one_account(), 0).unwrap();
+        assert!(s.try_lease(a.id, "run-a", 100, 0).unwrap());
+        assert!(!s.try_lease(a.id, "run-b", 100, 50).unwrap());
+        // Run b cannot record while a holds the lease.
+        let rec = RefreshRecord {
+            status: Status::Ok,
+            checked_at: 60,
+            refreshed: true,
+            consecutive_failures: 0,
+            next_attempt_at: None,
+            cookies: Some(vec![]),
+            long_login_refused: None,
+        };
+        assert_eq!(
+            s.record_refresh(&a, "run-b", &rec).unwrap(),
+            Recorded::LeaseLost
+        );
+        assert_eq!(s.get("1").unwrap().cookies.len(), 1);
+        // An expired lease can be taken over.
+        assert!(s.try_lease(a.id, "run-b", 300, 100).unwrap());
+        assert!(s.record_refresh(&a, "run-b", &rec).unwrap().stored());
+        let after = s.get("1").unwrap();
+        assert_eq!(
+            (after.status, after.last_refreshed, after.cookies.len()),
+            (Status::Ok, Some(60), 0)
+        );
+        assert!(s.try_lease(a.id, "run-c", 400, 100).unwrap());
+    }
+
+    #[test]
+    fn a_save_during_a_refresh_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open_sealed_for_tests(&dir.path().join("a.db"));
+        let new = one_account();
+        let (read, _) = s.save(&new, 0).unwrap();
+        assert!(s.try_lease(read.id, "run", 100, 0).unwrap());
+        // A login lands while the refresh is talking to the server.
+        let login = NewAccount {
+            cookies: vec![
+                Cookie::for_domain("unb", "1", ".goofish.com"),
+                Cookie::for_domain("cookie2", "fresh", ".goofish.com"),
+            ],
+            status: Status::Ok,
+            refreshed: true,
+            ..new
+        };
+        s.save(&login, 10).unwrap();
+        let rec = RefreshRecord {
+            status: Status::Expired,
+            checked_at: 20,
+            refreshed: false,
+            consecutive_failures: 1,
+            next_attempt_at: Some(3620),
+            cookies: None,
+            long_login_refused: None,
+        };
+        assert_eq!(
+            s.record_refresh(&read, "run", &rec).unwrap(),
+            Recorded::Superseded
+        );
+        let after = s.get("1").unwrap();
+        assert_eq!((after.status, after.cookies.len()), (Status::Ok, 2));
+        assert_eq!(s.lease_owner(read.id).unwrap(), None);
     }
 }

@@ -1,158 +1,38 @@
-//! The account store: one SQLite file that holds every account and its cookies.
+//! The account store: every account, its cookies and pending logins, in SQLite (one file,
+//! the default) or PostgreSQL (one database many hosts share).
 //!
-//! It owns the file's life: where it is created and with which permissions (0700 directory,
-//! 0600 file from the first byte), the pragmas that let cron and interactive runs share it
-//! (WAL, a busy timeout, `BEGIN IMMEDIATE` for every write), `secure_delete` so removed
-//! credentials do not linger, and the migrations. Every change to one account is one
-//! transaction.
+//! `Store` is the one interface commands and `refresh` use, and it is the same on both
+//! backends: it seals and opens secrets (`sealed`), plans names (`model::plan_name`) and
+//! shapes errors, and hands rows to a `backend::Backend`, which owns its SQL and its
+//! transactions. Every change to one account is one transaction on either backend.
 
 mod accounts;
-mod migrations;
+mod backend;
+mod copy;
+mod error;
+mod location;
+mod model;
 mod pending;
-mod refresh;
+mod postgres;
 mod sealed;
+mod sqlite;
 
-pub use accounts::{Account, AccountSummary, NewAccount, Saved, Status};
-pub use pending::PendingLogin;
-pub use refresh::{Recorded, RefreshRecord};
-pub use sealed::{KeyMaker, KeyUsage};
+pub use copy::Copied;
+pub use error::StoreError;
+pub use location::{Location, PgUrl};
+pub use model::{
+    Account, AccountSummary, KeyUsage, NewAccount, PendingLogin, PendingSummary, Recorded,
+    RefreshRecord, Saved, Status,
+};
+pub use postgres::Probe;
+pub use sealed::KeyMaker;
+pub use sqlite::{ALL_FILES, StoreFile, files};
 
-use rusqlite::{Connection, ErrorCode, OpenFlags};
-use std::path::{Path, PathBuf};
-use std::time::Duration;
-
-/// `PRAGMA application_id` of every qrlogin store: "QRLG". It tells qrlogin's own file
-/// from another program's SQLite database, which is refused untouched.
-const APPLICATION_ID: i64 = 0x5152_4C47;
-
-/// How long a writer waits for another process's transaction before giving up.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    // The cause is the error's source: `{:#}` prints it once, after this.
-    #[error("cannot open the account database {}", path.display())]
-    Open {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{} is not a qrlogin database (not SQLite, or corrupt); it was left untouched", path.display())]
-    NotADatabase { path: PathBuf },
-    #[error("{} is another program's SQLite database ({what}), not a qrlogin store; it was left untouched: point --db at a file of qrlogin's own", path.display())]
-    Foreign { path: PathBuf, what: String },
-    #[error("cannot open the account database {} safely: {why}; it was left untouched", path.display())]
-    Unsafe { path: PathBuf, why: String },
-    #[error("{} was written by a newer qrlogin (schema version {found}, this build knows up to {known}); it was left untouched: upgrade qrlogin", path.display())]
-    FutureVersion {
-        path: PathBuf,
-        found: i64,
-        known: i64,
-    },
-    #[error("the account database {} is read-only; nothing was changed", path.display())]
-    ReadOnly { path: PathBuf },
-    #[error("the disk holding {} is full; nothing was changed", path.display())]
-    Full { path: PathBuf },
-    #[error("cannot write the account database {} (disk full, a file size limit, or an I/O error); nothing was changed", path.display())]
-    Io { path: PathBuf },
-    #[error(
-        "no account named `{}`{}",
-        crate::escape::for_terminal(query),
-        known_list(query, known)
-    )]
-    NotFound { query: String, known: Vec<String> },
-    #[error("no pending login `{id}` ({})", if known.is_empty() { "there are none".to_owned() } else { format!("pending: {}", known.join(", ")) })]
-    PendingNotFound { id: String, known: Vec<String> },
-    #[error("pending login `{id}` expired at {}; start a new one with `qrlogin add-account`", crate::time::display(Some(*at)))]
-    PendingExpired { id: String, at: i64 },
-    #[error("pending login `{id}`: stored {what} is unreadable")]
-    PendingCorrupt { id: String, what: String },
-    #[error("the name `{name}` already belongs to account {unb}")]
-    NameTaken { name: String, unb: String },
-    #[error(
-        "{account}: its values are encrypted with key {key_id}, which is not among the keys in use ({using}); a wrong key? Nothing was changed"
-    )]
-    WrongKey {
-        account: String,
-        key_id: String,
-        using: String,
-    },
-    #[error("{what} does not decrypt (changed, or copied from another row); nothing was changed")]
-    Undecryptable { what: String },
-    #[error(transparent)]
-    Vault(#[from] crate::vault::VaultError),
-    #[error("account database {}", path.display())]
-    Sqlite {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
-}
-
-/// What to say after "no account named …": every name while there are a few, otherwise
-/// at most three close ones (a store of 50,000 accounts must not print them all).
-fn known_list(query: &str, known: &[String]) -> String {
-    const LIST_ALL_UP_TO: usize = 5;
-    if known.is_empty() {
-        return " (the store is empty: add one with `qrlogin add-account` or `qrlogin import`)"
-            .into();
-    }
-    let shown = |names: &[&String]| {
-        names
-            .iter()
-            .map(|n| crate::escape::for_terminal(n).into_owned())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    if known.len() <= LIST_ALL_UP_TO {
-        return format!(" (accounts: {})", shown(&known.iter().collect::<Vec<_>>()));
-    }
-    let q = query.to_lowercase();
-    let limit = (q.chars().count() / 3).max(2);
-    let mut close: Vec<(usize, &String)> = known
-        .iter()
-        .filter_map(|n| {
-            let l = n.to_lowercase();
-            // A name that contains what was typed (a prefix, a fragment) is as close as
-            // it gets; otherwise the edit distance decides.
-            let d = if l.contains(&q) {
-                0
-            } else {
-                edit_distance(&q, &l)
-            };
-            (d <= limit).then_some((d, n))
-        })
-        .collect();
-    close.sort();
-    let close: Vec<&String> = close.into_iter().take(3).map(|(_, n)| n).collect();
-    let total = known.len();
-    if close.is_empty() {
-        format!(" ({total} accounts; `qrlogin list` shows them)")
-    } else {
-        format!(
-            " (did you mean {}? {total} accounts; `qrlogin list` shows them)",
-            shown(&close)
-        )
-    }
-}
-
-/// Levenshtein distance in characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
+use backend::Backend;
 
 pub struct Store {
-    conn: Connection,
-    path: PathBuf,
+    db: Box<dyn Backend>,
+    location: Location,
     /// The keys that seal and open stored secrets (`attach_keys`); empty for commands
     /// that read no value, or until `make_key` makes the first key.
     keys: std::cell::OnceCell<crate::vault::Keyring>,
@@ -161,416 +41,58 @@ pub struct Store {
 }
 
 impl Store {
-    /// Open (creating if needed) the database at `path` and bring its schema up to date.
-    pub fn open(path: &Path) -> Result<Store, StoreError> {
-        create_private(path)?;
-        // SQLite reads (and may recover or remove) the WAL as soon as it opens the file:
-        // a WAL or shared-memory file open to others is refused before that.
-        check_private(path, &["-wal", "-shm"])?;
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| classify(path, e))?;
-        let store = Store {
-            conn,
-            path: path.to_owned(),
-            keys: std::cell::OnceCell::new(),
-            make_key: None,
+    /// Open the store (a SQLite file is created if needed) and bring its schema up to date.
+    pub fn open(location: &Location) -> Result<Store, StoreError> {
+        let db: Box<dyn Backend> = match location {
+            Location::Sqlite(path) => Box::new(sqlite::Sqlite::open(path)?),
+            Location::Postgres(url) => Box::new(postgres::Postgres::open(url)?),
         };
-        // configure reads the schema version and application id; an up-to-date store needs
-        // no second look (this runs at the start of every command).
-        if store.configure()? {
-            store.migrate()?;
-        }
-        Ok(store)
+        Ok(Store::over(db, location))
     }
 
-    /// Open the database at `path` only if it exists: what read-only commands use, so a
-    /// mistyped `--db` creates neither directories nor an empty database.
-    pub fn open_existing(path: &Path) -> Result<Option<Store>, StoreError> {
-        match std::fs::symlink_metadata(path) {
-            Ok(_) => Store::open(path).map(Some),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(StoreError::Open {
-                path: path.to_owned(),
-                source,
-            }),
-        }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Check the file is a qrlogin store and private, set the pragmas; returns whether it
-    /// needs migrating.
-    fn configure(&self) -> Result<bool, StoreError> {
-        let c = &self.conn;
-        c.busy_timeout(BUSY_TIMEOUT).map_err(|e| self.err(e))?;
-        // Reading the schema first makes a file that is not SQLite fail here, before any
-        // pragma could write to it.
-        let version: i64 = c
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| self.err(e))?;
-        let tables: i64 = c
-            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
-            .map_err(|e| self.err(e))?;
-        if version > migrations::latest() {
-            return Err(StoreError::FutureVersion {
-                path: self.path.clone(),
-                found: version,
-                known: migrations::latest(),
-            });
-        }
-        // Before any pragma that writes: another program's database is left untouched.
-        let app_id: i64 = c
-            .query_row("PRAGMA application_id", [], |r| r.get(0))
-            .map_err(|e| self.err(e))?;
-        let ours = app_id == APPLICATION_ID
-            || (app_id == 0 && version == 0 && tables == 0)
-            || (app_id == 0 && version > 0 && self.has_qrlogin_tables()?);
-        if !ours {
-            return Err(StoreError::Foreign {
-                path: self.path.clone(),
-                what: if app_id != 0 {
-                    format!("application_id {app_id:#x}")
-                } else {
-                    format!("schema version {version}, {tables} objects, no qrlogin tables")
-                },
-            });
-        }
-        // Only now, with the file known to be a qrlogin store (or new): is it private?
-        check_private(&self.path, &[""])?;
-        // WAL lets readers and one writer work at once. Where it cannot be turned on (a
-        // read-only file), SQLite keeps the old mode and reads still work.
-        let _mode: Result<String, _> = c.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0));
-        c.execute_batch(
-            "PRAGMA secure_delete = ON; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
-        )
-        .map_err(|e| self.err(e))?;
-        Ok(version < migrations::latest() || app_id != APPLICATION_ID)
-    }
-
-    /// Whether the file has the tables every qrlogin schema has: how a store written
-    /// before `application_id` was set is recognised.
-    fn has_qrlogin_tables(&self) -> Result<bool, StoreError> {
-        let n: i64 = self
-            .conn
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'table' \
-                 AND name IN ('accounts', 'cookies')",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(n == 2)
-    }
-
-    /// Apply every migration past `user_version` in one transaction; a second process
-    /// running this at the same time waits, then finds nothing to do.
-    fn migrate(&self) -> Result<(), StoreError> {
-        let app_id: i64 = self
-            .conn
-            .query_row("PRAGMA application_id", [], |r| r.get(0))
-            .map_err(|e| self.err(e))?;
-        if self.schema_version()? >= migrations::latest() && app_id == APPLICATION_ID {
-            return Ok(());
-        }
-        self.write(|tx| {
-            // Read again under the write lock: another process may have just migrated.
-            let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-            for m in migrations::MIGRATIONS.iter().skip(current.max(0) as usize) {
-                tx.execute_batch(m)?;
+    /// Open the store only if it exists: what read-only commands use, so a mistyped `--db`
+    /// creates neither directories nor an empty database. A PostgreSQL database always
+    /// exists (qrlogin never creates one); its tables are made on first use.
+    pub fn open_existing(location: &Location) -> Result<Option<Store>, StoreError> {
+        Ok(match location {
+            Location::Sqlite(path) => {
+                sqlite::Sqlite::open_existing(path)?.map(|db| Store::over(Box::new(db), location))
             }
-            tx.execute_batch(&format!(
-                "PRAGMA user_version = {}; PRAGMA application_id = {APPLICATION_ID};",
-                migrations::latest()
-            ))?;
-            Ok(())
+            Location::Postgres(_) => Some(Store::open(location)?),
         })
     }
 
-    /// Run `f` in one `BEGIN IMMEDIATE` transaction: the write lock is taken up front so
-    /// two writers queue on the busy timeout instead of failing with SQLITE_BUSY halfway.
-    pub(crate) fn write<T>(
-        &self,
-        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, rusqlite::Error>,
-    ) -> Result<T, StoreError> {
-        let tx = rusqlite::Transaction::new_unchecked(
-            &self.conn,
-            rusqlite::TransactionBehavior::Immediate,
-        )
-        .map_err(|e| self.err(e))?;
-        let out = f(&tx).map_err(|e| self.err(e))?;
-        tx.commit().map_err(|e| self.err(e))?;
-        Ok(out)
+    fn over(db: Box<dyn Backend>, location: &Location) -> Store {
+        Store {
+            db,
+            location: location.clone(),
+            keys: std::cell::OnceCell::new(),
+            make_key: None,
+        }
     }
 
-    pub(crate) fn conn(&self) -> &Connection {
-        &self.conn
+    pub fn location(&self) -> &Location {
+        &self.location
     }
 
-    pub(crate) fn err(&self, e: rusqlite::Error) -> StoreError {
-        classify(&self.path, e)
-    }
-
-    /// Move everything the WAL holds into the main file and empty the WAL, so that data
-    /// just deleted (and wiped by `secure_delete`) leaves no copy behind in the WAL.
-    /// Another process reading the store can hold the checkpoint off: it is retried for
-    /// about three seconds (not the 30 s a writer waits), and `Ok(false)` says it could
+    /// Make sure data just removed leaves no copy behind (SQLite's WAL emptied). Another
+    /// process reading the store can hold that off for a while: `Ok(false)` says it could
     /// not finish, so the caller can tell the user instead of claiming the data is gone.
     pub fn checkpoint(&self) -> Result<bool, StoreError> {
-        let short = Duration::from_millis(250);
-        self.conn.busy_timeout(short).map_err(|e| self.err(e))?;
-        let mut done = false;
-        for _ in 0..6 {
-            let busy: i64 = match self
-                .conn
-                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
-            {
-                Ok(b) => b,
-                Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => 1,
-                Err(e) => {
-                    let _ = self.conn.busy_timeout(BUSY_TIMEOUT);
-                    return Err(self.err(e));
-                }
-            };
-            if busy == 0 {
-                done = true;
-                break;
-            }
-            std::thread::sleep(short);
-        }
-        self.conn
-            .busy_timeout(BUSY_TIMEOUT)
-            .map_err(|e| self.err(e))?;
-        Ok(done)
+        self.db.checkpoint()
     }
 
-    /// `PRAGMA integrity_check`: "ok", or the first problem found.
+    /// "ok", or the first problem found.
     pub fn integrity_check(&self) -> Result<String, StoreError> {
-        self.conn
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .map_err(|e| self.err(e))
+        self.db.integrity_check()
+    }
+
+    /// The PostgreSQL server as `doctor` shows it; `None` for SQLite.
+    pub fn probe(&self) -> Result<Option<Probe>, StoreError> {
+        self.db.probe()
     }
 
     pub fn schema_version(&self) -> Result<i64, StoreError> {
-        self.conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| self.err(e))
-    }
-}
-
-fn classify(path: &Path, e: rusqlite::Error) -> StoreError {
-    let path = path.to_owned();
-    match e.sqlite_error_code() {
-        Some(ErrorCode::NotADatabase) | Some(ErrorCode::DatabaseCorrupt) => {
-            StoreError::NotADatabase { path }
-        }
-        Some(ErrorCode::ReadOnly) => StoreError::ReadOnly { path },
-        Some(ErrorCode::DiskFull) => StoreError::Full { path },
-        Some(ErrorCode::SystemIoFailure) => StoreError::Io { path },
-        _ => StoreError::Sqlite { path, source: e },
-    }
-}
-
-/// Refuse a store that others could read or write: the database, its `-wal` and its
-/// `-shm` must belong to this user and have no group or other permission bits (the WAL
-/// holds cookie values too).
-fn check_private(path: &Path, suffixes: &[&str]) -> Result<(), StoreError> {
-    let unsafe_ = |why: String| StoreError::Unsafe {
-        path: path.to_owned(),
-        why,
-    };
-    let files =
-        files(path, suffixes).map_err(|(file, e)| unsafe_(format!("{}: {e}", file.display())))?;
-    for f in files {
-        if !f.mine {
-            return Err(unsafe_(format!(
-                "{} belongs to another user (uid {}): a store holds login cookies and must be your own",
-                f.path.display(),
-                f.uid
-            )));
-        }
-        if f.open_to_others() {
-            return Err(unsafe_(format!(
-                "{} is open to others (mode {:o}) and holds login cookies (fix: chmod 600 {})",
-                f.path.display(),
-                f.mode,
-                crate::escape::shell_word(&f.path.to_string_lossy())
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// The files of a store as they are on disk: the database, its WAL and its shared memory
-/// (all three hold cookie values). The store refuses to open when one is not private;
-/// `doctor` reports each one.
-#[derive(Debug, Clone)]
-pub struct StoreFile {
-    pub path: PathBuf,
-    /// Permission bits.
-    pub mode: u32,
-    pub uid: u32,
-    /// Owned by the user running qrlogin.
-    pub mine: bool,
-}
-
-impl StoreFile {
-    pub fn open_to_others(&self) -> bool {
-        self.mode & 0o077 != 0
-    }
-}
-
-/// The database at `path` and its `-wal`/`-shm` companions (`suffixes` picks which) that
-/// exist; a file that cannot be examined is returned as the error.
-pub fn files(path: &Path, suffixes: &[&str]) -> Result<Vec<StoreFile>, (PathBuf, std::io::Error)> {
-    use std::os::unix::fs::MetadataExt;
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let me = unsafe { libc::geteuid() };
-    let mut out = Vec::new();
-    for suffix in suffixes {
-        let mut file = path.as_os_str().to_owned();
-        file.push(suffix);
-        let file = PathBuf::from(file);
-        match std::fs::metadata(&file) {
-            Ok(m) => out.push(StoreFile {
-                mode: m.mode() & 0o777,
-                uid: m.uid(),
-                mine: m.uid() == me,
-                path: file,
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err((file, e)),
-        }
-    }
-    Ok(out)
-}
-
-/// The suffixes of every file a store consists of.
-pub const ALL_FILES: &[&str] = &["", "-wal", "-shm"];
-
-/// Create the directory (0700) and the empty database file (0600) before SQLite touches
-/// them, so the file is never readable by anyone else, not even for an instant. SQLite
-/// gives its -wal and -shm files the main file's permissions.
-fn create_private(path: &Path) -> Result<(), StoreError> {
-    use std::fs::{DirBuilder, OpenOptions};
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    let io = |source| StoreError::Open {
-        path: path.to_owned(),
-        source,
-    };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        // `a/missing/../x.db`: POSIX resolves `..` after a missing directory to nothing,
-        // and creating `missing` on the way would leave a stray directory behind.
-        if !dir.exists()
-            && dir
-                .components()
-                .any(|c| c == std::path::Component::ParentDir)
-        {
-            return Err(io(std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "its directory does not exist (and is not created through `..`)",
-            )));
-        }
-        if !dir.exists() {
-            DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(io)?;
-        }
-    }
-    match OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-    {
-        Ok(_) => Ok(()),
-        // A dangling symlink also answers "exists": SQLite would create its target with
-        // the umask's mode, so it is refused here.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => match std::fs::metadata(path) {
-            Err(m) if m.kind() == std::io::ErrorKind::NotFound => Err(StoreError::Unsafe {
-                path: path.to_owned(),
-                why: format!(
-                    "it is a symbolic link to a missing file ({})",
-                    std::fs::read_link(path)
-                        .map(|t| t.display().to_string())
-                        .unwrap_or_default()
-                ),
-            }),
-            _ => Ok(()),
-        },
-        Err(e) => Err(io(e)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unknown_names_suggest_a_few_close_ones() {
-        let few: Vec<String> = ["a", "b"].iter().map(|s| s.to_string()).collect();
-        assert_eq!(known_list("x", &few), " (accounts: a, b)");
-        let many: Vec<String> = (0..50_000).map(|i| format!("shop-{i}")).collect();
-        let said = known_list("shop-4999x", &many);
-        assert!(said.starts_with(" (did you mean shop-4999"), "{said}");
-        assert!(said.len() < 120, "{said}");
-        assert_eq!(
-            known_list("zzzzzzzz", &many),
-            " (50000 accounts; `qrlogin list` shows them)"
-        );
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-    }
-
-    #[test]
-    fn migrating_twice_is_a_no_op() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.db");
-        let s = Store::open(&path).unwrap();
-        assert_eq!(s.schema_version().unwrap(), migrations::latest());
-        drop(s);
-        let s = Store::open(&path).unwrap();
-        assert_eq!(s.schema_version().unwrap(), migrations::latest());
-        s.migrate().unwrap();
-    }
-
-    #[test]
-    fn creates_private_directory_and_file() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sub/dir/a.db");
-        Store::open(&path).unwrap();
-        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode(&path), 0o600);
-        assert_eq!(mode(path.parent().unwrap()), 0o700);
-    }
-
-    #[test]
-    fn garbage_and_future_files_are_refused_untouched() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("junk.db");
-        std::fs::write(&path, b"this is not sqlite at all, not even close.......").unwrap();
-        let before = std::fs::read(&path).unwrap();
-        let err = Store::open(&path).err().unwrap();
-        assert!(matches!(err, StoreError::NotADatabase { .. }), "{err}");
-        assert_eq!(std::fs::read(&path).unwrap(), before);
-
-        let path = dir.path().join("future.db");
-        let c = Connection::open(&path).unwrap();
-        c.execute_batch("PRAGMA user_version = 999; CREATE TABLE x(y);")
-            .unwrap();
-        drop(c);
-        let err = Store::open(&path).err().unwrap();
-        assert!(
-            matches!(err, StoreError::FutureVersion { found: 999, .. }),
-            "{err}"
-        );
+        self.db.schema_version()
     }
 }

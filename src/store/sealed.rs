@@ -2,142 +2,80 @@
 //! written encrypted under the current key (`vault`), each with the key's id beside it
 //! (`key_id`; NULL only in rows written before encryption existed). Everything else in a
 //! row stays readable, so `list`, `show`, `pending` and `doctor` work without the key.
+//! Sealing happens here, above the backends: no backend ever sees a plain value.
 //!
 //! The rules: nothing is ever written in plain text (a write without a key is refused);
 //! a value that does not open is an error naming the account, never an empty value saved
 //! back; a store holding values under a key this process does not have refuses writes
 //! (`attach_keys`), so a wrong key never overwrites values sealed with the right one.
 
+use super::model::{Account, CookieRow, KeyUsage};
 use super::{Store, StoreError};
-use crate::cookies::{self, Cookie, SameSite};
+use crate::cookies::{Cookie, SameSite};
 use crate::redacted::Secret;
 use crate::vault::{self, Keyring, OpenError};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 /// Makes the first key (see `Store::make_key_on_first_write`).
 pub type KeyMaker = Box<dyn Fn() -> Result<Keyring, vault::VaultError> + Send>;
 
-/// How many values (and accounts) are under each key id; `None` is plain text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyUsage {
-    pub key_id: Option<String>,
-    pub values: i64,
-    pub accounts: i64,
-    pub pending: i64,
+/// Seal an account's cookies for storing: each value under the current key, bound to
+/// its row.
+pub(crate) fn seal_cookies(keys: &Keyring, unb: &str, cookies: &[Cookie]) -> Vec<CookieRow> {
+    cookies
+        .iter()
+        .map(|c| {
+            let aad = vault::cookie_aad(unb, &c.name, &c.domain, c.host_only, &c.path);
+            let (key_id, value) = keys.seal(c.value.expose().as_bytes(), &aad);
+            CookieRow {
+                name: c.name.clone(),
+                value,
+                domain: c.domain.clone(),
+                host_only: c.host_only,
+                path: c.path.clone(),
+                expires: c.expires,
+                secure: c.secure,
+                http_only: c.http_only,
+                same_site: c.same_site.map(|s| s.as_str().to_owned()),
+                key_id: Some(key_id),
+            }
+        })
+        .collect()
 }
 
-/// Read an account's cookies. With `keys`, sealed values are opened (an error names the
-/// account); without, they are withheld as empty values, for commands that show only
-/// names and attributes. Plain-text rows (written before encryption) read as they are.
-pub(crate) fn load_cookies(
-    conn: &Connection,
+/// Open stored rows. With `keys`, sealed values are opened (the error names the cookie);
+/// without, they are withheld as empty values, for commands that show only names and
+/// attributes. Plain-text rows (written before encryption) read as they are.
+pub(crate) fn open_cookies(
     keys: Option<&Keyring>,
-    account_id: i64,
-) -> Result<Vec<Cookie>, LoadError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT c.name, c.value, c.domain, c.host_only, c.path, c.expires, c.secure, \
-         c.http_only, c.same_site, c.key_id, a.unb \
-         FROM cookies c JOIN accounts a ON a.id = c.account_id \
-         WHERE c.account_id = ?1 ORDER BY c.rowid",
-    )?;
-    let rows = stmt.query_map([account_id], |r| {
-        Ok((
-            Cookie {
-                name: r.get(0)?,
-                value: Secret::new(r.get::<_, String>(1)?),
-                domain: r.get(2)?,
-                host_only: r.get(3)?,
-                path: r.get(4)?,
-                expires: r.get(5)?,
-                secure: r.get(6)?,
-                http_only: r.get(7)?,
-                same_site: r
-                    .get::<_, Option<String>>(8)?
-                    .as_deref()
-                    .and_then(SameSite::parse),
-            },
-            r.get::<_, Option<String>>(9)?,
-            r.get::<_, String>(10)?,
-        ))
-    })?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (mut c, key_id, unb) = row?;
-        if let Some(key_id) = key_id {
-            c.value = match keys {
-                None => Secret::default(),
-                Some(ring) => {
-                    let aad = vault::cookie_aad(&unb, &c.name, &c.domain, c.host_only, &c.path);
-                    match ring.open(&key_id, c.value.expose(), &aad) {
+    unb: &str,
+    rows: Vec<CookieRow>,
+) -> Result<Vec<Cookie>, (String, OpenError)> {
+    rows.into_iter()
+        .map(|r| {
+            let value = match (&r.key_id, keys) {
+                (None, _) => Secret::new(r.value),
+                (Some(_), None) => Secret::default(),
+                (Some(key_id), Some(ring)) => {
+                    let aad = vault::cookie_aad(unb, &r.name, &r.domain, r.host_only, &r.path);
+                    match ring.open(key_id, &r.value, &aad) {
                         Ok(plain) => Secret::new(plain.as_str()),
-                        Err(error) => {
-                            return Err(LoadError::Open {
-                                cookie: c.name,
-                                error,
-                            });
-                        }
+                        Err(error) => return Err((r.name, error)),
                     }
                 }
             };
-        }
-        out.push(c);
-    }
-    Ok(out)
-}
-
-/// Why an account's cookies could not be read; `Store::load_error` adds the account.
-#[derive(Debug)]
-pub(crate) enum LoadError {
-    Sql(rusqlite::Error),
-    Open { cookie: String, error: OpenError },
-}
-
-impl From<rusqlite::Error> for LoadError {
-    fn from(e: rusqlite::Error) -> Self {
-        LoadError::Sql(e)
-    }
-}
-
-/// Replace every cookie of an account, sealed under the current key, and keep the
-/// readable long-login expiry beside them. Called inside the account's transaction only.
-pub(crate) fn replace_cookies(
-    tx: &Transaction<'_>,
-    keys: &Keyring,
-    account_id: i64,
-    cookies: &[Cookie],
-) -> rusqlite::Result<()> {
-    // Every statement here is cached: a refresh of many accounts runs them once each, and
-    // compiling SQL was a visible part of its CPU.
-    let unb: String = tx
-        .prepare_cached("SELECT unb FROM accounts WHERE id = ?1")?
-        .query_row([account_id], |r| r.get(0))?;
-    tx.prepare_cached("DELETE FROM cookies WHERE account_id = ?1")?
-        .execute([account_id])?;
-    let mut stmt = tx.prepare_cached(
-        "INSERT OR REPLACE INTO cookies \
-         (account_id, name, value, domain, host_only, path, expires, secure, http_only, same_site, key_id) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    )?;
-    for c in cookies {
-        let aad = vault::cookie_aad(&unb, &c.name, &c.domain, c.host_only, &c.path);
-        let (key_id, sealed) = keys.seal(c.value.expose().as_bytes(), &aad);
-        stmt.execute(params![
-            account_id,
-            c.name,
-            sealed,
-            c.domain,
-            c.host_only,
-            c.path,
-            c.expires,
-            c.secure,
-            c.http_only,
-            c.same_site.map(SameSite::as_str),
-            key_id,
-        ])?;
-    }
-    tx.prepare_cached("UPDATE accounts SET long_login_until = ?2 WHERE id = ?1")?
-        .execute(params![account_id, cookies::long_login_expiry(cookies)])?;
-    Ok(())
+            Ok(Cookie {
+                name: r.name,
+                value,
+                domain: r.domain,
+                host_only: r.host_only,
+                path: r.path,
+                expires: r.expires,
+                secure: r.secure,
+                http_only: r.http_only,
+                same_site: r.same_site.as_deref().and_then(SameSite::parse),
+            })
+        })
+        .collect()
 }
 
 impl Store {
@@ -167,7 +105,7 @@ impl Store {
     /// A store with a throwaway key attached: unit tests of what is stored.
     #[cfg(test)]
     pub(crate) fn open_sealed_for_tests(path: &std::path::Path) -> Store {
-        let mut s = Store::open(path).unwrap();
+        let mut s = Store::open(&super::Location::Sqlite(path.to_owned())).unwrap();
         s.attach_keys(Keyring::ephemeral(), true).unwrap();
         s
     }
@@ -193,59 +131,22 @@ impl Store {
 
     /// Whether any value in the store is sealed (so a command that needs values needs a key).
     pub fn has_sealed(&self) -> Result<bool, StoreError> {
-        self.conn()
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM cookies WHERE key_id IS NOT NULL) \
-                 OR EXISTS (SELECT 1 FROM pending_logins WHERE key_id IS NOT NULL)",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(|e| self.err(e))
+        self.db.has_values(true)
     }
 
     /// Whether any value is still in plain text (written before encryption).
     pub fn has_plaintext(&self) -> Result<bool, StoreError> {
-        self.conn()
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM cookies WHERE key_id IS NULL) \
-                 OR EXISTS (SELECT 1 FROM pending_logins WHERE key_id IS NULL)",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(|e| self.err(e))
+        self.db.has_values(false)
     }
 
     /// A key id in use by the store that `keys` does not hold, with an account (or pending
     /// login) that uses it.
     fn first_unknown_key(&self, keys: &Keyring) -> Result<Option<(String, String)>, StoreError> {
-        // The key ids in use, read from the key_id index alone: this runs at the start of
-        // every writing command, and counting values per key (`key_usage`) scanned them all.
-        let ids: Vec<String> = {
-            let mut stmt = self
-                .conn()
-                .prepare(
-                    "SELECT DISTINCT key_id FROM cookies WHERE key_id IS NOT NULL \
-                     UNION SELECT DISTINCT key_id FROM pending_logins WHERE key_id IS NOT NULL",
-                )
-                .map_err(|e| self.err(e))?;
-            let rows = stmt.query_map([], |r| r.get(0)).map_err(|e| self.err(e))?;
-            rows.collect::<Result<_, _>>().map_err(|e| self.err(e))?
-        };
-        for id in ids {
+        for id in self.db.key_ids()? {
             if keys.knows(&id) {
                 continue;
             }
-            let who: Option<String> = self
-                .conn()
-                .query_row(
-                    "SELECT a.name FROM cookies c JOIN accounts a ON a.id = c.account_id \
-                     WHERE c.key_id = ?1 LIMIT 1",
-                    [&id],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(|e| self.err(e))?;
-            let who = match who {
+            let who = match self.db.key_user(&id)? {
                 Some(name) => format!("account {}", crate::escape::for_terminal(&name)),
                 None => "a pending login".into(),
             };
@@ -256,28 +157,7 @@ impl Store {
 
     /// Values per key id (and plain text), accounts and pending logins included.
     pub fn key_usage(&self) -> Result<Vec<KeyUsage>, StoreError> {
-        let mut stmt = self
-            .conn()
-            .prepare(
-                "SELECT key_id, SUM(v), SUM(a), SUM(p) FROM ( \
-                   SELECT key_id, COUNT(*) AS v, COUNT(DISTINCT account_id) AS a, 0 AS p \
-                   FROM cookies GROUP BY key_id \
-                   UNION ALL \
-                   SELECT key_id, 0, 0, COUNT(*) FROM pending_logins GROUP BY key_id) \
-                 GROUP BY key_id ORDER BY key_id",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(KeyUsage {
-                    key_id: r.get(0)?,
-                    values: r.get(1)?,
-                    accounts: r.get(2)?,
-                    pending: r.get(3)?,
-                })
-            })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+        self.db.key_usage()
     }
 
     /// Re-seal under the current key every account with a value in plain text or (with
@@ -291,30 +171,13 @@ impl Store {
     ) -> Result<usize, StoreError> {
         let keys = self.sealing_keys()?;
         let current = keys.current().id().to_owned();
-        let sql = if retired {
-            "SELECT DISTINCT account_id FROM cookies WHERE key_id IS NULL OR key_id != ?1"
-        } else {
-            "SELECT DISTINCT account_id FROM cookies WHERE key_id IS NULL AND ?1 IS NOT NULL"
-        };
-        let ids: Vec<i64> = {
-            let mut stmt = self.conn().prepare(sql).map_err(|e| self.err(e))?;
-            let rows = stmt
-                .query_map([&current], |r| r.get(0))
-                .map_err(|e| self.err(e))?;
-            rows.collect::<Result<_, _>>().map_err(|e| self.err(e))?
-        };
         let mut done = 0;
-        for id in ids {
-            let outcome = self.write(|tx| {
-                Ok(match load_cookies(tx, Some(keys), id) {
-                    Ok(cookies) => replace_cookies(tx, keys, id, &cookies).map(|_| None)?,
-                    Err(LoadError::Sql(e)) => return Err(e),
-                    Err(other) => Some(other),
-                })
+        for id in self.db.accounts_to_reseal(&current, retired)? {
+            self.db.rewrite_cookies(id, &mut |unb, rows| {
+                let cookies = open_cookies(Some(keys), unb, rows)
+                    .map_err(|(cookie, e)| self.open_error(id, cookie, e))?;
+                Ok(seal_cookies(keys, unb, &cookies))
             })?;
-            if let Some(e) = outcome {
-                return Err(self.load_error(id, e));
-            }
             done += 1;
             progress(done);
         }
@@ -322,7 +185,7 @@ impl Store {
         if done > 0 {
             // The old forms (plain text, or under a retired key) are wiped from freed pages
             // by secure_delete; emptying the WAL leaves no copy of them there either.
-            self.checkpoint()?;
+            self.db.checkpoint()?;
         }
         Ok(done)
     }
@@ -330,44 +193,39 @@ impl Store {
     /// Open one sealed account's values with the attached keys (for `doctor`): the name of
     /// the account proven, or `None` when nothing is sealed.
     pub fn prove_key(&self) -> Result<Option<String>, StoreError> {
-        let found: Option<(i64, String)> = self
-            .conn()
-            .query_row(
-                "SELECT a.id, a.name FROM cookies c JOIN accounts a ON a.id = c.account_id \
-                 WHERE c.key_id IS NOT NULL LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(|e| self.err(e))?;
-        let Some((id, name)) = found else {
+        let Some((id, name)) = self.db.first_sealed_account()? else {
             return Ok(None);
         };
-        load_cookies(self.conn(), Some(self.sealing_keys()?), id)
-            .map_err(|e| self.load_error(id, e))?;
+        let keys = self.sealing_keys()?;
+        let unb = self.db.by_id_brief(id)?.map(|a| a.unb).unwrap_or_default();
+        open_cookies(Some(keys), &unb, self.db.cookie_rows(id)?)
+            .map_err(|(cookie, e)| self.open_error(id, cookie, e))?;
         Ok(Some(name))
     }
 
-    /// `LoadError` with the account it concerns.
-    pub(crate) fn load_error(&self, account_id: i64, e: LoadError) -> StoreError {
-        let account = self
-            .conn()
-            .query_row(
-                "SELECT name FROM accounts WHERE id = ?1",
-                [account_id],
-                |r| r.get::<_, String>(0),
-            )
-            .map(|n| crate::escape::for_terminal(&n).into_owned())
-            .unwrap_or_else(|_| format!("#{account_id}"));
-        match e {
-            LoadError::Sql(e) => self.err(e),
-            LoadError::Open { cookie, error } => open_failed(
-                error,
-                self.keys.get(),
-                &format!("account {account}"),
-                &format!("cookie {}", crate::escape::for_terminal(&cookie)),
-            ),
-        }
+    /// An account's cookies: opened with the attached keys, withheld (empty) without.
+    pub(crate) fn cookies_of(&self, a: &Account) -> Result<Vec<Cookie>, StoreError> {
+        open_cookies(self.keys.get(), &a.unb, self.db.cookie_rows(a.id)?)
+            .map_err(|(cookie, e)| self.open_error(a.id, cookie, e))
+    }
+
+    /// A cookie of an account that did not open, as an error naming both.
+    pub(super) fn open_error(
+        &self,
+        account_id: i64,
+        cookie: String,
+        error: OpenError,
+    ) -> StoreError {
+        let account = match self.db.name_of(account_id) {
+            Ok(Some(n)) => crate::escape::for_terminal(&n).into_owned(),
+            _ => format!("#{account_id}"),
+        };
+        open_failed(
+            error,
+            self.keys.get(),
+            &format!("account {account}"),
+            &format!("cookie {}", crate::escape::for_terminal(&cookie)),
+        )
     }
 }
 

@@ -66,10 +66,19 @@ fn healthy_simulator() {
         "{out}"
     );
     assert!(
-        out.contains("ok    database") && out.contains("(mode 600)"),
+        out.contains("ok    database")
+            && out.contains(if env.pg.is_some() {
+                "PostgreSQL 1"
+            } else {
+                "(mode 600)"
+            }),
         "{out}"
     );
-    assert!(out.contains("schema version 4, integrity ok"), "{out}");
+    let schema = if env.pg.is_some() { 1 } else { 4 };
+    assert!(
+        out.contains(&format!("schema version {schema}, integrity ok")),
+        "{out}"
+    );
     assert!(
         out.contains("ok    key       ")
             && out.contains(".config/qrlogin/key, key ")
@@ -139,7 +148,7 @@ fn skewed_server_clock() {
 
 #[test]
 fn world_readable_database() {
-    let env = Env::with_sim(Scenario::default());
+    let env = Env::with_sim(Scenario::default()).on_sqlite();
     env.store();
     std::fs::set_permissions(
         env.db(),

@@ -8,8 +8,12 @@ use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
 
-/// Every file of the store, concatenated: the database, its WAL and shared memory.
+/// Every file of the store, concatenated: the database, its WAL and shared memory; on
+/// PostgreSQL, a `pg_dump` of its database.
 fn store_bytes(env: &Env) -> Vec<u8> {
+    if env.pg.is_some() {
+        return env.store_bytes();
+    }
     let mut all = Vec::new();
     for suffix in ["", "-wal", "-shm"] {
         let mut p = env.db().into_os_string();
@@ -305,15 +309,11 @@ fn a_value_moved_to_another_row_does_not_decrypt() {
     let env = Env::new();
     env.import_header("a", "unb=2219000000001; cookie2=valueofaccountaaaa");
     env.import_header("b", "unb=2219000000002; cookie2=valueofaccountbbbb");
-    let conn = rusqlite::Connection::open(env.db()).unwrap();
-    conn.execute(
+    env.sql(
         "UPDATE cookies SET value = (SELECT c.value FROM cookies c JOIN accounts a ON a.id = c.account_id WHERE a.name = 'a' AND c.name = 'cookie2'), \
          key_id = (SELECT c.key_id FROM cookies c JOIN accounts a ON a.id = c.account_id WHERE a.name = 'a' AND c.name = 'cookie2') \
          WHERE name = 'cookie2' AND account_id = (SELECT id FROM accounts WHERE name = 'b')",
-        [],
-    )
-    .unwrap();
-    drop(conn);
+    );
     let out = env
         .cmd()
         .args(["export", "b", "--format", "header"])
@@ -376,12 +376,12 @@ fn sigkill_during_key_rotate_leaves_every_account_readable() {
 
 #[test]
 fn key_export_and_import_move_the_key_to_another_host() {
-    let a = Env::new();
+    let a = Env::new().on_sqlite();
     a.import_header("shop", "unb=2219000000001; cookie2=movedcookie2value");
     let exported = a.stdout_of(&["key", "export"]);
     assert!(exported.starts_with("# qrlogin encryption keys"));
     // Host B: the same database (a copy here; a shared server later), no key yet.
-    let b = Env::new();
+    let b = Env::new().on_sqlite();
     std::fs::create_dir_all(b.db().parent().unwrap()).unwrap();
     std::fs::copy(a.db(), b.db()).unwrap();
     b.cmd()
@@ -415,7 +415,7 @@ fn key_export_and_import_move_the_key_to_another_host() {
 
 #[test]
 fn a_database_from_before_encryption_upgrades() {
-    let env = Env::with_sim(qrlogin::sim::Scenario::default());
+    let env = Env::with_sim(qrlogin::sim::Scenario::default()).on_sqlite();
     std::fs::create_dir_all(env.db().parent().unwrap()).unwrap();
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/schema-v3.db");
     std::fs::copy(&fixture, env.db()).unwrap();

@@ -172,7 +172,7 @@ fn cell(step: &Step, fault: &(&str, Option<&str>)) -> String {
         step.long_login,
         Status::Ok,
     );
-    let db_before = std::fs::read(env.db()).unwrap();
+    let db_before = env.store_bytes();
     let cookies_before = env.export_json("existing");
     let mut cmd = env.cmd();
     cmd.env("QRLOGIN_HTTP_TIMEOUT", "0.5");
@@ -221,10 +221,7 @@ fn cell(step: &Step, fault: &(&str, Option<&str>)) -> String {
         );
         match step.cmd {
             // A failed login writes nothing at all.
-            Cmd::AddAccount => assert!(
-                std::fs::read(env.db()).unwrap() == db_before,
-                "{label}: store changed"
-            ),
+            Cmd::AddAccount => assert!(env.store_bytes() == db_before, "{label}: store changed"),
             // A failed refresh records the attempt but never touches a cookie.
             Cmd::Refresh => assert_eq!(
                 env.export_json("existing"),

@@ -149,7 +149,8 @@ fn debug_formatting_of_cookie_holders_is_redacted() {
         rename: false,
     };
     let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&dir.path().join("a.db")).unwrap();
+    let mut store =
+        Store::open(&qrlogin::store::Location::Sqlite(dir.path().join("a.db"))).unwrap();
     store
         .attach_keys(qrlogin::vault::Keyring::ephemeral(), true)
         .unwrap();
@@ -198,12 +199,11 @@ fn sigkill_during_refresh_never_corrupts_or_mixes() {
         std::thread::sleep(Duration::from_millis(kill_ms));
         child.kill().unwrap();
         child.wait().unwrap();
-        let conn = rusqlite::Connection::open(env.db()).unwrap();
-        let check: String = conn
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(check, "ok", "round {round}");
-        drop(conn);
+        assert_eq!(
+            env.store().integrity_check().unwrap(),
+            "ok",
+            "round {round}"
+        );
         let after = env.all_values();
         // Grouped once per round: comparing 1,000 accounts by scanning the whole snapshot
         // for each made this test take minutes.
@@ -316,7 +316,7 @@ fn four_refreshes_and_a_login_at_once() {
 
 #[test]
 fn a_read_only_database_is_exit_7_and_nothing_is_lost() {
-    let env = Env::new();
+    let env = Env::new().on_sqlite();
     env.import_header("keep", "unb=1; cookie2=keepme");
     // Force the file out of WAL so a reader needs no -shm file it could not create.
     let c = rusqlite::Connection::open(env.db()).unwrap();

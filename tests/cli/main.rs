@@ -8,6 +8,8 @@ mod hardening;
 mod hostile;
 mod newcomer;
 mod output;
+mod pg;
+mod postgres;
 mod refresh;
 mod renewal;
 mod simulator;

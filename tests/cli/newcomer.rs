@@ -61,7 +61,7 @@ fn a_full_stdout_is_exit_7_and_a_closed_pipe_is_not_an_error() {
         .open("/dev/full")
         .unwrap();
     let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("qrlogin"))
-        .env("QRLOGIN_DB", env.db())
+        .env("QRLOGIN_DB", env.location())
         .env("HOME", env.dir.path())
         .args(["export", "shop-1", "--format", "json"])
         .stdout(full)
@@ -76,7 +76,7 @@ fn a_full_stdout_is_exit_7_and_a_closed_pipe_is_not_an_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot write to standard output"));
     // `| head -c1`: the reader leaves early; that is fine.
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("qrlogin"))
-        .env("QRLOGIN_DB", env.db())
+        .env("QRLOGIN_DB", env.location())
         .env("HOME", env.dir.path())
         .args(["export", "shop-1", "--format", "json"])
         .stdout(std::process::Stdio::piped())

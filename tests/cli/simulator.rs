@@ -483,7 +483,7 @@ fn demo_never_touches_the_operators_store() {
         "unb=2219000000001; cookie2=realvalue; _tb_token_=real",
     );
     let before = env.export_json("zz-prod");
-    let db_bytes_before = std::fs::read(env.db()).unwrap();
+    let db_bytes_before = env.store_bytes();
     let out = env.cmd().args(["demo", "--qr", "none"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
@@ -502,5 +502,5 @@ fn demo_never_touches_the_operators_store() {
     assert!(stdout.contains("xy_demo_user"), "{stdout}");
     assert_eq!(env.export_json("zz-prod"), before);
     assert_eq!(env.list_json().len(), 1);
-    assert_eq!(std::fs::read(env.db()).unwrap(), db_bytes_before);
+    assert_eq!(env.store_bytes(), db_bytes_before);
 }

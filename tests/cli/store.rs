@@ -10,7 +10,7 @@ const HEADER: &str = "unb=2219000000001; cookie2=c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c
 
 #[test]
 fn database_is_private_from_the_first_byte() {
-    let env = Env::new();
+    let env = Env::new().on_sqlite();
     env.import_header("shop-1", "unb=1; cookie2=x");
     assert_eq!(mode(&env.db()), 0o600);
     assert_eq!(mode(env.db().parent().unwrap()), 0o700);
@@ -70,7 +70,7 @@ fn list_and_show_never_print_values() {
 
 #[test]
 fn unknown_account_exits_8_and_names_the_known_ones() {
-    let env = Env::new();
+    let env = Env::new().on_sqlite();
     // No database at all: said, and nothing is created.
     env.cmd()
         .args(["show", "nobody"])
@@ -100,7 +100,7 @@ fn unknown_account_exits_8_and_names_the_known_ones() {
 
 #[test]
 fn delete_refuses_without_a_terminal_and_wipes_values() {
-    let env = Env::new();
+    let env = Env::new().on_sqlite();
     env.import_header("shop-1", HEADER);
     env.import_header(
         "shop-2",
@@ -383,7 +383,7 @@ fn six_concurrent_imports_all_land() {
     let children: Vec<_> = (0..6)
         .map(|i| {
             let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("qrlogin"));
-            c.env("QRLOGIN_DB", env.db())
+            c.env("QRLOGIN_DB", env.location())
                 .env("HOME", env.dir.path())
                 .args(["import", &format!("acct-{i}"), "--from", "-"])
                 .stdin(std::process::Stdio::piped())
@@ -411,7 +411,7 @@ fn six_concurrent_imports_all_land() {
 
 #[test]
 fn corrupt_and_future_databases_are_refused_untouched() {
-    let env = Env::new();
+    let env = Env::new().on_sqlite();
     std::fs::create_dir_all(env.db().parent().unwrap()).unwrap();
     std::fs::write(env.db(), vec![b'x'; 4096]).unwrap();
     env.cmd()
@@ -447,7 +447,7 @@ fn opens_a_database_from_every_earlier_schema_version() {
             continue;
         }
         seen += 1;
-        let env = Env::new();
+        let env = Env::new().on_sqlite();
         std::fs::create_dir_all(env.db().parent().unwrap()).unwrap();
         std::fs::copy(&path, env.db()).unwrap();
         // Git checks fixtures out 0644; a store open to others is refused, as it should be.
@@ -513,12 +513,7 @@ fn reimport_keeps_the_name_and_status_unless_renamed() {
             cookies: None,
             long_login_refused: None,
         };
-        assert!(
-            store
-                .record_refresh(a.id, "t", &rec, a.revision)
-                .unwrap()
-                .stored()
-        );
+        assert!(store.record_refresh(&a, "t", &rec).unwrap().stored());
     }
     let out = env
         .cmd()

@@ -10,13 +10,16 @@
 use assert_cmd::Command;
 use qrlogin::cookies::import;
 use qrlogin::sim::{Scenario, Simulator, Transport};
-use qrlogin::store::{NewAccount, Status, Store};
+use qrlogin::store::{Location, NewAccount, Status, Store};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 pub struct Env {
     pub dir: tempfile::TempDir,
+    /// The PostgreSQL database this test's store is in (`QRLOGIN_TEST_STORE=postgres`, or
+    /// `postgres()`); `None`: the SQLite file `db()`.
+    pub pg: Option<String>,
     pub rt: tokio::runtime::Runtime,
     pub sim: Option<Simulator>,
     /// One client for every control-API call: building a client per call (TLS roots
@@ -46,6 +49,7 @@ impl Env {
     pub fn new() -> Env {
         Env {
             dir: tempfile::tempdir().unwrap(),
+            pg: crate::pg::wanted().then(|| crate::pg::cluster().database()),
             rt: tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
@@ -98,6 +102,27 @@ impl Env {
         env
     }
 
+    /// This test's store on SQLite whatever `QRLOGIN_TEST_STORE` says: for tests of the
+    /// SQLite file itself (its bytes, modes, WAL, fixtures).
+    pub fn on_sqlite(mut self) -> Env {
+        self.pg = None;
+        self
+    }
+
+    /// This test's store on a fresh PostgreSQL database of the test cluster.
+    pub fn on_postgres(mut self) -> Env {
+        self.pg = Some(crate::pg::cluster().database());
+        self
+    }
+
+    /// The store as `--db` names it: the SQLite path, or the PostgreSQL URL.
+    pub fn location(&self) -> std::ffi::OsString {
+        match &self.pg {
+            Some(url) => url.into(),
+            None => self.db().into(),
+        }
+    }
+
     pub fn tls(&self) -> bool {
         self.sim.as_ref().is_some_and(|s| s.ca_pem.is_some())
     }
@@ -143,7 +168,7 @@ impl Env {
     /// The store, opened by the library with the binary's key attached (made if none yet):
     /// for tests that seed accounts or read values directly.
     pub fn store(&self) -> Store {
-        let mut store = Store::open(&self.db()).unwrap();
+        let mut store = Store::open(&Location::parse(Path::new(&self.location()))).unwrap();
         let sources = qrlogin::vault::KeySources {
             default_file: Some(self.key_file()),
             ..Default::default()
@@ -172,6 +197,29 @@ impl Env {
             .collect()
     }
 
+    /// Run SQL against the store directly, on either backend (for tests that tamper).
+    pub fn sql(&self, sql: &str) {
+        match &self.pg {
+            Some(url) => {
+                crate::pg::cluster().sql(&crate::pg::db_name(url), sql);
+            }
+            None => rusqlite::Connection::open(self.db())
+                .unwrap()
+                .execute_batch(sql)
+                .unwrap(),
+        }
+    }
+
+    /// Everything the store holds, as bytes: the SQLite file, or a `pg_dump`. Equal
+    /// before and after a command: the command wrote nothing.
+    pub fn store_bytes(&self) -> Vec<u8> {
+        match &self.pg {
+            Some(url) => crate::pg::cluster().dump(&crate::pg::db_name(url)),
+            None => std::fs::read(self.db()).unwrap(),
+        }
+    }
+
+    /// The SQLite file (only the store when `pg` is `None`).
     pub fn db(&self) -> PathBuf {
         self.dir.path().join("data/accounts.db")
     }
@@ -192,7 +240,7 @@ impl Env {
         c.env_clear()
             .env("HOME", self.dir.path())
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("QRLOGIN_DB", self.db())
+            .env("QRLOGIN_DB", self.location())
             .env("TMPDIR", self.dir.path())
             .timeout(std::time::Duration::from_secs(60));
         c.envs(self.sim_vars());
@@ -369,7 +417,7 @@ impl Env {
     /// output: for runs that overlap, are killed, or are steered while they run.
     pub fn spawn(&self, args: &[&str]) -> std::process::Command {
         let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("qrlogin"));
-        c.env("QRLOGIN_DB", self.db())
+        c.env("QRLOGIN_DB", self.location())
             .env("HOME", self.dir.path())
             .args(args)
             .stdout(Stdio::piped())

@@ -10,7 +10,7 @@ fn on_pty(env: &Env, args: &str, input: &str) -> (Option<i32>, String) {
     let bin = assert_cmd::cargo::cargo_bin("qrlogin");
     let mut c = Command::new("script");
     c.args(["-qefc", &format!("{} {args}", bin.display()), "/dev/null"])
-        .env("QRLOGIN_DB", env.db())
+        .env("QRLOGIN_DB", env.location())
         .env("HOME", env.dir.path())
         .env("TERM", "xterm-256color")
         .stdin(Stdio::piped())
@@ -119,7 +119,7 @@ fn list_fits_the_terminal_width() {
                 &format!("stty cols {cols} rows 24; {} list", bin.display()),
                 "/dev/null",
             ])
-            .env("QRLOGIN_DB", env.db())
+            .env("QRLOGIN_DB", env.location())
             .env("HOME", env.dir.path())
             .env("TERM", "xterm-256color")
             .stdin(Stdio::null())

@@ -109,7 +109,7 @@ impl Web {
             .await;
         });
         let host = match bound.ip() {
-            ip if ip.is_unspecified() => local_hostname(),
+            ip if ip.is_unspecified() => crate::ids::hostname(),
             IpAddr::V6(v6) => format!("[{v6}]"),
             v4 => v4.to_string(),
         };
@@ -241,18 +241,6 @@ impl Web {
             .closed
             .store(true, std::sync::atomic::Ordering::SeqCst);
         self.task.abort();
-    }
-}
-
-fn local_hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it
-    // (or truncates, which the search for NUL below tolerates).
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-    match std::str::from_utf8(&buf[..end]) {
-        Ok(h) if rc == 0 && !h.is_empty() => h.to_owned(),
-        _ => "localhost".into(),
     }
 }
 

@@ -1,11 +1,80 @@
-//! doctor's store checks: the database and its WAL and shared-memory files private,
-//! schema and integrity, and each account's long-login expiry.
+//! doctor's store checks: for SQLite, the database and its WAL and shared-memory files
+//! private; for PostgreSQL, the server reachable, TLS as asked and the rights every command
+//! needs; for both, schema and integrity, and each account's long-login expiry.
 
 use super::*;
+use crate::store::Location;
 
 pub(super) fn database(globals: &Globals) -> Vec<Check> {
+    match &globals.db {
+        Location::Sqlite(path) => sqlite(path, &globals.db),
+        Location::Postgres(_) => postgres(&globals.db),
+    }
+}
+
+fn postgres(location: &Location) -> Vec<Check> {
+    let store = match Store::open(location) {
+        Ok(s) => s,
+        Err(e) => {
+            return vec![check(
+                Level::Fail,
+                "database",
+                e.to_string(),
+                Some("check the URL in --db or QRLOGIN_DB, and that the server is up"),
+                Code::Storage,
+            )];
+        }
+    };
+    let mut out = Vec::new();
+    match store.probe() {
+        Ok(Some(p)) => {
+            out.push(check(
+                Level::Ok,
+                "database",
+                format!(
+                    "{location}: PostgreSQL {} as {} on {}, {}",
+                    p.server_version,
+                    p.user,
+                    p.database,
+                    if p.tls { "TLS" } else { "not encrypted" }
+                ),
+                None,
+                Code::Storage,
+            ));
+            if !p.tls && !location.to_string().contains("sslmode=disable") {
+                out.push(check(
+                    Level::Warn,
+                    "database",
+                    "the connection is not encrypted: cookie values are sealed, but names and statuses cross the network in the clear",
+                    Some("sslmode=require (or verify-full) in the URL, with TLS on the server"),
+                    Code::Storage,
+                ));
+            }
+            if !p.missing_rights.is_empty() {
+                out.push(check(
+                    Level::Fail,
+                    "database",
+                    format!("{} lacks rights qrlogin needs: {}", p.user, p.missing_rights.join(", ")),
+                    Some("GRANT SELECT, INSERT, UPDATE, DELETE ON accounts, cookies, pending_logins TO that user"),
+                    Code::Storage,
+                ));
+            }
+        }
+        Ok(None) => {}
+        Err(e) => out.push(check(
+            Level::Fail,
+            "database",
+            e.to_string(),
+            None,
+            Code::Storage,
+        )),
+    }
+    out.extend(schema_and_accounts(&store));
+    out
+}
+
+fn sqlite(path: &std::path::Path, location: &Location) -> Vec<Check> {
     use std::os::unix::fs::PermissionsExt;
-    let path = &globals.db;
     let shown = path.display().to_string();
     let mut out = Vec::new();
     if std::fs::metadata(path).is_err() {
@@ -67,7 +136,7 @@ pub(super) fn database(globals: &Globals) -> Vec<Check> {
             Code::Storage,
         ));
     }
-    let store = match Store::open(path) {
+    let store = match Store::open(location) {
         Ok(s) => s,
         Err(e) => {
             out.push(check(
@@ -80,6 +149,13 @@ pub(super) fn database(globals: &Globals) -> Vec<Check> {
             return out;
         }
     };
+    out.extend(schema_and_accounts(&store));
+    out
+}
+
+/// Schema version and integrity, then each account.
+fn schema_and_accounts(store: &Store) -> Vec<Check> {
+    let mut out = Vec::new();
     match store.integrity_check() {
         Ok(msg) if msg == "ok" => out.push(check(
             Level::Ok,
@@ -106,7 +182,7 @@ pub(super) fn database(globals: &Globals) -> Vec<Check> {
             Code::Storage,
         )),
     }
-    out.extend(accounts(&store));
+    out.extend(accounts(store));
     out
 }
 

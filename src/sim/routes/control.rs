@@ -18,6 +18,7 @@ pub(super) async fn ctl_state(State(sh): S) -> Reply {
         "sessions": w.sessions.len(),
         "faults": w.faults,
         "hits": w.hits,
+        "renewals": w.renewals,
         "forms": w.forms,
     }))
 }

@@ -39,6 +39,7 @@ pub(super) async fn has_login(State(sh): S, headers: HeaderMap, body: Bytes) -> 
     }
     w.forms
         .insert("/newlogin/hasLogin.do".into(), Value::Object(form));
+    w.count_renewal(&request_cookies(&headers));
     let nick = nick_of(&request_cookies(&headers));
     match session_from(&w, &headers) {
         // Risk control blocks mtop calls, not the passport session (protocol.md §7.5, §10):
@@ -74,6 +75,7 @@ pub(super) async fn silent_has_login(State(sh): S, Query(q): Params, headers: He
         ),
     );
     let cookies = request_cookies(&headers);
+    w.count_renewal(&cookies);
     let future = |name: &str| {
         cookies
             .get(name)

@@ -1,0 +1,100 @@
+//! The interface between `Store` and a backend (SQLite, PostgreSQL): rows in, rows out.
+//!
+//! A backend owns its SQL and its transactions and nothing else: secrets reach it sealed
+//! (`CookieRow`, `PendingRow`) and leave it sealed, names are planned by `plan_name`, and
+//! every error it returns is a `StoreError`. The four traits follow the store's families,
+//! so each backend implements each in a file of its own.
+
+use super::StoreError;
+use super::model::{
+    Account, AccountSummary, CookieRow, KeyUsage, NewAccount, PendingRow, PendingSummary, Recorded,
+    RefreshRecord, Saved,
+};
+
+pub(crate) type R<T> = Result<T, StoreError>;
+
+/// What `Keys::rewrite_cookies` does to an account's cookies: (unb, rows) → new rows.
+pub(crate) type Rewrite<'a> = &'a mut dyn FnMut(&str, Vec<CookieRow>) -> R<Vec<CookieRow>>;
+
+/// A whole backend: what `Store` holds.
+pub(crate) trait Backend: Accounts + Leases + Pending + Keys + Send {
+    fn schema_version(&self) -> R<i64>;
+    /// "ok", or the first problem found.
+    fn integrity_check(&self) -> R<String>;
+    /// Make sure data just removed leaves no copy behind (SQLite's WAL); `Ok(false)`:
+    /// another process held that off.
+    fn checkpoint(&self) -> R<bool>;
+    /// The server, for `doctor`; `None` for an embedded store.
+    fn probe(&self) -> R<Option<super::Probe>> {
+        Ok(None)
+    }
+}
+
+pub(crate) trait Accounts {
+    fn list(&self, each: &mut dyn FnMut(AccountSummary) -> R<()>) -> R<()>;
+    fn has_cookies_for(&self, domain: &str) -> R<bool>;
+    fn names(&self) -> R<Vec<String>>;
+    /// Every account without cookies, by name.
+    fn all_brief(&self) -> R<Vec<Account>>;
+    /// The account whose name (first) or unb is `query`, without cookies.
+    fn find_brief(&self, query: &str) -> R<Option<Account>>;
+    fn by_id_brief(&self, id: i64) -> R<Option<Account>>;
+    fn cookie_rows(&self, account_id: i64) -> R<Vec<CookieRow>>;
+    fn owner_of_name(&self, name: &str) -> R<Option<String>>;
+    /// A login or an import, in one transaction: see `Store::save`.
+    fn save(
+        &self,
+        new: &NewAccount,
+        cookies: &[CookieRow],
+        long_login_until: Option<i64>,
+        now: i64,
+    ) -> R<(i64, Saved)>;
+    fn delete(&self, account_id: i64) -> R<()>;
+    /// `copy`: an account as it is in another store (its history, not a new login), with
+    /// its cookies, in one transaction; with `replace`, the account with the same unb goes
+    /// first.
+    fn insert_copy(&self, a: &Account, cookies: &[CookieRow], replace: bool) -> R<()>;
+}
+
+pub(crate) trait Leases {
+    fn try_lease(&self, id: i64, owner: &str, until: i64, now: i64) -> R<bool>;
+    fn steal_lease(&self, id: i64, old_owner: &str, owner: &str, until: i64) -> R<bool>;
+    fn lease_owner(&self, id: i64) -> R<Option<String>>;
+    fn release(&self, id: i64, owner: &str) -> R<()>;
+    /// `cookies`: the sealed new set and its long-login expiry, when renewal succeeded.
+    fn record_refresh(
+        &self,
+        id: i64,
+        owner: &str,
+        rec: &RefreshRecord,
+        revision: i64,
+        cookies: Option<(&[CookieRow], Option<i64>)>,
+    ) -> R<Recorded>;
+}
+
+pub(crate) trait Pending {
+    fn save_pending(&self, row: &PendingRow) -> R<()>;
+    fn purge_pending(&self, now: i64) -> R<usize>;
+    fn delete_pending(&self, id: &str) -> R<()>;
+    fn list_pending(&self) -> R<Vec<PendingSummary>>;
+    fn pending_row(&self, id: &str) -> R<Option<PendingRow>>;
+    /// Pending logins in plain text or (with `retired`) under a key other than `current`.
+    fn pending_to_reseal(&self, current: &str, retired: bool) -> R<Vec<String>>;
+}
+
+pub(crate) trait Keys {
+    /// Whether any value is sealed (`sealed`) or in plain text (`!sealed`).
+    fn has_values(&self, sealed: bool) -> R<bool>;
+    /// The key ids in use (from the index alone: this runs before every write).
+    fn key_ids(&self) -> R<Vec<String>>;
+    /// The name of an account with a value under `key_id`.
+    fn key_user(&self, key_id: &str) -> R<Option<String>>;
+    fn key_usage(&self) -> R<Vec<KeyUsage>>;
+    /// Accounts with a value in plain text or (with `retired`) under another key.
+    fn accounts_to_reseal(&self, current: &str, retired: bool) -> R<Vec<i64>>;
+    /// Replace an account's cookies with `f(unb, its cookies)`, in one transaction.
+    fn rewrite_cookies(&self, account_id: i64, f: Rewrite<'_>) -> R<()>;
+    /// One account with a sealed value (doctor proves the key on it).
+    fn first_sealed_account(&self) -> R<Option<(i64, String)>>;
+    fn name_of(&self, account_id: i64) -> R<Option<String>>;
+}

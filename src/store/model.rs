@@ -1,0 +1,312 @@
+//! What a store holds, as the rest of qrlogin sees it (accounts, pending logins, refresh
+//! results), and the rows a backend stores: `CookieRow` and `PendingRow` carry secrets
+//! already sealed, so no backend ever handles a plain cookie value. The naming rules of a
+//! save (`plan_name`) live here too, so both backends name accounts alike.
+
+use super::StoreError;
+use crate::cookies::{self, Cookie};
+use std::path::PathBuf;
+use url::Url;
+
+/// What the last check of an account found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Alive: the last refresh renewed and validated its cookies.
+    Ok,
+    /// Dead: a person has to log in again with a QR code.
+    Expired,
+    /// Blocked by risk control (slider or face check); refresh backs off.
+    Risk,
+    /// Never checked (imported, or logged in but not refreshed yet).
+    Unknown,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Expired => "expired",
+            Status::Risk => "risk",
+            Status::Unknown => "unknown",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Status {
+        match s {
+            "ok" => Status::Ok,
+            "expired" => Status::Expired,
+            "risk" => Status::Risk,
+            _ => Status::Unknown,
+        }
+    }
+}
+
+/// One account with all its cookies.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: i64,
+    pub unb: String,
+    pub name: String,
+    pub nickname: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub status: Status,
+    pub last_checked: Option<i64>,
+    pub last_refreshed: Option<i64>,
+    pub consecutive_failures: i64,
+    pub next_attempt_at: Option<i64>,
+    pub proxy: Option<String>,
+    pub user_agent: Option<String>,
+    /// Bumped by every save and every recorded refresh: a refresh records its result only
+    /// if the account still has the revision it read (a login or import meanwhile wins).
+    pub revision: i64,
+    /// The service would not turn long login on (queryLoginSettings said no): refresh
+    /// does not ask again until the next login or import.
+    pub long_login_refused: bool,
+    /// When the long-login token (`havana_lgc_exp`) runs out, kept readable beside the
+    /// sealed cookies.
+    pub long_login_until: Option<i64>,
+    pub cookies: Vec<Cookie>,
+}
+
+/// One row of `list`: what an operator scans, with no cookie value.
+#[derive(Debug, Clone)]
+pub struct AccountSummary {
+    pub name: String,
+    pub unb: String,
+    pub nickname: Option<String>,
+    pub status: Status,
+    pub last_checked: Option<i64>,
+    pub last_refreshed: Option<i64>,
+    pub long_login_expires: Option<i64>,
+    pub has_proxy: bool,
+}
+
+/// An account to save after a login or an import.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub unb: String,
+    /// An explicit name (`--name`, the import NAME); `None` keeps an existing account's
+    /// name or defaults to the nickname.
+    pub name: Option<String>,
+    pub nickname: Option<String>,
+    pub cookies: Vec<Cookie>,
+    pub proxy: Option<String>,
+    pub user_agent: Option<String>,
+    pub status: Status,
+    /// Set after a successful QR login: the cookies are fresh.
+    pub refreshed: bool,
+    /// Apply an explicit `name` to an account that is already stored under another name.
+    /// Without it a re-login or re-import keeps the stored name (`--rename`).
+    pub rename: bool,
+}
+
+/// What `Store::save` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Saved {
+    Created,
+    /// An existing account (same unb) was updated under its stored name.
+    Updated,
+    /// An existing account was updated and renamed (`--rename`); `from` is its old name.
+    Renamed {
+        from: String,
+    },
+    /// An existing account was updated and kept its stored name although another was
+    /// asked for without `--rename`.
+    KeptName {
+        requested: String,
+    },
+}
+
+impl NewAccount {
+    /// An account from a cookie set: the unb and nickname are read from the cookies
+    /// (`unb`, `tracknick`); the rest are the caller's.
+    pub fn from_cookies(cookies: Vec<Cookie>, name: Option<String>, status: Status) -> NewAccount {
+        NewAccount {
+            unb: cookies::value_of(&cookies, "unb")
+                .unwrap_or_default()
+                .to_owned(),
+            nickname: cookies::nickname(&cookies),
+            name,
+            cookies,
+            proxy: None,
+            user_agent: None,
+            status,
+            refreshed: false,
+            rename: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PendingLogin {
+    pub id: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub name: Option<String>,
+    pub t: u64,
+    pub ck: String,
+    pub qr_content: String,
+    pub form: Vec<(String, String)>,
+    pub cookies: Vec<Cookie>,
+    pub user_agent: String,
+    pub proxy: Option<String>,
+    pub passport_url: Url,
+    pub h5api_url: Url,
+    pub www_url: Url,
+    /// `--qr-png` of the `--no-wait` run and its file mode: `--resume` writes every new QR
+    /// there too, so whoever scans from that file never sees a dead code.
+    pub qr_png: Option<PathBuf>,
+    pub qr_png_mode: u32,
+}
+
+/// A pending login as `qrlogin pending` lists it.
+#[derive(Debug, Clone)]
+pub struct PendingSummary {
+    pub id: String,
+    pub name: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// The outcome of one account's refresh, as stored.
+#[derive(Debug, Clone)]
+pub struct RefreshRecord {
+    pub status: Status,
+    pub checked_at: i64,
+    /// The cookies were renewed and validated.
+    pub refreshed: bool,
+    pub consecutive_failures: i64,
+    pub next_attempt_at: Option<i64>,
+    /// The new full cookie set, only when renewal succeeded.
+    pub cookies: Option<Vec<Cookie>>,
+    /// Whether the service refused long login this run (`None`: not asked).
+    pub long_login_refused: Option<bool>,
+}
+
+/// What became of a refresh result handed to [`Store::record_refresh`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    Stored,
+    /// Another run holds the account's lease now; nothing was written.
+    LeaseLost,
+    /// A login or an import saved the account after this refresh read it: its newer data
+    /// was kept, nothing of the refresh was written, and the lease was released.
+    Superseded,
+}
+
+impl Recorded {
+    pub fn stored(self) -> bool {
+        self == Recorded::Stored
+    }
+}
+
+/// How many values (and accounts) are under each key id; `None` is plain text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyUsage {
+    pub key_id: Option<String>,
+    pub values: i64,
+    pub accounts: i64,
+    pub pending: i64,
+}
+
+/// One stored cookie: its value sealed under `key_id` (or, with no key id, plain text
+/// written before encryption existed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CookieRow {
+    pub name: String,
+    pub value: String,
+    pub domain: String,
+    pub host_only: bool,
+    pub path: String,
+    pub expires: Option<i64>,
+    pub secure: bool,
+    pub http_only: bool,
+    pub same_site: Option<String>,
+    pub key_id: Option<String>,
+}
+
+/// One stored pending login: `ck`, `form` and `cookies` sealed under `key_id`.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingRow {
+    pub id: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub name: Option<String>,
+    pub qr_t: String,
+    pub ck: String,
+    pub qr_content: String,
+    pub form: String,
+    pub cookies: String,
+    pub user_agent: String,
+    pub proxy: Option<String>,
+    pub passport_url: String,
+    pub h5api_url: String,
+    pub www_url: String,
+    pub qr_png: Option<String>,
+    pub qr_png_mode: Option<i64>,
+    pub key_id: Option<String>,
+}
+
+/// The name a save gives the account, and what the save is: `existing` is the stored
+/// account with the same unb (id, name), `owner` answers who holds a name (its error `E`
+/// is the backend's own). Called inside the save's transaction by each backend; the inner
+/// error is a refusal (`NameTaken`), the outer one the backend's.
+pub(crate) fn plan_name<E>(
+    new: &NewAccount,
+    existing: Option<&(i64, String)>,
+    owner: &mut dyn FnMut(&str) -> Result<Option<String>, E>,
+) -> Result<Result<(String, Saved), StoreError>, E> {
+    Ok(Ok(match (&new.name, existing) {
+        (Some(asked), Some((_, kept))) if asked != kept && !new.rename => (
+            kept.clone(),
+            Saved::KeptName {
+                requested: asked.clone(),
+            },
+        ),
+        (Some(explicit), _) => {
+            if let Some(unb) = owner(explicit)?.filter(|u| *u != new.unb) {
+                return Ok(Err(StoreError::NameTaken {
+                    name: explicit.clone(),
+                    unb,
+                }));
+            }
+            let saved = match existing {
+                None => Saved::Created,
+                Some((_, old)) if old != explicit => Saved::Renamed { from: old.clone() },
+                Some(_) => Saved::Updated,
+            };
+            (explicit.clone(), saved)
+        }
+        (None, Some((_, kept))) => (kept.clone(), Saved::Updated),
+        (None, None) => (default_name(new, owner)?, Saved::Created),
+    }))
+}
+
+/// The name a new account gets without `--name`: its nickname (or unb), then
+/// `nickname-unb`, then `nickname-unb-2`, … until one is free, so a clash of names never
+/// loses a login the phone has confirmed.
+fn default_name<E>(
+    new: &NewAccount,
+    owner: &mut dyn FnMut(&str) -> Result<Option<String>, E>,
+) -> Result<String, E> {
+    // The nickname is the server's (already stripped of invisible characters); an empty
+    // or all-digit one would be mistaken for a unb, so the account's own unb stands in.
+    let base = new
+        .nickname
+        .clone()
+        .filter(|n| !n.trim().is_empty() && !n.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap_or_else(|| new.unb.clone());
+    let mut candidate = base.clone();
+    for n in 1.. {
+        if owner(&candidate)?.is_none() {
+            break;
+        }
+        candidate = match n {
+            1 => format!("{base}-{}", new.unb),
+            _ => format!("{base}-{}-{n}", new.unb),
+        };
+    }
+    Ok(candidate)
+}

@@ -1,0 +1,398 @@
+//! Accounts, their cookies and leases in PostgreSQL.
+//!
+//! A lease is a conditional `UPDATE` of the account's row: it takes that row's lock only,
+//! so processes on many hosts claim different accounts at once, and the one that loses a
+//! race finds the condition false after the winner commits (READ COMMITTED re-checks it).
+
+use super::{Param, Postgres};
+use crate::store::backend::{Accounts, Leases, R};
+use crate::store::model::{
+    Account, AccountSummary, CookieRow, NewAccount, Recorded, RefreshRecord, Saved, Status,
+    plan_name,
+};
+use tokio_postgres::Row;
+
+const BY_NAME: &str = "SELECT id, unb, name, nickname, created_at, updated_at, status, \
+     last_checked, last_refreshed, consecutive_failures, next_attempt_at, proxy, user_agent, \
+     revision, long_login_refused, long_login_until FROM accounts ORDER BY name";
+const FIND: &str = "SELECT id, unb, name, nickname, created_at, updated_at, status, \
+     last_checked, last_refreshed, consecutive_failures, next_attempt_at, proxy, user_agent, \
+     revision, long_login_refused, long_login_until FROM accounts WHERE name = $1 OR unb = $1 \
+     ORDER BY name = $1 DESC LIMIT 1";
+const BY_ID: &str = "SELECT id, unb, name, nickname, created_at, updated_at, status, \
+     last_checked, last_refreshed, consecutive_failures, next_attempt_at, proxy, user_agent, \
+     revision, long_login_refused, long_login_until FROM accounts WHERE id = $1";
+
+fn account(r: &Row) -> Account {
+    Account {
+        id: r.get(0),
+        unb: r.get(1),
+        name: r.get(2),
+        nickname: r.get(3),
+        created_at: r.get(4),
+        updated_at: r.get(5),
+        status: Status::parse(r.get(6)),
+        last_checked: r.get(7),
+        last_refreshed: r.get(8),
+        consecutive_failures: r.get(9),
+        next_attempt_at: r.get(10),
+        proxy: r.get(11),
+        user_agent: r.get(12),
+        revision: r.get(13),
+        long_login_refused: r.get(14),
+        long_login_until: r.get(15),
+        cookies: Vec::new(),
+    }
+}
+
+impl Postgres {
+    pub(super) fn cookie_rows_of(&self, account_id: i64) -> R<Vec<CookieRow>> {
+        let rows = self.query(
+            "SELECT name, value, domain, host_only, path, expires, secure, http_only, same_site, \
+             key_id FROM cookies WHERE account_id = $1 ORDER BY seq",
+            &[&account_id],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| CookieRow {
+                name: r.get(0),
+                value: r.get(1),
+                domain: r.get(2),
+                host_only: r.get(3),
+                path: r.get(4),
+                expires: r.get(5),
+                secure: r.get(6),
+                http_only: r.get(7),
+                same_site: r.get(8),
+                key_id: r.get(9),
+            })
+            .collect())
+    }
+
+    /// Replace every cookie of an account (one statement for the whole set) and keep the
+    /// readable long-login expiry beside them. Inside the account's transaction only.
+    pub(super) fn replace_cookies(
+        &self,
+        account_id: i64,
+        cookies: &[CookieRow],
+        long_login_until: Option<i64>,
+    ) -> R<()> {
+        self.execute("DELETE FROM cookies WHERE account_id = $1", &[&account_id])?;
+        // The key is (domain, host-only, path, name): a later cookie with the same key
+        // replaces an earlier one, as SQLite's INSERT OR REPLACE does, in its place.
+        let mut kept: Vec<&CookieRow> = Vec::with_capacity(cookies.len());
+        for c in cookies {
+            kept.retain(|k| {
+                (&k.domain, k.host_only, &k.path, &k.name)
+                    != (&c.domain, c.host_only, &c.path, &c.name)
+            });
+            kept.push(c);
+        }
+        let col = |f: fn(&CookieRow) -> String| kept.iter().map(|c| f(c)).collect::<Vec<_>>();
+        let names = col(|c| c.name.clone());
+        let values = col(|c| c.value.clone());
+        let domains = col(|c| c.domain.clone());
+        let paths = col(|c| c.path.clone());
+        let host_only: Vec<bool> = kept.iter().map(|c| c.host_only).collect();
+        let secure: Vec<bool> = kept.iter().map(|c| c.secure).collect();
+        let http_only: Vec<bool> = kept.iter().map(|c| c.http_only).collect();
+        let expires: Vec<Option<i64>> = kept.iter().map(|c| c.expires).collect();
+        let same_site: Vec<Option<String>> = kept.iter().map(|c| c.same_site.clone()).collect();
+        let key_ids: Vec<Option<String>> = kept.iter().map(|c| c.key_id.clone()).collect();
+        self.execute(
+            "INSERT INTO cookies (account_id, name, value, domain, host_only, path, expires, \
+             secure, http_only, same_site, key_id) \
+             SELECT $1::int8, t.name, t.value, t.domain, t.host_only, t.path, t.expires, \
+             t.secure, t.http_only, t.same_site, t.key_id \
+             FROM UNNEST($2::text[], $3::text[], $4::text[], $5::bool[], \
+             $6::text[], $7::int8[], $8::bool[], $9::bool[], $10::text[], $11::text[]) \
+             WITH ORDINALITY AS t(name, value, domain, host_only, path, expires, secure, \
+             http_only, same_site, key_id, n) ORDER BY t.n",
+            &[
+                &account_id,
+                &names,
+                &values,
+                &domains,
+                &host_only,
+                &paths,
+                &expires,
+                &secure,
+                &http_only,
+                &same_site,
+                &key_ids,
+            ],
+        )?;
+        self.execute(
+            "UPDATE accounts SET long_login_until = $2 WHERE id = $1",
+            &[&account_id, &long_login_until],
+        )?;
+        Ok(())
+    }
+
+    fn first(&self, sql: &'static str, params: &[Param<'_>]) -> R<Option<Account>> {
+        Ok(self.query_opt(sql, params)?.as_ref().map(account))
+    }
+}
+
+impl Accounts for Postgres {
+    fn list(&self, each: &mut dyn FnMut(AccountSummary) -> R<()>) -> R<()> {
+        let rows = self.query(
+            "SELECT name, unb, nickname, status, last_checked, last_refreshed, \
+             long_login_until, COALESCE(proxy, '') != '' FROM accounts ORDER BY name",
+            &[],
+        )?;
+        for r in rows {
+            each(AccountSummary {
+                name: r.get(0),
+                unb: r.get(1),
+                nickname: r.get(2),
+                status: Status::parse(r.get(3)),
+                last_checked: r.get(4),
+                last_refreshed: r.get(5),
+                long_login_expires: r.get(6),
+                has_proxy: r.get(7),
+            })?;
+        }
+        Ok(())
+    }
+
+    fn has_cookies_for(&self, domain: &str) -> R<bool> {
+        Ok(self
+            .query(
+                "SELECT EXISTS (SELECT 1 FROM cookies WHERE domain = $1 OR domain LIKE '%.' || $1)",
+                &[&domain],
+            )?
+            .first()
+            .is_some_and(|r| r.get(0)))
+    }
+
+    fn names(&self) -> R<Vec<String>> {
+        let rows = self.query("SELECT name FROM accounts ORDER BY name", &[])?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    fn all_brief(&self) -> R<Vec<Account>> {
+        Ok(self.query(BY_NAME, &[])?.iter().map(account).collect())
+    }
+
+    fn find_brief(&self, query: &str) -> R<Option<Account>> {
+        self.first(FIND, &[&query])
+    }
+
+    fn by_id_brief(&self, id: i64) -> R<Option<Account>> {
+        self.first(BY_ID, &[&id])
+    }
+
+    fn cookie_rows(&self, account_id: i64) -> R<Vec<CookieRow>> {
+        self.cookie_rows_of(account_id)
+    }
+
+    fn owner_of_name(&self, name: &str) -> R<Option<String>> {
+        Ok(self
+            .query_opt("SELECT unb FROM accounts WHERE name = $1", &[&name])?
+            .map(|r| r.get(0)))
+    }
+
+    fn save(
+        &self,
+        new: &NewAccount,
+        cookies: &[CookieRow],
+        long_login_until: Option<i64>,
+        now: i64,
+    ) -> R<(i64, Saved)> {
+        self.tx(|| {
+            // Two hosts saving the same new account at once: the second waits here and
+            // then updates what the first created, instead of failing on the unique unb.
+            self.execute(
+                "SELECT pg_advisory_xact_lock(hashtext('qrlogin-save:' || $1))",
+                &[&new.unb],
+            )?;
+            let existing: Option<(i64, String)> = self
+                .query_opt("SELECT id, name FROM accounts WHERE unb = $1", &[&new.unb])?
+                .map(|r| (r.get(0), r.get(1)));
+            let mut owner = |name: &str| self.owner_of_name(name);
+            let (name, saved) = plan_name(new, existing.as_ref(), &mut owner)??;
+            let refreshed = new.refreshed.then_some(now);
+            let status = new.status.as_str();
+            let id: i64 = match existing {
+                Some((id, _)) if new.refreshed => {
+                    // A login: the cookies were just validated, the slate is clean.
+                    self.execute(
+                        "UPDATE accounts SET name = $2, nickname = COALESCE($3, nickname), \
+                         updated_at = $4, status = $5, last_refreshed = $6, last_checked = $6, \
+                         consecutive_failures = 0, next_attempt_at = NULL, proxy = $7, \
+                         user_agent = COALESCE($8, user_agent), revision = revision + 1, \
+                         long_login_refused = FALSE WHERE id = $1",
+                        &[
+                            &id,
+                            &name,
+                            &new.nickname,
+                            &now,
+                            &status,
+                            &refreshed,
+                            &new.proxy,
+                            &new.user_agent,
+                        ],
+                    )?;
+                    id
+                }
+                Some((id, _)) => {
+                    // An import: the history stays; the new cookies are checked next refresh.
+                    self.execute(
+                        "UPDATE accounts SET name = $2, nickname = COALESCE($3, nickname), \
+                         updated_at = $4, consecutive_failures = 0, next_attempt_at = NULL, \
+                         proxy = COALESCE($5, proxy), user_agent = COALESCE($6, user_agent), \
+                         revision = revision + 1, long_login_refused = FALSE WHERE id = $1",
+                        &[&id, &name, &new.nickname, &now, &new.proxy, &new.user_agent],
+                    )?;
+                    id
+                }
+                None => self
+                    .query(
+                        "INSERT INTO accounts (unb, name, nickname, created_at, updated_at, \
+                         status, last_checked, last_refreshed, proxy, user_agent) \
+                         VALUES ($1, $2, $3, $4, $4, $5, $6, $6, $7, $8) RETURNING id",
+                        &[
+                            &new.unb,
+                            &name,
+                            &new.nickname,
+                            &now,
+                            &status,
+                            &refreshed,
+                            &new.proxy,
+                            &new.user_agent,
+                        ],
+                    )?
+                    .first()
+                    .map(|r| r.get(0))
+                    .unwrap_or_default(),
+            };
+            self.replace_cookies(id, cookies, long_login_until)?;
+            Ok((id, saved))
+        })
+    }
+
+    fn delete(&self, account_id: i64) -> R<()> {
+        self.tx(|| {
+            self.execute("DELETE FROM cookies WHERE account_id = $1", &[&account_id])?;
+            self.execute("DELETE FROM accounts WHERE id = $1", &[&account_id])?;
+            Ok(())
+        })
+    }
+
+    fn insert_copy(&self, a: &Account, cookies: &[CookieRow], replace: bool) -> R<()> {
+        self.tx(|| {
+            if replace {
+                self.execute("DELETE FROM accounts WHERE unb = $1", &[&a.unb])?;
+            }
+            let status = a.status.as_str();
+            let id: i64 = self
+                .query(
+                    "INSERT INTO accounts (unb, name, nickname, created_at, updated_at, status, \
+                     last_checked, last_refreshed, consecutive_failures, next_attempt_at, proxy, \
+                     user_agent, revision, long_login_refused) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+                     RETURNING id",
+                    &[
+                        &a.unb,
+                        &a.name,
+                        &a.nickname,
+                        &a.created_at,
+                        &a.updated_at,
+                        &status,
+                        &a.last_checked,
+                        &a.last_refreshed,
+                        &a.consecutive_failures,
+                        &a.next_attempt_at,
+                        &a.proxy,
+                        &a.user_agent,
+                        &a.revision,
+                        &a.long_login_refused,
+                    ],
+                )?
+                .first()
+                .map(|r| r.get(0))
+                .unwrap_or_default();
+            self.replace_cookies(id, cookies, a.long_login_until)
+        })
+    }
+}
+
+impl Leases for Postgres {
+    fn try_lease(&self, id: i64, owner: &str, until: i64, now: i64) -> R<bool> {
+        Ok(self.execute(
+            "UPDATE accounts SET lease_owner = $2, lease_until = $3 WHERE id = $1 \
+             AND (lease_owner IS NULL OR lease_owner = $2 OR lease_until IS NULL OR lease_until <= $4)",
+            &[&id, &owner, &until, &now],
+        )? == 1)
+    }
+
+    fn steal_lease(&self, id: i64, old_owner: &str, owner: &str, until: i64) -> R<bool> {
+        Ok(self.execute(
+            "UPDATE accounts SET lease_owner = $3, lease_until = $4 WHERE id = $1 AND lease_owner = $2",
+            &[&id, &old_owner, &owner, &until],
+        )? == 1)
+    }
+
+    fn lease_owner(&self, id: i64) -> R<Option<String>> {
+        Ok(self
+            .query_opt("SELECT lease_owner FROM accounts WHERE id = $1", &[&id])?
+            .and_then(|r| r.get(0)))
+    }
+
+    fn release(&self, id: i64, owner: &str) -> R<()> {
+        self.execute(
+            "UPDATE accounts SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2",
+            &[&id, &owner],
+        )?;
+        Ok(())
+    }
+
+    fn record_refresh(
+        &self,
+        id: i64,
+        owner: &str,
+        rec: &RefreshRecord,
+        revision: i64,
+        cookies: Option<(&[CookieRow], Option<i64>)>,
+    ) -> R<Recorded> {
+        let status = rec.status.as_str();
+        self.tx(|| {
+            let n = self.execute(
+                "UPDATE accounts SET status = $3, last_checked = $4, \
+                 last_refreshed = CASE WHEN $5 THEN $4 ELSE last_refreshed END, \
+                 consecutive_failures = $6, next_attempt_at = $7, updated_at = $4, \
+                 lease_owner = NULL, lease_until = NULL, revision = revision + 1, \
+                 long_login_refused = COALESCE($9, long_login_refused) \
+                 WHERE id = $1 AND lease_owner = $2 AND revision = $8",
+                &[
+                    &id,
+                    &owner,
+                    &status,
+                    &rec.checked_at,
+                    &rec.refreshed,
+                    &rec.consecutive_failures,
+                    &rec.next_attempt_at,
+                    &revision,
+                    &rec.long_login_refused,
+                ],
+            )?;
+            if n == 1 {
+                if let Some((rows, long_login_until)) = cookies {
+                    self.replace_cookies(id, rows, long_login_until)?;
+                }
+                return Ok(Recorded::Stored);
+            }
+            let released = self.execute(
+                "UPDATE accounts SET lease_owner = NULL, lease_until = NULL \
+                 WHERE id = $1 AND lease_owner = $2",
+                &[&id, &owner],
+            )?;
+            Ok(if released == 1 {
+                Recorded::Superseded
+            } else {
+                Recorded::LeaseLost
+            })
+        })
+    }
+}

@@ -1,0 +1,197 @@
+//! The PostgreSQL backend: one database that any number of qrlogin processes on any
+//! number of hosts share.
+//!
+//! One connection per process, through tokio-postgres. Its connection task runs on a
+//! thread of its own (a one-thread runtime), so the store's methods can stay synchronous,
+//! as on SQLite, and block on a query from any thread, inside or outside the commands'
+//! runtime. Every change to one account is one transaction; leases are conditional
+//! updates that take row locks, never table locks, so hosts never queue behind each other.
+//! The schema is versioned in `qrlogin_meta` and migrated under an advisory lock (one
+//! process migrates, the others wait and find nothing to do). The URL's password never
+//! leaves `connect`: every message shows the URL redacted.
+
+mod accounts;
+mod connect;
+mod keys;
+mod migrations;
+
+use super::StoreError;
+use super::backend::{Backend, R};
+use super::location::PgUrl;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Row, Statement};
+
+/// What `doctor` shows of a PostgreSQL store.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub server_version: String,
+    pub tls: bool,
+    pub user: String,
+    pub database: String,
+    /// Table rights a command needs that this user lacks ("cookies: DELETE").
+    pub missing_rights: Vec<String>,
+}
+
+pub(crate) struct Postgres {
+    client: Client,
+    /// The URL with its password replaced, for messages.
+    shown: String,
+    tls: bool,
+    /// Prepared statements by SQL: a refresh runs the same few for every account.
+    statements: Mutex<HashMap<&'static str, Statement>>,
+}
+
+type Param<'a> = &'a (dyn ToSql + Sync);
+
+impl Postgres {
+    pub fn open(url: &PgUrl) -> Result<Postgres, StoreError> {
+        let (client, tls) = connect::connect(url)?;
+        let db = Postgres {
+            client,
+            shown: url.redacted(),
+            tls,
+            statements: Mutex::new(HashMap::new()),
+        };
+        db.migrate()?;
+        Ok(db)
+    }
+
+    fn err(&self, e: tokio_postgres::Error) -> StoreError {
+        StoreError::Postgres {
+            url: self.shown.clone(),
+            why: describe(&e),
+        }
+    }
+
+    /// Wait for one request to the server. The connection is driven on its own thread,
+    /// so this never needs (or blocks) the caller's runtime.
+    fn block<T>(
+        &self,
+        fut: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> R<T> {
+        futures_executor::block_on(fut).map_err(|e| self.err(e))
+    }
+
+    fn statement(&self, sql: &'static str) -> R<Statement> {
+        let cached = self
+            .statements
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(sql)
+            .cloned();
+        if let Some(s) = cached {
+            return Ok(s);
+        }
+        let s = self.block(self.client.prepare(sql))?;
+        self.statements
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(sql, s.clone());
+        Ok(s)
+    }
+
+    fn query(&self, sql: &'static str, params: &[Param<'_>]) -> R<Vec<Row>> {
+        let s = self.statement(sql)?;
+        self.block(self.client.query(&s, params))
+    }
+
+    fn query_opt(&self, sql: &'static str, params: &[Param<'_>]) -> R<Option<Row>> {
+        let s = self.statement(sql)?;
+        self.block(self.client.query_opt(&s, params))
+    }
+
+    fn execute(&self, sql: &'static str, params: &[Param<'_>]) -> R<u64> {
+        let s = self.statement(sql)?;
+        self.block(self.client.execute(&s, params))
+    }
+
+    /// Run `f` in one transaction: committed if it returns `Ok`, rolled back otherwise.
+    fn tx<T>(&self, f: impl FnOnce() -> R<T>) -> R<T> {
+        self.block(self.client.batch_execute("BEGIN"))?;
+        match f() {
+            Ok(out) => {
+                self.block(self.client.batch_execute("COMMIT"))?;
+                Ok(out)
+            }
+            Err(e) => {
+                // The error that counts is `f`'s; a failed rollback ends the session
+                // anyway, and the server rolls back with it.
+                let _ = self.block(self.client.batch_execute("ROLLBACK"));
+                Err(e)
+            }
+        }
+    }
+
+    fn migrate(&self) -> R<()> {
+        migrations::migrate(self)
+    }
+}
+
+/// A server error as one line: its message and SQLSTATE; otherwise the client's own text
+/// with its causes (a connection refused, a TLS failure).
+pub(super) fn describe(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{} (SQLSTATE {})", db.message(), db.code().code());
+    }
+    let mut out = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+impl Backend for Postgres {
+    fn schema_version(&self) -> R<i64> {
+        migrations::version(self)
+    }
+
+    fn integrity_check(&self) -> R<String> {
+        // The server keeps its own pages consistent; what can be wrong is qrlogin's part,
+        // checked as SQLite's integrity_check would: a cookie that lost its account.
+        let row = self.block(self.client.query_one(
+            "SELECT count(*) FROM cookies c WHERE NOT EXISTS \
+             (SELECT 1 FROM accounts a WHERE a.id = c.account_id)",
+            &[],
+        ))?;
+        Ok(match row.get::<_, i64>(0) {
+            0 => "ok".into(),
+            n => format!("{n} cookies belong to no account"),
+        })
+    }
+
+    fn probe(&self) -> R<Option<Probe>> {
+        let row = self.block(self.client.query_one(
+            "SELECT current_setting('server_version'), current_user::text, \
+             current_database()::text",
+            &[],
+        ))?;
+        // What every command needs on each table; DDL is needed only to migrate.
+        let missing = self.block(self.client.query(
+            "SELECT t || ': ' || p FROM unnest(ARRAY['accounts', 'cookies', 'pending_logins']) t, \
+             unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']) p \
+             WHERE NOT has_table_privilege(current_user, t, p) ORDER BY 1",
+            &[],
+        ))?;
+        Ok(Some(Probe {
+            server_version: row.get(0),
+            tls: self.tls,
+            user: row.get(1),
+            database: row.get(2),
+            missing_rights: missing.iter().map(|r| r.get(0)).collect(),
+        }))
+    }
+
+    fn checkpoint(&self) -> R<bool> {
+        // No WAL file of qrlogin's to empty: the server's own WAL and backups are its
+        // operator's, and a deleted row is gone for every client at commit.
+        Ok(true)
+    }
+}

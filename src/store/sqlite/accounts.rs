@@ -1,0 +1,317 @@
+//! Accounts and their cookies in SQLite: reading, saving a login or an import, deleting.
+
+use super::Sqlite;
+use crate::store::backend::{Accounts, R};
+use crate::store::model::{
+    Account, AccountSummary, CookieRow, NewAccount, Saved, Status, plan_name,
+};
+use rusqlite::{OptionalExtension, Row, Transaction, params};
+
+pub(super) const ACCOUNT_COLUMNS: &str = "id, unb, name, nickname, created_at, updated_at, status, \
+     last_checked, last_refreshed, consecutive_failures, next_attempt_at, proxy, user_agent, \
+     revision, long_login_refused, long_login_until";
+
+pub(super) fn account_from_row(r: &Row<'_>) -> rusqlite::Result<Account> {
+    Ok(Account {
+        id: r.get(0)?,
+        unb: r.get(1)?,
+        name: r.get(2)?,
+        nickname: r.get(3)?,
+        created_at: r.get(4)?,
+        updated_at: r.get(5)?,
+        status: Status::parse(&r.get::<_, String>(6)?),
+        last_checked: r.get(7)?,
+        last_refreshed: r.get(8)?,
+        consecutive_failures: r.get(9)?,
+        next_attempt_at: r.get(10)?,
+        proxy: r.get(11)?,
+        user_agent: r.get(12)?,
+        revision: r.get(13)?,
+        long_login_refused: r.get(14)?,
+        long_login_until: r.get(15)?,
+        cookies: Vec::new(),
+    })
+}
+
+/// An account's cookie rows, in the order they were written.
+pub(super) fn cookie_rows(
+    conn: &rusqlite::Connection,
+    account_id: i64,
+) -> rusqlite::Result<Vec<CookieRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT name, value, domain, host_only, path, expires, secure, http_only, same_site, \
+         key_id FROM cookies WHERE account_id = ?1 ORDER BY rowid",
+    )?;
+    let rows = stmt.query_map([account_id], |r| {
+        Ok(CookieRow {
+            name: r.get(0)?,
+            value: r.get(1)?,
+            domain: r.get(2)?,
+            host_only: r.get(3)?,
+            path: r.get(4)?,
+            expires: r.get(5)?,
+            secure: r.get(6)?,
+            http_only: r.get(7)?,
+            same_site: r.get(8)?,
+            key_id: r.get(9)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// Replace every cookie of an account and keep the readable long-login expiry beside
+/// them. Called inside the account's transaction only.
+pub(super) fn replace_cookies(
+    tx: &Transaction<'_>,
+    account_id: i64,
+    cookies: &[CookieRow],
+    long_login_until: Option<i64>,
+) -> rusqlite::Result<()> {
+    // Every statement here is cached: a refresh of many accounts runs them once each, and
+    // compiling SQL was a visible part of its CPU.
+    tx.prepare_cached("DELETE FROM cookies WHERE account_id = ?1")?
+        .execute([account_id])?;
+    let mut stmt = tx.prepare_cached(
+        "INSERT OR REPLACE INTO cookies \
+         (account_id, name, value, domain, host_only, path, expires, secure, http_only, same_site, key_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?;
+    for c in cookies {
+        stmt.execute(params![
+            account_id,
+            c.name,
+            c.value,
+            c.domain,
+            c.host_only,
+            c.path,
+            c.expires,
+            c.secure,
+            c.http_only,
+            c.same_site,
+            c.key_id,
+        ])?;
+    }
+    tx.prepare_cached("UPDATE accounts SET long_login_until = ?2 WHERE id = ?1")?
+        .execute(params![account_id, long_login_until])?;
+    Ok(())
+}
+
+impl Accounts for Sqlite {
+    fn list(&self, each: &mut dyn FnMut(AccountSummary) -> R<()>) -> R<()> {
+        let mut stmt = self
+            .conn()
+            .prepare(
+                "SELECT a.name, a.unb, a.nickname, a.status, a.last_checked, a.last_refreshed, \
+                 a.long_login_until, \
+                 a.proxy IS NOT NULL AND a.proxy != '' \
+                 FROM accounts a ORDER BY a.name",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(AccountSummary {
+                    name: r.get(0)?,
+                    unb: r.get(1)?,
+                    nickname: r.get(2)?,
+                    status: Status::parse(&r.get::<_, String>(3)?),
+                    last_checked: r.get(4)?,
+                    last_refreshed: r.get(5)?,
+                    long_login_expires: r.get(6)?,
+                    has_proxy: r.get(7)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        for row in rows {
+            each(row.map_err(|e| self.err(e))?)?;
+        }
+        Ok(())
+    }
+
+    fn has_cookies_for(&self, domain: &str) -> R<bool> {
+        self.conn()
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM cookies WHERE domain = ?1 OR domain LIKE '%.' || ?1)",
+                [domain],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    fn names(&self) -> R<Vec<String>> {
+        let mut stmt = self
+            .conn()
+            .prepare("SELECT name FROM accounts ORDER BY name")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt.query_map([], |r| r.get(0)).map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    fn all_brief(&self) -> R<Vec<Account>> {
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY name");
+        let mut stmt = self.conn().prepare(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], account_from_row)
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    fn find_brief(&self, query: &str) -> R<Option<Account>> {
+        let sql = format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE name = ?1 OR unb = ?1 \
+             ORDER BY name = ?1 DESC LIMIT 1"
+        );
+        self.conn()
+            .prepare_cached(&sql)
+            .and_then(|mut s| s.query_row([query], account_from_row).optional())
+            .map_err(|e| self.err(e))
+    }
+
+    fn by_id_brief(&self, id: i64) -> R<Option<Account>> {
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?1");
+        // Cached: a refresh reads every account it leases by id, once each.
+        self.conn()
+            .prepare_cached(&sql)
+            .and_then(|mut s| s.query_row([id], account_from_row).optional())
+            .map_err(|e| self.err(e))
+    }
+
+    fn cookie_rows(&self, account_id: i64) -> R<Vec<CookieRow>> {
+        cookie_rows(self.conn(), account_id).map_err(|e| self.err(e))
+    }
+
+    fn owner_of_name(&self, name: &str) -> R<Option<String>> {
+        self.conn()
+            .query_row("SELECT unb FROM accounts WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    fn save(
+        &self,
+        new: &NewAccount,
+        cookies: &[CookieRow],
+        long_login_until: Option<i64>,
+        now: i64,
+    ) -> R<(i64, Saved)> {
+        self.write(|tx| {
+            let existing: Option<(i64, String)> = tx
+                .query_row(
+                    "SELECT id, name FROM accounts WHERE unb = ?1",
+                    [&new.unb],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let mut owner = |name: &str| {
+                tx.query_row("SELECT unb FROM accounts WHERE name = ?1", [name], |r| {
+                    r.get(0)
+                })
+                .optional()
+            };
+            let (name, saved) = match plan_name(new, existing.as_ref(), &mut owner)? {
+                Ok(p) => p,
+                Err(e) => return Ok(Err(e)),
+            };
+            let refreshed = new.refreshed.then_some(now);
+            let id = match existing {
+                Some((id, _)) if new.refreshed => {
+                    // A login: the cookies were just validated, the slate is clean.
+                    tx.execute(
+                        "UPDATE accounts SET name = ?2, nickname = COALESCE(?3, nickname), \
+                         updated_at = ?4, status = ?5, last_refreshed = ?6, last_checked = ?6, \
+                         consecutive_failures = 0, next_attempt_at = NULL, proxy = ?7, \
+                         user_agent = COALESCE(?8, user_agent), revision = revision + 1, \
+                         long_login_refused = 0 WHERE id = ?1",
+                        params![
+                            id,
+                            name,
+                            new.nickname,
+                            now,
+                            new.status.as_str(),
+                            refreshed,
+                            new.proxy,
+                            new.user_agent
+                        ],
+                    )?;
+                    id
+                }
+                Some((id, _)) => {
+                    // An import: the history stays; the new cookies are checked on the
+                    // next refresh, whatever cooldown the old ones had earned.
+                    tx.execute(
+                        "UPDATE accounts SET name = ?2, nickname = COALESCE(?3, nickname), \
+                         updated_at = ?4, consecutive_failures = 0, next_attempt_at = NULL, \
+                         proxy = COALESCE(?5, proxy), user_agent = COALESCE(?6, user_agent), \
+                         revision = revision + 1, long_login_refused = 0 WHERE id = ?1",
+                        params![id, name, new.nickname, now, new.proxy, new.user_agent],
+                    )?;
+                    id
+                }
+                None => {
+                    tx.execute(
+                        "INSERT INTO accounts (unb, name, nickname, created_at, updated_at, status, \
+                         last_checked, last_refreshed, proxy, user_agent) \
+                         VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?6, ?7, ?8)",
+                        params![
+                            new.unb,
+                            name,
+                            new.nickname,
+                            now,
+                            new.status.as_str(),
+                            refreshed,
+                            new.proxy,
+                            new.user_agent
+                        ],
+                    )?;
+                    tx.last_insert_rowid()
+                }
+            };
+            replace_cookies(tx, id, cookies, long_login_until)?;
+            Ok(Ok((id, saved)))
+        })?
+    }
+
+    fn delete(&self, account_id: i64) -> R<()> {
+        self.write(|tx| {
+            tx.execute("DELETE FROM cookies WHERE account_id = ?1", [account_id])?;
+            tx.execute("DELETE FROM accounts WHERE id = ?1", [account_id])?;
+            Ok(())
+        })
+    }
+
+    fn insert_copy(&self, a: &Account, cookies: &[CookieRow], replace: bool) -> R<()> {
+        self.write(|tx| {
+            if replace {
+                tx.execute(
+                    "DELETE FROM cookies WHERE account_id IN (SELECT id FROM accounts WHERE unb = ?1)",
+                    [&a.unb],
+                )?;
+                tx.execute("DELETE FROM accounts WHERE unb = ?1", [&a.unb])?;
+            }
+            tx.execute(
+                "INSERT INTO accounts (unb, name, nickname, created_at, updated_at, status, \
+                 last_checked, last_refreshed, consecutive_failures, next_attempt_at, proxy, \
+                 user_agent, revision, long_login_refused) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                params![
+                    a.unb,
+                    a.name,
+                    a.nickname,
+                    a.created_at,
+                    a.updated_at,
+                    a.status.as_str(),
+                    a.last_checked,
+                    a.last_refreshed,
+                    a.consecutive_failures,
+                    a.next_attempt_at,
+                    a.proxy,
+                    a.user_agent,
+                    a.revision,
+                    a.long_login_refused
+                ],
+            )?;
+            replace_cookies(tx, tx.last_insert_rowid(), cookies, a.long_login_until)
+        })
+    }
+}

@@ -1,0 +1,99 @@
+//! Leases and refresh results in SQLite: each a short `BEGIN IMMEDIATE` transaction.
+
+use super::Sqlite;
+use super::accounts::replace_cookies;
+use crate::store::backend::{Leases, R};
+use crate::store::model::{CookieRow, Recorded, RefreshRecord};
+use rusqlite::params;
+
+impl Leases for Sqlite {
+    fn try_lease(&self, id: i64, owner: &str, until: i64, now: i64) -> R<bool> {
+        self.write(|tx| {
+            let n = tx.prepare_cached(
+                "UPDATE accounts SET lease_owner = ?2, lease_until = ?3 \
+                 WHERE id = ?1 AND (lease_owner IS NULL OR lease_owner = ?2 OR lease_until IS NULL OR lease_until <= ?4)",
+            )?
+            .execute(params![id, owner, until, now])?;
+            Ok(n == 1)
+        })
+    }
+
+    fn steal_lease(&self, id: i64, old_owner: &str, owner: &str, until: i64) -> R<bool> {
+        self.write(|tx| {
+            let n = tx.prepare_cached(
+                "UPDATE accounts SET lease_owner = ?3, lease_until = ?4 WHERE id = ?1 AND lease_owner = ?2",
+            )?
+            .execute(params![id, old_owner, owner, until])?;
+            Ok(n == 1)
+        })
+    }
+
+    fn lease_owner(&self, id: i64) -> R<Option<String>> {
+        self.conn()
+            .query_row(
+                "SELECT lease_owner FROM accounts WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    fn release(&self, id: i64, owner: &str) -> R<()> {
+        self.write(|tx| {
+            tx.prepare_cached(
+                "UPDATE accounts SET lease_owner = NULL, lease_until = NULL WHERE id = ?1 AND lease_owner = ?2",
+            )?
+            .execute(params![id, owner])?;
+            Ok(())
+        })
+    }
+
+    fn record_refresh(
+        &self,
+        id: i64,
+        owner: &str,
+        rec: &RefreshRecord,
+        revision: i64,
+        cookies: Option<(&[CookieRow], Option<i64>)>,
+    ) -> R<Recorded> {
+        self.write(|tx| {
+            let n = tx
+                .prepare_cached(
+                    "UPDATE accounts SET status = ?3, last_checked = ?4, \
+                 last_refreshed = CASE WHEN ?5 THEN ?4 ELSE last_refreshed END, \
+                 consecutive_failures = ?6, next_attempt_at = ?7, updated_at = ?4, \
+                 lease_owner = NULL, lease_until = NULL, revision = revision + 1, \
+                 long_login_refused = COALESCE(?9, long_login_refused) \
+                 WHERE id = ?1 AND lease_owner = ?2 AND revision = ?8",
+                )?
+                .execute(params![
+                    id,
+                    owner,
+                    rec.status.as_str(),
+                    rec.checked_at,
+                    rec.refreshed,
+                    rec.consecutive_failures,
+                    rec.next_attempt_at,
+                    revision,
+                    rec.long_login_refused
+                ])?;
+            if n == 1 {
+                if let Some((rows, long_login_until)) = cookies {
+                    replace_cookies(tx, id, rows, long_login_until)?;
+                }
+                return Ok(Recorded::Stored);
+            }
+            let released = tx
+                .prepare_cached(
+                    "UPDATE accounts SET lease_owner = NULL, lease_until = NULL \
+                 WHERE id = ?1 AND lease_owner = ?2",
+                )?
+                .execute(params![id, owner])?;
+            Ok(if released == 1 {
+                Recorded::Superseded
+            } else {
+                Recorded::LeaseLost
+            })
+        })
+    }
+}

@@ -1,0 +1,341 @@
+//! The PostgreSQL store (issue 11): bad URLs and servers as exit 7 with one line and no
+//! password, `copy` between the backends, and many refresh processes ("hosts") sharing
+//! one store. The rest of the suite runs on PostgreSQL too with
+//! `QRLOGIN_TEST_STORE=postgres` (`.ci/run` does).
+
+use crate::pg;
+use crate::support::{Env, closed_port};
+use qrlogin::sim::Scenario;
+use qrlogin::store::Status;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Run `args` against the store at `url`: exit 7, one line on stderr, which is returned;
+/// no password of the cluster's anywhere in the output.
+fn fails_7(env: &Env, url: &str, args: &[&str]) -> String {
+    let out = env
+        .cmd()
+        .env("QRLOGIN_DB", url)
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(7), "{args:?}: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    let all = format!("{stderr}{}", String::from_utf8_lossy(&out.stdout));
+    assert!(!all.contains(&pg::cluster().password), "{all}");
+    assert!(!all.contains("not-the-password"), "{all}");
+    stderr
+}
+
+#[test]
+fn unreachable_refused_missing_or_foreign_databases_are_exit_7_and_redacted() {
+    let env = Env::new();
+    let c = pg::cluster();
+    let closed = closed_port();
+    let e = fails_7(
+        &env,
+        &format!("postgres://qrlogin:not-the-password@127.0.0.1:{closed}/x?sslmode=disable"),
+        &["list"],
+    );
+    assert!(
+        e.contains("cannot connect to the account database postgres://qrlogin:***@127.0.0.1:"),
+        "{e}"
+    );
+    let e = fails_7(
+        &env,
+        &format!(
+            "postgresql://qrlogin:not-the-password@127.0.0.1:{}/postgres?sslmode=disable",
+            c.port
+        ),
+        &["list"],
+    );
+    assert!(e.contains("password authentication failed"), "{e}");
+    let missing = c.url("no_such_database");
+    let e = fails_7(&env, &missing, &["show", "x"]);
+    assert!(e.contains("\"no_such_database\" does not exist"), "{e}");
+    // TLS asked for, a server without it.
+    let e = fails_7(
+        &env,
+        &missing.replace("sslmode=disable", "sslmode=require"),
+        &["list"],
+    );
+    assert!(e.to_lowercase().contains("tls"), "{e}");
+    let e = fails_7(
+        &env,
+        &c.url("x").replace("sslmode=disable", "sslmode=sometimes"),
+        &["list"],
+    );
+    assert!(e.contains("sslmode=sometimes is not one of"), "{e}");
+
+    // Another program's tables, and a schema from a newer qrlogin: left as they are.
+    let foreign = c.database();
+    c.sql(&pg::db_name(&foreign), "CREATE TABLE accounts (x int)");
+    let before = c.dump(&pg::db_name(&foreign));
+    let e = fails_7(&env, &foreign, &["list"]);
+    assert!(e.contains("is not a qrlogin store"), "{e}");
+    assert_eq!(c.dump(&pg::db_name(&foreign)), before);
+    let newer = Env::new().on_postgres();
+    newer.import_header("keep", "unb=2219000000001; cookie2=keepthisvalue");
+    let url = newer.pg.clone().unwrap();
+    c.sql(
+        &pg::db_name(&url),
+        "UPDATE qrlogin_meta SET value = '99' WHERE key = 'schema_version'",
+    );
+    let before = newer.store_bytes();
+    let e = fails_7(&newer, &url, &["list"]);
+    assert!(
+        e.contains("written by a newer qrlogin (schema version 99"),
+        "{e}"
+    );
+    assert_eq!(newer.store_bytes(), before);
+
+    // doctor says what failed, also without the password.
+    let out = env
+        .cmd()
+        .env("QRLOGIN_DB", c.url("no_such_database"))
+        .args(["doctor"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains(&c.password), "{text}");
+    assert!(
+        text.contains("FAIL  database") && text.contains("qrlogin:***@"),
+        "{text}"
+    );
+}
+
+/// Every export of every account in the store at `db`, by (account, format).
+fn exports(env: &Env, db: &std::ffi::OsStr) -> BTreeMap<(String, String), String> {
+    let list = env
+        .cmd()
+        .env("QRLOGIN_DB", db)
+        .args(["list", "--json"])
+        .output()
+        .unwrap();
+    let list: Vec<Value> = serde_json::from_slice(&list.stdout).unwrap();
+    let mut out = BTreeMap::new();
+    for a in list {
+        let name = a["name"].as_str().unwrap().to_owned();
+        // Not header/env: they are for the site's host, and these cookies are for
+        // .goofish.com while the simulator is on loopback.
+        for format in ["json", "netscape", "playwright"] {
+            let o = env
+                .cmd()
+                .env("QRLOGIN_DB", db)
+                .args(["export", &name, "--format", format])
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            out.insert(
+                (name.clone(), format.to_owned()),
+                String::from_utf8(o.stdout).unwrap(),
+            );
+        }
+    }
+    out
+}
+
+#[test]
+fn copy_sqlite_to_postgres_and_back_gives_identical_exports() {
+    let env = Env::with_sim(Env::auto_phone(50, 50)).on_sqlite();
+    env.login(&["--name", "phone"]);
+    env.import_header(
+        "shop-a",
+        "unb=2219000000101; cookie2=aaaacookievalue; _tb_token_=tokenaaaa",
+    );
+    env.import_header("shop-b", "unb=2219000000102; cookie2=bbbbcookievalue");
+    let pending = env.add_account(&["--no-wait", "--json"]).output().unwrap();
+    assert!(pending.status.success());
+    let before = exports(&env, &env.location());
+    assert_eq!(before.len(), 9);
+
+    let url = pg::cluster().database();
+    let out = env.cmd().args(["copy", "--to", &url]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("copied 3 account(s) with ") && stderr.contains(" and 1 pending login(s)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&pg::cluster().password), "{stderr}");
+    assert!(stderr.contains("qrlogin:***@"), "{stderr}");
+
+    // Again: every account is there already, so nothing is written (exit 2).
+    let dump = pg::cluster().dump(&pg::db_name(&url));
+    let again = env.cmd().args(["copy", "--to", &url]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(again.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("already holds phone (") && stderr.contains("--replace"),
+        "{stderr}"
+    );
+    assert_eq!(pg::cluster().dump(&pg::db_name(&url)), dump);
+    let replaced = env
+        .cmd()
+        .args(["copy", "--to", &url, "--replace"])
+        .output()
+        .unwrap();
+    assert!(replaced.status.success());
+
+    // Back into a new SQLite file, from the PostgreSQL store.
+    let back = env.dir.path().join("back/accounts.db");
+    let out = env
+        .cmd()
+        .env("QRLOGIN_DB", &url)
+        .args(["copy", "--to"])
+        .arg(&back)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(exports(&env, back.as_os_str()), before);
+    assert_eq!(exports(&env, std::ffi::OsStr::new(&url)), before);
+    let pend = env
+        .cmd()
+        .env("QRLOGIN_DB", &back)
+        .args(["pending", "--json"])
+        .output()
+        .unwrap();
+    let pend: Vec<Value> = serde_json::from_slice(&pend.stdout).unwrap();
+    assert_eq!(pend.len(), 1);
+}
+
+/// Seed `n` never-refreshed accounts with long login.
+fn seed(env: &Env, n: usize) {
+    let store = env.store();
+    for i in 0..n {
+        env.seed_account(
+            &store,
+            &format!("22193{i:08}"),
+            &format!("f{i:05}"),
+            true,
+            Status::Ok,
+        );
+    }
+}
+
+/// `refresh --json` as if on host `host`.
+/// A lease then lasts 4 × 1 s + 10 s: what a dead host's accounts wait.
+fn refresh_on(env: &Env, host: &str, extra: &[&str]) -> std::process::Child {
+    let mut args = vec!["refresh", "--jitter", "0", "--concurrency", "16", "--json"];
+    args.extend_from_slice(extra);
+    env.spawn(&args)
+        .env("QRLOGIN_HOST_ID", host)
+        .env("QRLOGIN_HTTP_TIMEOUT", "1")
+        .spawn()
+        .unwrap()
+}
+
+fn renewals(env: &Env) -> BTreeMap<String, u64> {
+    serde_json::from_value(env.state()["renewals"].clone()).unwrap()
+}
+
+#[test]
+fn four_hosts_share_the_accounts_and_renew_each_exactly_once() {
+    let env = Env::with_sim(Scenario {
+        latency_ms: 5,
+        ..Scenario::default()
+    })
+    .on_postgres();
+    seed(&env, 2000);
+    let children: Vec<_> = ["host-a", "host-b", "host-c", "host-d"]
+        .iter()
+        .map(|h| refresh_on(&env, h, &[]))
+        .collect();
+    let mut renewed_by = Vec::new();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let r: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+        renewed_by.push(r.iter().filter(|x| x["skipped"].is_null()).count());
+    }
+    let counts = renewals(&env);
+    assert_eq!(counts.len(), 2000);
+    assert!(counts.values().all(|n| *n == 1), "{counts:?}");
+    assert_eq!(renewed_by.iter().sum::<usize>(), 2000, "{renewed_by:?}");
+    // The work was shared, not done by whichever process started first.
+    assert!(
+        renewed_by.iter().filter(|n| **n > 0).count() >= 2,
+        "{renewed_by:?}"
+    );
+    assert!(
+        env.list_json()
+            .iter()
+            .all(|a| a["status"] == "ok" && !a["last_refreshed"].is_null())
+    );
+}
+
+#[test]
+fn a_host_killed_mid_run_leaves_its_accounts_to_a_later_run_after_the_lease_expires() {
+    let env = Env::with_sim(Scenario {
+        latency_ms: 50,
+        ..Scenario::default()
+    })
+    .on_postgres();
+    seed(&env, 300);
+    let interval = ["--min-interval", "1h"];
+    let mut killed = refresh_on(&env, "host-a", &interval);
+    let others: Vec<_> = ["host-b", "host-c"]
+        .iter()
+        .map(|h| refresh_on(&env, h, &interval))
+        .collect();
+    // Killed once the run is well under way (all three are renewing by then).
+    let started = std::time::Instant::now();
+    while renewals(&env).len() < 60 && started.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    for child in others {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // What host-a held when it died is still leased, to a process of another host: not
+    // taken over on a pid check, only after the lease runs out.
+    let left: Vec<Value> = env
+        .list_json()
+        .into_iter()
+        .filter(|a| a["last_refreshed"].is_null())
+        .collect();
+    assert!(
+        !left.is_empty() && left.len() <= 16,
+        "host-a's in-flight accounts: {}",
+        left.len()
+    );
+    let later = refresh_on(&env, "host-e", &["--min-interval", "1h", "--wait"]);
+    let out = later.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let renewed: Vec<&Value> = r.iter().filter(|x| x["skipped"].is_null()).collect();
+    assert_eq!(renewed.len(), left.len(), "{r:?}");
+    let counts = renewals(&env);
+    assert_eq!(counts.len(), 300);
+    // Once each, but for those host-a had asked about before it died (at most its 16).
+    let twice = counts.values().filter(|n| **n == 2).count();
+    assert!(
+        counts.values().all(|n| *n <= 2) && twice <= 16,
+        "{counts:?}"
+    );
+    assert!(
+        env.list_json()
+            .iter()
+            .all(|a| a["status"] == "ok" && !a["last_refreshed"].is_null())
+    );
+}
