@@ -339,3 +339,85 @@ fn a_host_killed_mid_run_leaves_its_accounts_to_a_later_run_after_the_lease_expi
             .all(|a| a["status"] == "ok" && !a["last_refreshed"].is_null())
     );
 }
+
+#[test]
+fn copy_into_a_store_under_another_key_needs_that_key_and_reseals_with_it() {
+    // Host A: a SQLite store under its own key. The fleet's store: PostgreSQL under key B.
+    let a = Env::new().on_sqlite();
+    a.import_header("from-a", "unb=2219000000201; cookie2=valuefromhosta");
+    let fleet = Env::new().on_postgres();
+    fleet.import_header("fleet", "unb=2219000000202; cookie2=valueofthefleet");
+    let url = fleet.pg.clone().unwrap();
+    // A lacks the fleet's key: refused before anything is written.
+    let before = fleet.store_bytes();
+    let out = a.cmd().args(["copy", "--to", &url]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(7), "{stderr}");
+    assert!(stderr.contains("not among the keys in use"), "{stderr}");
+    assert_eq!(fleet.store_bytes(), before);
+    // With the fleet's key imported (A's own is kept, retired), A's values move over and
+    // are sealed with the fleet's key: the fleet's hosts read them with theirs alone.
+    a.cmd()
+        .args(["key", "import"])
+        .write_stdin(fleet.stdout_of(&["key", "export"]))
+        .assert()
+        .success();
+    a.cmd().args(["copy", "--to", &url]).assert().success();
+    fleet
+        .cmd()
+        .args(["export", "from-a", "--format", "json"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("valuefromhosta"));
+    assert!(
+        !String::from_utf8_lossy(&fleet.store_bytes()).contains("valuefromhosta"),
+        "a plain value in the dump"
+    );
+}
+
+#[test]
+fn doctor_shows_the_server_and_the_rights_a_user_lacks() {
+    let env = Env::with_sim(Scenario::default()).on_postgres();
+    env.import_header("shop", "unb=2219000000301; cookie2=doctorvalue1");
+    let url = env.pg.clone().unwrap();
+    let db = pg::db_name(&url);
+    let c = pg::cluster();
+    let role = format!("ro_{}", &db[2..10]);
+    c.sql(
+        &db,
+        &format!(
+            "CREATE ROLE {role} LOGIN PASSWORD 'ro-pass-word'; \
+             GRANT SELECT ON accounts, cookies, pending_logins, qrlogin_meta TO {role}"
+        ),
+    );
+    let ro = url.replacen(
+        &format!("qrlogin:{}@", c.password),
+        &format!("{role}:ro-pass-word@"),
+        1,
+    );
+    let out = env
+        .cmd()
+        .env("QRLOGIN_DB", &ro)
+        .args(["doctor"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(7), "{text}");
+    assert!(!text.contains("ro-pass-word"), "{text}");
+    assert!(
+        text.contains(&format!("as {role} on {db}, not encrypted"))
+            && text.contains(&format!(
+                "FAIL  database  {role} lacks rights qrlogin needs: accounts: DELETE, accounts: INSERT"
+            )),
+        "{text}"
+    );
+    // Reading works with those rights; a write says what failed, in one line.
+    env.cmd()
+        .env("QRLOGIN_DB", &ro)
+        .args(["list"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("shop"));
+    let e = fails_7(&env, &ro, &["delete", "shop", "--yes"]);
+    assert!(e.contains("permission denied for table"), "{e}");
+}
