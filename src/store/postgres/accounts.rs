@@ -69,14 +69,9 @@ impl Postgres {
             .collect())
     }
 
-    /// Replace every cookie of an account (one statement for the whole set) and keep the
-    /// readable long-login expiry beside them. Inside the account's transaction only.
-    pub(super) fn replace_cookies(
-        &self,
-        account_id: i64,
-        cookies: &[CookieRow],
-        long_login_until: Option<i64>,
-    ) -> R<()> {
+    /// Replace every cookie of an account (one statement for the whole set). Inside the
+    /// account's transaction only, by a caller that writes the long-login expiry itself.
+    pub(super) fn replace_cookies(&self, account_id: i64, cookies: &[CookieRow]) -> R<()> {
         self.execute("DELETE FROM cookies WHERE account_id = $1", &[&account_id])?;
         // The key is (domain, host-only, path, name): a later cookie with the same key
         // replaces an earlier one, as SQLite's INSERT OR REPLACE does, in its place.
@@ -121,10 +116,6 @@ impl Postgres {
                 &same_site,
                 &key_ids,
             ],
-        )?;
-        self.execute(
-            "UPDATE accounts SET long_login_until = $2 WHERE id = $1",
-            &[&account_id, &long_login_until],
         )?;
         Ok(())
     }
@@ -222,7 +213,7 @@ impl Accounts for Postgres {
                          updated_at = $4, status = $5, last_refreshed = $6, last_checked = $6, \
                          consecutive_failures = 0, next_attempt_at = NULL, proxy = $7, \
                          user_agent = COALESCE($8, user_agent), revision = revision + 1, \
-                         long_login_refused = FALSE WHERE id = $1",
+                         long_login_refused = FALSE, long_login_until = $9 WHERE id = $1",
                         &[
                             &id,
                             &name,
@@ -232,6 +223,7 @@ impl Accounts for Postgres {
                             &refreshed,
                             &new.proxy,
                             &new.user_agent,
+                            &long_login_until,
                         ],
                     )?;
                     id
@@ -242,16 +234,26 @@ impl Accounts for Postgres {
                         "UPDATE accounts SET name = $2, nickname = COALESCE($3, nickname), \
                          updated_at = $4, consecutive_failures = 0, next_attempt_at = NULL, \
                          proxy = COALESCE($5, proxy), user_agent = COALESCE($6, user_agent), \
-                         revision = revision + 1, long_login_refused = FALSE WHERE id = $1",
-                        &[&id, &name, &new.nickname, &now, &new.proxy, &new.user_agent],
+                         revision = revision + 1, long_login_refused = FALSE, \
+                         long_login_until = $7 WHERE id = $1",
+                        &[
+                            &id,
+                            &name,
+                            &new.nickname,
+                            &now,
+                            &new.proxy,
+                            &new.user_agent,
+                            &long_login_until,
+                        ],
                     )?;
                     id
                 }
                 None => self
                     .query(
                         "INSERT INTO accounts (unb, name, nickname, created_at, updated_at, \
-                         status, last_checked, last_refreshed, proxy, user_agent) \
-                         VALUES ($1, $2, $3, $4, $4, $5, $6, $6, $7, $8) RETURNING id",
+                         status, last_checked, last_refreshed, proxy, user_agent, \
+                         long_login_until) \
+                         VALUES ($1, $2, $3, $4, $4, $5, $6, $6, $7, $8, $9) RETURNING id",
                         &[
                             &new.unb,
                             &name,
@@ -261,13 +263,14 @@ impl Accounts for Postgres {
                             &refreshed,
                             &new.proxy,
                             &new.user_agent,
+                            &long_login_until,
                         ],
                     )?
                     .first()
                     .map(|r| r.get(0))
                     .unwrap_or_default(),
             };
-            self.replace_cookies(id, cookies, long_login_until)?;
+            self.replace_cookies(id, cookies)?;
             Ok((id, saved))
         })
     }
@@ -290,8 +293,8 @@ impl Accounts for Postgres {
                 .query(
                     "INSERT INTO accounts (unb, name, nickname, created_at, updated_at, status, \
                      last_checked, last_refreshed, consecutive_failures, next_attempt_at, proxy, \
-                     user_agent, revision, long_login_refused) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+                     user_agent, revision, long_login_refused, long_login_until) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
                      RETURNING id",
                     &[
                         &a.unb,
@@ -308,12 +311,13 @@ impl Accounts for Postgres {
                         &a.user_agent,
                         &a.revision,
                         &a.long_login_refused,
+                        &a.long_login_until,
                     ],
                 )?
                 .first()
                 .map(|r| r.get(0))
                 .unwrap_or_default();
-            self.replace_cookies(id, cookies, a.long_login_until)
+            self.replace_cookies(id, cookies)
         })
     }
 }
@@ -357,13 +361,16 @@ impl Leases for Postgres {
         cookies: Option<(&[CookieRow], Option<i64>)>,
     ) -> R<Recorded> {
         let status = rec.status.as_str();
+        let renewed = cookies.is_some();
+        let until = cookies.and_then(|(_, until)| until);
         self.tx(|| {
             let n = self.execute(
                 "UPDATE accounts SET status = $3, last_checked = $4, \
                  last_refreshed = CASE WHEN $5 THEN $4 ELSE last_refreshed END, \
                  consecutive_failures = $6, next_attempt_at = $7, updated_at = $4, \
                  lease_owner = NULL, lease_until = NULL, revision = revision + 1, \
-                 long_login_refused = COALESCE($9, long_login_refused) \
+                 long_login_refused = COALESCE($9, long_login_refused), \
+                 long_login_until = CASE WHEN $10 THEN $11 ELSE long_login_until END \
                  WHERE id = $1 AND lease_owner = $2 AND revision = $8",
                 &[
                     &id,
@@ -375,11 +382,13 @@ impl Leases for Postgres {
                     &rec.next_attempt_at,
                     &revision,
                     &rec.long_login_refused,
+                    &renewed,
+                    &until,
                 ],
             )?;
             if n == 1 {
-                if let Some((rows, long_login_until)) = cookies {
-                    self.replace_cookies(id, rows, long_login_until)?;
+                if let Some((rows, _)) = cookies {
+                    self.replace_cookies(id, rows)?;
                 }
                 return Ok(Recorded::Stored);
             }

@@ -169,16 +169,17 @@ impl Keys for Postgres {
             // FOR UPDATE: a refresh on another host recording this account waits for the
             // re-sealed values instead of writing over them with the old key's.
             let Some(row) = self.query_opt(
-                "SELECT unb, long_login_until FROM accounts WHERE id = $1 FOR UPDATE",
+                "SELECT unb FROM accounts WHERE id = $1 FOR UPDATE",
                 &[&account_id],
             )?
             else {
                 return Ok(());
             };
-            let (unb, until): (String, Option<i64>) = (row.get(0), row.get(1));
+            let unb: String = row.get(0);
             let rows = self.cookie_rows_of(account_id)?;
+            // The same cookies re-sealed: the long-login expiry stays as it is.
             let new = f(&unb, rows)?;
-            self.replace_cookies(account_id, &new, until)
+            self.replace_cookies(account_id, &new)
         })
     }
 

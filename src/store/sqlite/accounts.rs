@@ -59,13 +59,12 @@ pub(super) fn cookie_rows(
     rows.collect()
 }
 
-/// Replace every cookie of an account and keep the readable long-login expiry beside
-/// them. Called inside the account's transaction only.
+/// Replace every cookie of an account. Called inside the account's transaction only, by
+/// a caller that also writes the account's readable long-login expiry in its own statement.
 pub(super) fn replace_cookies(
     tx: &Transaction<'_>,
     account_id: i64,
     cookies: &[CookieRow],
-    long_login_until: Option<i64>,
 ) -> rusqlite::Result<()> {
     // Every statement here is cached: a refresh of many accounts runs them once each, and
     // compiling SQL was a visible part of its CPU.
@@ -91,8 +90,6 @@ pub(super) fn replace_cookies(
             c.key_id,
         ])?;
     }
-    tx.prepare_cached("UPDATE accounts SET long_login_until = ?2 WHERE id = ?1")?
-        .execute(params![account_id, long_login_until])?;
     Ok(())
 }
 
@@ -222,7 +219,7 @@ impl Accounts for Sqlite {
                          updated_at = ?4, status = ?5, last_refreshed = ?6, last_checked = ?6, \
                          consecutive_failures = 0, next_attempt_at = NULL, proxy = ?7, \
                          user_agent = COALESCE(?8, user_agent), revision = revision + 1, \
-                         long_login_refused = 0 WHERE id = ?1",
+                         long_login_refused = 0, long_login_until = ?9 WHERE id = ?1",
                         params![
                             id,
                             name,
@@ -231,7 +228,8 @@ impl Accounts for Sqlite {
                             new.status.as_str(),
                             refreshed,
                             new.proxy,
-                            new.user_agent
+                            new.user_agent,
+                            long_login_until
                         ],
                     )?;
                     id
@@ -243,16 +241,25 @@ impl Accounts for Sqlite {
                         "UPDATE accounts SET name = ?2, nickname = COALESCE(?3, nickname), \
                          updated_at = ?4, consecutive_failures = 0, next_attempt_at = NULL, \
                          proxy = COALESCE(?5, proxy), user_agent = COALESCE(?6, user_agent), \
-                         revision = revision + 1, long_login_refused = 0 WHERE id = ?1",
-                        params![id, name, new.nickname, now, new.proxy, new.user_agent],
+                         revision = revision + 1, long_login_refused = 0, long_login_until = ?7 \
+                         WHERE id = ?1",
+                        params![
+                            id,
+                            name,
+                            new.nickname,
+                            now,
+                            new.proxy,
+                            new.user_agent,
+                            long_login_until
+                        ],
                     )?;
                     id
                 }
                 None => {
                     tx.execute(
                         "INSERT INTO accounts (unb, name, nickname, created_at, updated_at, status, \
-                         last_checked, last_refreshed, proxy, user_agent) \
-                         VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?6, ?7, ?8)",
+                         last_checked, last_refreshed, proxy, user_agent, long_login_until) \
+                         VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?6, ?7, ?8, ?9)",
                         params![
                             new.unb,
                             name,
@@ -261,13 +268,14 @@ impl Accounts for Sqlite {
                             new.status.as_str(),
                             refreshed,
                             new.proxy,
-                            new.user_agent
+                            new.user_agent,
+                            long_login_until
                         ],
                     )?;
                     tx.last_insert_rowid()
                 }
             };
-            replace_cookies(tx, id, cookies, long_login_until)?;
+            replace_cookies(tx, id, cookies)?;
             Ok(Ok((id, saved)))
         })?
     }
@@ -292,8 +300,8 @@ impl Accounts for Sqlite {
             tx.execute(
                 "INSERT INTO accounts (unb, name, nickname, created_at, updated_at, status, \
                  last_checked, last_refreshed, consecutive_failures, next_attempt_at, proxy, \
-                 user_agent, revision, long_login_refused) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                 user_agent, revision, long_login_refused, long_login_until) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                 params![
                     a.unb,
                     a.name,
@@ -308,10 +316,11 @@ impl Accounts for Sqlite {
                     a.proxy,
                     a.user_agent,
                     a.revision,
-                    a.long_login_refused
+                    a.long_login_refused,
+                    a.long_login_until
                 ],
             )?;
-            replace_cookies(tx, tx.last_insert_rowid(), cookies, a.long_login_until)
+            replace_cookies(tx, tx.last_insert_rowid(), cookies)
         })
     }
 }

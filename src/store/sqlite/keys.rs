@@ -84,19 +84,19 @@ impl Keys for Sqlite {
 
     fn rewrite_cookies(&self, account_id: i64, f: Rewrite<'_>) -> R<()> {
         // Not `write`: `f` refuses in StoreError, and dropping the transaction on any
-        // error rolls it back.
+        // error rolls it back. The same cookies re-sealed: the long-login expiry stays.
         let err = |e| self.err(e);
         let tx = self.begin()?;
-        let (unb, long_login_until): (String, Option<i64>) = tx
+        let unb: String = tx
             .query_row(
-                "SELECT unb, long_login_until FROM accounts WHERE id = ?1",
+                "SELECT unb FROM accounts WHERE id = ?1",
                 [account_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| r.get(0),
             )
             .map_err(err)?;
         let rows = cookie_rows(&tx, account_id).map_err(err)?;
         let new = f(&unb, rows)?;
-        replace_cookies(&tx, account_id, &new, long_login_until).map_err(err)?;
+        replace_cookies(&tx, account_id, &new).map_err(err)?;
         tx.commit().map_err(err)
     }
 

@@ -63,7 +63,8 @@ impl Leases for Sqlite {
                  last_refreshed = CASE WHEN ?5 THEN ?4 ELSE last_refreshed END, \
                  consecutive_failures = ?6, next_attempt_at = ?7, updated_at = ?4, \
                  lease_owner = NULL, lease_until = NULL, revision = revision + 1, \
-                 long_login_refused = COALESCE(?9, long_login_refused) \
+                 long_login_refused = COALESCE(?9, long_login_refused), \
+                 long_login_until = CASE WHEN ?10 THEN ?11 ELSE long_login_until END \
                  WHERE id = ?1 AND lease_owner = ?2 AND revision = ?8",
                 )?
                 .execute(params![
@@ -75,11 +76,13 @@ impl Leases for Sqlite {
                     rec.consecutive_failures,
                     rec.next_attempt_at,
                     revision,
-                    rec.long_login_refused
+                    rec.long_login_refused,
+                    cookies.is_some(),
+                    cookies.and_then(|(_, until)| until)
                 ])?;
             if n == 1 {
-                if let Some((rows, long_login_until)) = cookies {
-                    replace_cookies(tx, id, rows, long_login_until)?;
+                if let Some((rows, _)) = cookies {
+                    replace_cookies(tx, id, rows)?;
                 }
                 return Ok(Recorded::Stored);
             }
