@@ -163,24 +163,9 @@ impl Cluster {
 
     /// Run SQL in `db` as the superuser; returns psql's unaligned output.
     pub fn sql(&self, db: &str, sql: &str) -> String {
-        let mut child = Command::new(self.bin.join("psql"))
-            .args([
-                "-X",
-                "-q",
-                "-A",
-                "-t",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "qrlogin",
-                "-d",
-                db,
-            ])
-            .env("PGPASSWORD", &self.password)
+        let mut child = self
+            .client("psql")
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", db])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -201,21 +186,24 @@ impl Cluster {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// One of the cluster's client programs, connected as the superuser.
+    fn client(&self, program: &str) -> Command {
+        let mut c = Command::new(self.bin.join(program));
+        c.args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &self.port.to_string(),
+            "-U",
+            "qrlogin",
+        ])
+        .env("PGPASSWORD", &self.password);
+        c
+    }
+
     /// `pg_dump` of a database, as text.
     pub fn dump(&self, db: &str) -> Vec<u8> {
-        let out = Command::new(self.bin.join("pg_dump"))
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "qrlogin",
-                db,
-            ])
-            .env("PGPASSWORD", &self.password)
-            .output()
-            .unwrap();
+        let out = self.client("pg_dump").arg(db).output().unwrap();
         assert!(
             out.status.success(),
             "{}",

@@ -16,12 +16,9 @@ fn postgres(location: &Location) -> Vec<Check> {
     let store = match Store::open(location) {
         Ok(s) => s,
         Err(e) => {
-            return vec![check(
-                Level::Fail,
-                "database",
-                e.to_string(),
+            return vec![failed(
+                &e,
                 Some("check the URL in --db or QRLOGIN_DB, and that the server is up"),
-                Code::Storage,
             )];
         }
     };
@@ -61,13 +58,7 @@ fn postgres(location: &Location) -> Vec<Check> {
             }
         }
         Ok(None) => {}
-        Err(e) => out.push(check(
-            Level::Fail,
-            "database",
-            e.to_string(),
-            None,
-            Code::Storage,
-        )),
+        Err(e) => out.push(failed(&e, None)),
     }
     out.extend(schema_and_accounts(&store));
     out
@@ -139,18 +130,17 @@ fn sqlite(path: &std::path::Path, location: &Location) -> Vec<Check> {
     let store = match Store::open(location) {
         Ok(s) => s,
         Err(e) => {
-            out.push(check(
-                Level::Fail,
-                "database",
-                e.to_string(),
-                None,
-                Code::Storage,
-            ));
+            out.push(failed(&e, None));
             return out;
         }
     };
     out.extend(schema_and_accounts(&store));
     out
+}
+
+/// A store that failed: its own one-line error.
+fn failed(e: &crate::store::StoreError, hint: Option<&str>) -> Check {
+    check(Level::Fail, "database", e.to_string(), hint, Code::Storage)
 }
 
 /// Schema version and integrity, then each account.
@@ -174,13 +164,7 @@ fn schema_and_accounts(store: &Store) -> Vec<Check> {
             Some("restore from a backup, or re-add the accounts"),
             Code::Storage,
         )),
-        Err(e) => out.push(check(
-            Level::Fail,
-            "database",
-            e.to_string(),
-            None,
-            Code::Storage,
-        )),
+        Err(e) => out.push(failed(&e, None)),
     }
     out.extend(accounts(store));
     out
