@@ -2,7 +2,7 @@
 //! import, deleting; and what `refresh` needs (leases, recording a result).
 
 use super::model::{Account, AccountSummary, NewAccount, Recorded, RefreshRecord, Saved};
-use super::sealed::seal_cookies;
+use super::sealed::{self, seal_cookies};
 use super::{Store, StoreError};
 use crate::cookies;
 
@@ -67,7 +67,12 @@ impl Store {
     /// The account with this id, with its cookies as they are now (for a refresh that
     /// just leased it).
     pub fn by_id(&self, id: i64) -> Result<Option<Account>, StoreError> {
-        self.whole(self.db.by_id_brief(id)?)
+        let Some((mut a, rows)) = self.db.by_id_with_rows(id)? else {
+            return Ok(None);
+        };
+        a.cookies = sealed::open_cookies(self.keys.get(), &a.unb, rows)
+            .map_err(|(cookie, e)| self.open_error(id, cookie, e))?;
+        Ok(Some(a))
     }
 
     fn whole(&self, found: Option<Account>) -> Result<Option<Account>, StoreError> {

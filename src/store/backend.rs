@@ -40,6 +40,17 @@ pub(crate) trait Accounts {
     fn find_brief(&self, query: &str) -> R<Option<Account>>;
     fn by_id_brief(&self, id: i64) -> R<Option<Account>>;
     fn cookie_rows(&self, account_id: i64) -> R<Vec<CookieRow>>;
+    /// The account with this id and its cookie rows: what a refresh reads once it holds
+    /// the lease. A backend with round trips to pay sends both queries at once.
+    fn by_id_with_rows(&self, id: i64) -> R<Option<(Account, Vec<CookieRow>)>> {
+        match self.by_id_brief(id)? {
+            Some(a) => {
+                let rows = self.cookie_rows(id)?;
+                Ok(Some((a, rows)))
+            }
+            None => Ok(None),
+        }
+    }
     fn owner_of_name(&self, name: &str) -> R<Option<String>>;
     /// A login or an import, in one transaction: see `Store::save`.
     fn save(

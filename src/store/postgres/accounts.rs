@@ -45,34 +45,50 @@ fn account(r: &Row) -> Account {
     }
 }
 
-impl Postgres {
-    pub(super) fn cookie_rows_of(&self, account_id: i64) -> R<Vec<CookieRow>> {
-        let rows = self.query(
-            "SELECT name, value, domain, host_only, path, expires, secure, http_only, same_site, \
-             key_id FROM cookies WHERE account_id = $1 ORDER BY seq",
-            &[&account_id],
-        )?;
-        Ok(rows
-            .iter()
-            .map(|r| CookieRow {
-                name: r.get(0),
-                value: r.get(1),
-                domain: r.get(2),
-                host_only: r.get(3),
-                path: r.get(4),
-                expires: r.get(5),
-                secure: r.get(6),
-                http_only: r.get(7),
-                same_site: r.get(8),
-                key_id: r.get(9),
-            })
-            .collect())
-    }
+const COOKIES: &str = "SELECT name, value, domain, host_only, path, expires, secure, \
+     http_only, same_site, key_id FROM cookies WHERE account_id = $1 ORDER BY seq";
 
-    /// Replace every cookie of an account (one statement for the whole set). Inside the
-    /// account's transaction only, by a caller that writes the long-login expiry itself.
-    pub(super) fn replace_cookies(&self, account_id: i64, cookies: &[CookieRow]) -> R<()> {
-        self.execute("DELETE FROM cookies WHERE account_id = $1", &[&account_id])?;
+fn cookie_row(r: &Row) -> CookieRow {
+    CookieRow {
+        name: r.get(0),
+        value: r.get(1),
+        domain: r.get(2),
+        host_only: r.get(3),
+        path: r.get(4),
+        expires: r.get(5),
+        secure: r.get(6),
+        http_only: r.get(7),
+        same_site: r.get(8),
+        key_id: r.get(9),
+    }
+}
+
+const DELETE_COOKIES: &str = "DELETE FROM cookies WHERE account_id = $1";
+const INSERT_COOKIES: &str = "INSERT INTO cookies (account_id, name, value, domain, host_only, \
+     path, expires, secure, http_only, same_site, key_id) \
+     SELECT $1::int8, t.name, t.value, t.domain, t.host_only, t.path, t.expires, \
+     t.secure, t.http_only, t.same_site, t.key_id \
+     FROM UNNEST($2::text[], $3::text[], $4::text[], $5::bool[], \
+     $6::text[], $7::int8[], $8::bool[], $9::bool[], $10::text[], $11::text[]) \
+     WITH ORDINALITY AS t(name, value, domain, host_only, path, expires, secure, \
+     http_only, same_site, key_id, n) ORDER BY t.n";
+
+/// A cookie set as the columns of `INSERT_COOKIES`: one statement writes them all.
+struct Columns {
+    names: Vec<String>,
+    values: Vec<String>,
+    domains: Vec<String>,
+    host_only: Vec<bool>,
+    paths: Vec<String>,
+    expires: Vec<Option<i64>>,
+    secure: Vec<bool>,
+    http_only: Vec<bool>,
+    same_site: Vec<Option<String>>,
+    key_ids: Vec<Option<String>>,
+}
+
+impl Columns {
+    fn of(cookies: &[CookieRow]) -> Columns {
         // The key is (domain, host-only, path, name): a later cookie with the same key
         // replaces an earlier one, as SQLite's INSERT OR REPLACE does, in its place.
         let mut kept: Vec<&CookieRow> = Vec::with_capacity(cookies.len());
@@ -83,40 +99,52 @@ impl Postgres {
             });
             kept.push(c);
         }
-        let col = |f: fn(&CookieRow) -> String| kept.iter().map(|c| f(c)).collect::<Vec<_>>();
-        let names = col(|c| c.name.clone());
-        let values = col(|c| c.value.clone());
-        let domains = col(|c| c.domain.clone());
-        let paths = col(|c| c.path.clone());
-        let host_only: Vec<bool> = kept.iter().map(|c| c.host_only).collect();
-        let secure: Vec<bool> = kept.iter().map(|c| c.secure).collect();
-        let http_only: Vec<bool> = kept.iter().map(|c| c.http_only).collect();
-        let expires: Vec<Option<i64>> = kept.iter().map(|c| c.expires).collect();
-        let same_site: Vec<Option<String>> = kept.iter().map(|c| c.same_site.clone()).collect();
-        let key_ids: Vec<Option<String>> = kept.iter().map(|c| c.key_id.clone()).collect();
-        self.execute(
-            "INSERT INTO cookies (account_id, name, value, domain, host_only, path, expires, \
-             secure, http_only, same_site, key_id) \
-             SELECT $1::int8, t.name, t.value, t.domain, t.host_only, t.path, t.expires, \
-             t.secure, t.http_only, t.same_site, t.key_id \
-             FROM UNNEST($2::text[], $3::text[], $4::text[], $5::bool[], \
-             $6::text[], $7::int8[], $8::bool[], $9::bool[], $10::text[], $11::text[]) \
-             WITH ORDINALITY AS t(name, value, domain, host_only, path, expires, secure, \
-             http_only, same_site, key_id, n) ORDER BY t.n",
-            &[
-                &account_id,
-                &names,
-                &values,
-                &domains,
-                &host_only,
-                &paths,
-                &expires,
-                &secure,
-                &http_only,
-                &same_site,
-                &key_ids,
-            ],
-        )?;
+        Columns {
+            names: kept.iter().map(|c| c.name.clone()).collect(),
+            values: kept.iter().map(|c| c.value.clone()).collect(),
+            domains: kept.iter().map(|c| c.domain.clone()).collect(),
+            host_only: kept.iter().map(|c| c.host_only).collect(),
+            paths: kept.iter().map(|c| c.path.clone()).collect(),
+            expires: kept.iter().map(|c| c.expires).collect(),
+            secure: kept.iter().map(|c| c.secure).collect(),
+            http_only: kept.iter().map(|c| c.http_only).collect(),
+            same_site: kept.iter().map(|c| c.same_site.clone()).collect(),
+            key_ids: kept.iter().map(|c| c.key_id.clone()).collect(),
+        }
+    }
+
+    fn params<'a>(&'a self, account_id: &'a i64) -> [Param<'a>; 11] {
+        [
+            account_id,
+            &self.names,
+            &self.values,
+            &self.domains,
+            &self.host_only,
+            &self.paths,
+            &self.expires,
+            &self.secure,
+            &self.http_only,
+            &self.same_site,
+            &self.key_ids,
+        ]
+    }
+}
+
+impl Postgres {
+    pub(super) fn cookie_rows_of(&self, account_id: i64) -> R<Vec<CookieRow>> {
+        Ok(self
+            .query(COOKIES, &[&account_id])?
+            .iter()
+            .map(cookie_row)
+            .collect())
+    }
+
+    /// Replace every cookie of an account (one statement for the whole set). Inside the
+    /// account's transaction only, by a caller that writes the long-login expiry itself.
+    pub(super) fn replace_cookies(&self, account_id: i64, cookies: &[CookieRow]) -> R<()> {
+        self.execute(DELETE_COOKIES, &[&account_id])?;
+        let columns = Columns::of(cookies);
+        self.execute(INSERT_COOKIES, &columns.params(&account_id))?;
         Ok(())
     }
 
@@ -124,6 +152,16 @@ impl Postgres {
         Ok(self.query_opt(sql, params)?.as_ref().map(account))
     }
 }
+
+const RECORD: &str = "UPDATE accounts SET status = $3, last_checked = $4, \
+     last_refreshed = CASE WHEN $5 THEN $4 ELSE last_refreshed END, \
+     consecutive_failures = $6, next_attempt_at = $7, updated_at = $4, \
+     lease_owner = NULL, lease_until = NULL, revision = revision + 1, \
+     long_login_refused = COALESCE($9, long_login_refused), \
+     long_login_until = CASE WHEN $10 THEN $11 ELSE long_login_until END \
+     WHERE id = $1 AND lease_owner = $2 AND revision = $8";
+const RELEASE: &str = "UPDATE accounts SET lease_owner = NULL, lease_until = NULL \
+     WHERE id = $1 AND lease_owner = $2";
 
 impl Accounts for Postgres {
     fn list(&self, each: &mut dyn FnMut(AccountSummary) -> R<()>) -> R<()> {
@@ -176,6 +214,20 @@ impl Accounts for Postgres {
 
     fn cookie_rows(&self, account_id: i64) -> R<Vec<CookieRow>> {
         self.cookie_rows_of(account_id)
+    }
+
+    fn by_id_with_rows(&self, id: i64) -> R<Option<(Account, Vec<CookieRow>)>> {
+        // Both queries in one round trip (tokio-postgres pipelines what is sent at once).
+        let (by_id, cookies) = (self.statement(BY_ID)?, self.statement(COOKIES)?);
+        let (a, rows) = self.block(async {
+            let (a, rows) = futures_util::future::join(
+                self.client.query_opt(&by_id, &[&id]),
+                self.client.query(&cookies, &[&id]),
+            )
+            .await;
+            Ok((a?, rows?))
+        })?;
+        Ok(a.map(|a| (account(&a), rows.iter().map(cookie_row).collect())))
     }
 
     fn owner_of_name(&self, name: &str) -> R<Option<String>> {
@@ -345,10 +397,7 @@ impl Leases for Postgres {
     }
 
     fn release(&self, id: i64, owner: &str) -> R<()> {
-        self.execute(
-            "UPDATE accounts SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2",
-            &[&id, &owner],
-        )?;
+        self.execute(RELEASE, &[&id, &owner])?;
         Ok(())
     }
 
@@ -360,48 +409,74 @@ impl Leases for Postgres {
         revision: i64,
         cookies: Option<(&[CookieRow], Option<i64>)>,
     ) -> R<Recorded> {
+        // One transaction in two round trips: BEGIN with the conditional UPDATE, then the
+        // cookies (or the lease's release) with COMMIT. A statement that fails aborts the
+        // transaction, so the COMMIT sent behind it rolls back; ROLLBACK makes sure.
         let status = rec.status.as_str();
         let renewed = cookies.is_some();
         let until = cookies.and_then(|(_, until)| until);
-        self.tx(|| {
-            let n = self.execute(
-                "UPDATE accounts SET status = $3, last_checked = $4, \
-                 last_refreshed = CASE WHEN $5 THEN $4 ELSE last_refreshed END, \
-                 consecutive_failures = $6, next_attempt_at = $7, updated_at = $4, \
-                 lease_owner = NULL, lease_until = NULL, revision = revision + 1, \
-                 long_login_refused = COALESCE($9, long_login_refused), \
-                 long_login_until = CASE WHEN $10 THEN $11 ELSE long_login_until END \
-                 WHERE id = $1 AND lease_owner = $2 AND revision = $8",
-                &[
-                    &id,
-                    &owner,
-                    &status,
-                    &rec.checked_at,
-                    &rec.refreshed,
-                    &rec.consecutive_failures,
-                    &rec.next_attempt_at,
-                    &revision,
-                    &rec.long_login_refused,
-                    &renewed,
-                    &until,
-                ],
-            )?;
-            if n == 1 {
-                if let Some((rows, _)) = cookies {
-                    self.replace_cookies(id, rows)?;
+        let record = self.statement(RECORD)?;
+        let release = self.statement(RELEASE)?;
+        let (delete, insert) = (
+            self.statement(DELETE_COOKIES)?,
+            self.statement(INSERT_COOKIES)?,
+        );
+        let columns = cookies.map(|(rows, _)| Columns::of(rows));
+        let c = &self.client;
+        let outcome = self.block(async {
+            let (begun, n) = futures_util::future::join(
+                c.batch_execute("BEGIN"),
+                c.execute(
+                    &record,
+                    &[
+                        &id,
+                        &owner,
+                        &status,
+                        &rec.checked_at,
+                        &rec.refreshed,
+                        &rec.consecutive_failures,
+                        &rec.next_attempt_at,
+                        &revision,
+                        &rec.long_login_refused,
+                        &renewed,
+                        &until,
+                    ],
+                ),
+            )
+            .await;
+            begun?;
+            if n? == 1 {
+                match &columns {
+                    Some(columns) => {
+                        let (deleted, inserted, committed) = futures_util::future::join3(
+                            c.execute(&delete, &[&id]),
+                            c.execute(&insert, &columns.params(&id)),
+                            c.batch_execute("COMMIT"),
+                        )
+                        .await;
+                        deleted?;
+                        inserted?;
+                        committed?;
+                    }
+                    None => c.batch_execute("COMMIT").await?,
                 }
                 return Ok(Recorded::Stored);
             }
-            let released = self.execute(
-                "UPDATE accounts SET lease_owner = NULL, lease_until = NULL \
-                 WHERE id = $1 AND lease_owner = $2",
-                &[&id, &owner],
-            )?;
-            Ok(if released == 1 {
+            let (released, committed) = futures_util::future::join(
+                c.execute(&release, &[&id, &owner]),
+                c.batch_execute("COMMIT"),
+            )
+            .await;
+            committed?;
+            Ok(if released? == 1 {
                 Recorded::Superseded
             } else {
                 Recorded::LeaseLost
             })
-        })
+        });
+        if outcome.is_err() {
+            let _ = self.block(c.batch_execute("ROLLBACK"));
+        }
+        outcome
     }
 }
