@@ -6,7 +6,7 @@ use crate::printer::Printer;
 use crate::refresh::{self, Report, Skip};
 use crate::settings::{Globals, RefreshConfig};
 use crate::store::Status;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 pub fn run(globals: &Globals, cfg: &RefreshConfig, printer: &Printer) -> anyhow::Result<Code> {
     let mut store = super::open(globals)?;
@@ -47,7 +47,6 @@ pub fn run(globals: &Globals, cfg: &RefreshConfig, printer: &Printer) -> anyhow:
             run_hook(cmd, r, hook_timeout, &hook_printer);
         }
     });
-    let store = Arc::new(Mutex::new(store));
     let rt = super::runtime()?;
     let trace = cfg.trace.as_ref().map(|_| crate::passport::Trace::new());
     let opts = refresh::Options {

@@ -5,6 +5,7 @@
 //! jitter.
 
 mod rules;
+mod store_thread;
 
 use rules::from_error;
 pub use rules::*;
@@ -15,8 +16,9 @@ use crate::passport::{self, MtopOutcome, PassportClient, PassportError, SilentMo
 use crate::redacted::Proxy;
 use crate::store::{Account, Recorded, RefreshRecord, Status, Store};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
+use store_thread::StoreThread;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -155,13 +157,14 @@ pub async fn check(client: &PassportClient, a: &Account, now_ms: i64) -> Check {
 /// accounts are in flight at once, so memory stays flat however many there are.
 /// `on_change` is called for every status transition after it is stored.
 pub async fn run(
-    store: Arc<Mutex<Store>>,
+    store: Store,
     accounts: Vec<Account>,
     endpoints: Endpoints,
     default_ua: String,
     opts: Options,
     on_change: Arc<dyn Fn(&Report) + Send + Sync>,
 ) -> anyhow::Result<Vec<Report>> {
+    let store = Arc::new(StoreThread::start(store)?);
     // `<pid>-<random>@<host>`: which process holds a lease, and where.
     let owner = format!(
         "{}-{}@{}",
@@ -256,16 +259,19 @@ fn owner_is_gone(owner: &str, host: &str) -> bool {
     r != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
 }
 
-/// Lock the store for one short operation, off the async worker.
-fn with_store<T>(store: &Mutex<Store>, f: impl FnOnce(&Store) -> T) -> T {
-    tokio::task::block_in_place(|| {
-        let guard = store.lock().unwrap_or_else(|p| p.into_inner());
-        f(&guard)
-    })
+/// One short store operation on the store's thread.
+async fn with_store<T: Send + 'static>(
+    store: &StoreThread,
+    f: impl FnOnce(&Store) -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> anyhow::Result<T> {
+    match store.call(f).await {
+        Some(result) => Ok(result?),
+        None => anyhow::bail!("the account database's thread stopped"),
+    }
 }
 
 async fn one(
-    store: &Mutex<Store>,
+    store: &StoreThread,
     a: Account,
     http: reqwest::Client,
     endpoints: Endpoints,
@@ -289,20 +295,25 @@ async fn one(
     // by the HTTP timeout), then some. It is what a dead process of another host costs:
     // its accounts wait this long before a later run takes them over.
     let lease_secs = opts.http_timeout.as_secs_f64().ceil() as i64 * 4 + 10;
+    let id = a.id;
     loop {
         let now = crate::time::now();
-        if with_store(store, |s| s.try_lease(a.id, owner, now + lease_secs, now))? {
+        let me = owner.to_owned();
+        if with_store(store, move |s| s.try_lease(id, &me, now + lease_secs, now)).await? {
             break;
         }
         // A run killed mid-way (cron timeout, OOM, SIGKILL) leaves its leases behind; the
         // owner's pid says whether it is still running on this machine.
-        let holder = with_store(store, |s| s.lease_owner(a.id))?;
-        if let Some(old) = holder.filter(|o| owner_is_gone(o, &opts.host))
-            && with_store(store, |s| {
-                s.steal_lease(a.id, &old, owner, now + lease_secs)
-            })?
-        {
-            break;
+        let holder = with_store(store, move |s| s.lease_owner(id)).await?;
+        if let Some(old) = holder.filter(|o| owner_is_gone(o, &opts.host)) {
+            let me = owner.to_owned();
+            if with_store(store, move |s| {
+                s.steal_lease(id, &old, &me, now + lease_secs)
+            })
+            .await?
+            {
+                break;
+            }
         }
         if !opts.wait {
             return Ok(skipped(Skip::Leased, &a));
@@ -312,7 +323,7 @@ async fn one(
     // Re-read under the lease: an overlapping run may have checked it since this run
     // loaded the account list, and once is enough.
     let loaded = (a.last_checked, a.updated_at);
-    let Some(a) = with_store(store, |s| s.by_id(a.id))? else {
+    let Some(a) = with_store(store, move |s| s.by_id(id)).await? else {
         return Ok(skipped(Skip::Leased, &a));
     };
     let now = crate::time::now();
@@ -321,7 +332,8 @@ async fn one(
         .flatten();
     if let Some(skip) = checked_meanwhile.or_else(|| decide(&a, now, opts.min_interval, opts.force))
     {
-        with_store(store, |s| s.release(a.id, owner))?;
+        let me = owner.to_owned();
+        with_store(store, move |s| s.release(id, &me)).await?;
         return Ok(skipped(skip, &a));
     }
     let client = PassportClient::over(http, endpoints, ua, opts.http_timeout, &a.cookies)
@@ -337,7 +349,13 @@ async fn one(
         long_login_refused,
         ..record(&a, &verdict, cookies, now)
     };
-    match with_store(store, |s| s.record_refresh(&a, owner, &rec))? {
+    let me = owner.to_owned();
+    let (recorded, a, rec) = with_store(store, move |s| {
+        let recorded = s.record_refresh(&a, &me, &rec)?;
+        Ok((recorded, a, rec))
+    })
+    .await?;
+    match recorded {
         Recorded::Stored => {}
         Recorded::LeaseLost => return Ok(skipped(Skip::Leased, &a)),
         Recorded::Superseded => return Ok(skipped(Skip::Superseded, &a)),
