@@ -16,14 +16,6 @@ impl Store {
         Ok(out)
     }
 
-    /// Every account, one at a time in name order, without holding them all in memory.
-    pub fn list_each(
-        &self,
-        each: &mut dyn FnMut(AccountSummary) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
-        self.db.list(each)
-    }
-
     /// Whether any stored cookie belongs to `domain` or a subdomain of it.
     pub fn has_cookies_for(&self, domain: &str) -> Result<bool, StoreError> {
         self.db.has_cookies_for(domain)
