@@ -66,6 +66,17 @@ impl Printer {
         }
     }
 
+    /// Data on stdout a piece at a time, buffered: for output too large to build first
+    /// (`list` of a large store). Errors are kept for `DataStream::finish`, as `data` has
+    /// them.
+    pub fn data_stream(&self) -> DataStream {
+        DataStream {
+            out: std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock()),
+            closed: false,
+            failed: None,
+        }
+    }
+
     /// One line of data on stdout (a JSON event, an id).
     pub fn data_line(&self, line: &str) -> Result<(), OutputError> {
         self.data(&format!("{line}\n"))
@@ -108,5 +119,52 @@ impl Printer {
     fn stderr(&self, line: &str) {
         let mut err = std::io::stderr().lock();
         let _ = writeln!(err, "{line}");
+    }
+}
+
+/// See `Printer::data_stream`. A closed pipe ends the output quietly (later writes go
+/// nowhere); any other failure is reported by `finish`.
+pub struct DataStream {
+    out: std::io::BufWriter<std::io::StdoutLock<'static>>,
+    closed: bool,
+    failed: Option<std::io::Error>,
+}
+
+impl DataStream {
+    fn outcome(&mut self, r: std::io::Result<()>) {
+        match r {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => self.closed = true,
+            Err(e) => {
+                self.closed = true;
+                self.failed = Some(e);
+            }
+            Ok(()) => {}
+        }
+    }
+
+    /// Everything written reached stdout, or why not.
+    pub fn finish(mut self) -> Result<(), OutputError> {
+        if !self.closed {
+            let r = self.out.flush();
+            self.outcome(r);
+        }
+        match self.failed.take() {
+            Some(e) => Err(OutputError(e)),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Write for DataStream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if !self.closed {
+            let r = self.out.write_all(buf);
+            self.outcome(r);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }

@@ -24,23 +24,48 @@ impl<'a> Table<'a> {
         self.rows.push(cells);
     }
 
-    /// Render within `width` columns when given: columns are dropped in `drop_order`
+    /// Render within `width` columns when given (see `Layout`).
+    pub fn render(&self, width: Option<usize>, drop_order: &[usize]) -> String {
+        let mut widths = Widths::new(self.headers);
+        for cells in &self.rows {
+            widths.observe(cells);
+        }
+        let layout = widths.layout(width, drop_order);
+        let mut out = layout.header();
+        for cells in &self.rows {
+            out.push_str(&layout.line(cells));
+        }
+        out
+    }
+}
+
+/// The widest cell of each column so far: the first of two passes over rows that are
+/// not kept (`list` of a large store streams its rows twice rather than hold them).
+pub struct Widths<'a> {
+    headers: &'a [&'a str],
+    widths: Vec<usize>,
+}
+
+impl<'a> Widths<'a> {
+    pub fn new(headers: &'a [&'a str]) -> Widths<'a> {
+        Widths {
+            headers,
+            widths: headers.iter().map(|h| h.width()).collect(),
+        }
+    }
+
+    pub fn observe<S: AsRef<str>>(&mut self, cells: &[S]) {
+        for (w, c) in self.widths.iter_mut().zip(cells) {
+            *w = (*w).max(c.as_ref().width());
+        }
+    }
+
+    /// The layout within `width` columns when given: columns are dropped in `drop_order`
     /// (indexes) until the rest fits; if even the first column alone is too wide, its
     /// cells are cut with `…`.
-    pub fn render(&self, width: Option<usize>, drop_order: &[usize]) -> String {
-        let n = self.headers.len();
-        let widths: Vec<usize> = (0..n)
-            .map(|i| {
-                self.rows
-                    .iter()
-                    .filter_map(|r| r.get(i))
-                    .map(|c| c.width())
-                    .chain([self.headers[i].width()])
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        let mut shown: Vec<usize> = (0..n).collect();
+    pub fn layout(self, width: Option<usize>, drop_order: &[usize]) -> Layout<'a> {
+        let widths = self.widths;
+        let mut shown: Vec<usize> = (0..widths.len()).collect();
         let total = |shown: &[usize]| {
             shown.iter().map(|&i| widths[i]).sum::<usize>() + GAP * shown.len().saturating_sub(1)
         };
@@ -57,29 +82,47 @@ impl<'a> Table<'a> {
             let over = total(&shown).saturating_sub(max);
             cap[first] = widths[first].saturating_sub(over).max(4);
         }
-        let mut out = String::new();
-        let header: Vec<String> = self.headers.iter().map(|h| h.to_string()).collect();
-        for cells in std::iter::once(&header).chain(&self.rows) {
-            let mut line = String::new();
-            for (k, &i) in shown.iter().enumerate() {
-                let cell = fit(cells.get(i).map_or("", String::as_str), cap[i]);
-                line.push_str(&cell);
-                if k + 1 < shown.len() {
-                    let pad = cap[i] - cell.width() + GAP;
-                    line.extend(std::iter::repeat_n(' ', pad));
-                }
-            }
-            out.push_str(line.trim_end());
-            out.push('\n');
+        Layout {
+            headers: self.headers,
+            shown,
+            cap,
         }
-        out
+    }
+}
+
+/// Which columns are shown and how wide: renders one line at a time.
+pub struct Layout<'a> {
+    headers: &'a [&'a str],
+    shown: Vec<usize>,
+    cap: Vec<usize>,
+}
+
+impl Layout<'_> {
+    pub fn header(&self) -> String {
+        self.line(self.headers)
+    }
+
+    /// One row, aligned, ending in a newline.
+    pub fn line<S: AsRef<str>>(&self, cells: &[S]) -> String {
+        let mut line = String::new();
+        for (k, &i) in self.shown.iter().enumerate() {
+            let cell = fit(cells.get(i).map_or("", |c| c.as_ref()), self.cap[i]);
+            line.push_str(&cell);
+            if k + 1 < self.shown.len() {
+                let pad = self.cap[i] - cell.width() + GAP;
+                line.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        let mut line = line.trim_end().to_owned();
+        line.push('\n');
+        line
     }
 }
 
 /// `s` cut to at most `max` display columns, ending in `…` when cut.
-fn fit(s: &str, max: usize) -> String {
+fn fit(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
     if s.width() <= max {
-        return s.to_owned();
+        return s.into();
     }
     let mut out = String::new();
     for c in s.chars() {
@@ -89,7 +132,7 @@ fn fit(s: &str, max: usize) -> String {
         out.push(c);
     }
     out.push('…');
-    out
+    out.into()
 }
 
 #[cfg(test)]

@@ -3,48 +3,83 @@
 use crate::escape;
 use crate::exit::Code;
 use crate::printer::Printer;
-use crate::store::Store;
-use crate::table::Table;
+use crate::store::{AccountSummary, Store};
+use crate::table::Widths;
 use crate::time;
+use serde::ser::{SerializeSeq, Serializer};
+use std::io::Write;
 
+/// Rows are streamed from the store, never collected: the table reads them twice (once
+/// for the column widths, once to print), the JSON once. Memory stays flat at any size.
 pub fn run(store: &Store, as_json: bool, printer: &Printer) -> anyhow::Result<Code> {
-    let accounts = store.list()?;
     if as_json {
-        let items: Vec<_> = accounts
-            .iter()
-            .map(|a| AccountJson {
-                name: &a.name,
-                unb: &a.unb,
-                nickname: a.nickname.as_deref(),
-                status: a.status,
-                last_checked: time::rfc3339(a.last_checked),
-                last_refreshed: time::rfc3339(a.last_refreshed),
-                long_login_expires: time::rfc3339(a.long_login_expires),
-                proxy: a.has_proxy,
-            })
-            .collect();
-        printer.data_line(&serde_json::to_string_pretty(&items)?)?;
+        let mut out = printer.data_stream();
+        let mut ser = serde_json::Serializer::pretty(&mut out);
+        let mut seq = ser.serialize_seq(None)?;
+        let mut failed = None;
+        store.list_each(&mut |a| {
+            if failed.is_none() {
+                failed = seq.serialize_element(&json(&a)).err();
+            }
+            Ok(())
+        })?;
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
+        seq.end()?;
+        out.write_all(b"\n")?;
+        out.finish()?;
         return Ok(Code::Success);
     }
-    if accounts.is_empty() {
+    let mut widths = Widths::new(&COLUMNS);
+    let mut any = false;
+    store.list_each(&mut |a| {
+        widths.observe(&cells(&a));
+        any = true;
+        Ok(())
+    })?;
+    if !any {
         printer.info("no accounts yet: add one with `qrlogin add-account` or `qrlogin import`");
         return Ok(Code::Success);
     }
-    let mut table = Table::new(&COLUMNS);
-    for a in &accounts {
-        table.row(vec![
-            escape::for_terminal(&a.name).into_owned(),
-            a.unb.clone(),
-            escape::for_terminal(a.nickname.as_deref().unwrap_or("-")).into_owned(),
-            a.status.as_str().to_owned(),
-            time::display(a.last_refreshed),
-            time::display(a.long_login_expires),
-            time::display(a.last_checked),
-            if a.has_proxy { "yes" } else { "no" }.to_owned(),
-        ]);
-    }
-    printer.data(&table.render(printer.stdout_width(), &DROP_ORDER))?;
+    // An account saved between the two passes may be wider than measured: its cells are
+    // cut to the measured widths, never misaligned.
+    let layout = widths.layout(printer.stdout_width(), &DROP_ORDER);
+    let mut out = printer.data_stream();
+    out.write_all(layout.header().as_bytes())?;
+    store.list_each(&mut |a| {
+        // Writes never fail here: `finish` reports a failed stdout.
+        let _ = out.write_all(layout.line(&cells(&a)).as_bytes());
+        Ok(())
+    })?;
+    out.finish()?;
     Ok(Code::Success)
+}
+
+fn cells(a: &AccountSummary) -> [String; 8] {
+    [
+        escape::for_terminal(&a.name).into_owned(),
+        a.unb.clone(),
+        escape::for_terminal(a.nickname.as_deref().unwrap_or("-")).into_owned(),
+        a.status.as_str().to_owned(),
+        time::display(a.last_refreshed),
+        time::display(a.long_login_expires),
+        time::display(a.last_checked),
+        if a.has_proxy { "yes" } else { "no" }.to_owned(),
+    ]
+}
+
+fn json(a: &AccountSummary) -> AccountJson<'_> {
+    AccountJson {
+        name: &a.name,
+        unb: &a.unb,
+        nickname: a.nickname.as_deref(),
+        status: a.status,
+        last_checked: time::rfc3339(a.last_checked),
+        last_refreshed: time::rfc3339(a.last_refreshed),
+        long_login_expires: time::rfc3339(a.long_login_expires),
+        proxy: a.has_proxy,
+    }
 }
 
 const COLUMNS: [&str; 8] = [

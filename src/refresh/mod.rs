@@ -197,43 +197,76 @@ pub async fn run(
             pools.insert(a.proxy.clone(), http);
         }
     }
+    let concurrency = opts.concurrency.max(1);
+    // Accounts are leased a batch at a time, once there is room for a batch: one store
+    // call leases and reads them all, where one per account would make the store the
+    // bottleneck (on PostgreSQL, a round trip each).
+    let batch = (concurrency / 4).clamp(1, 32);
+    let lease_secs = lease_secs(&opts);
+    let mut queue: std::collections::VecDeque<(usize, Account)> =
+        accounts.into_iter().enumerate().collect();
     let mut tasks = tokio::task::JoinSet::new();
     let mut reports: Vec<(usize, Report)> = Vec::new();
-    for (i, a) in accounts.into_iter().enumerate() {
-        while tasks.len() >= opts.concurrency.max(1) {
-            if let Some(joined) = tasks.join_next().await {
+    loop {
+        let room = concurrency - tasks.len();
+        if !queue.is_empty() && room >= batch.min(queue.len()) {
+            let chunk: Vec<(usize, Account)> = queue.drain(..room.min(queue.len())).collect();
+            let ids: Vec<i64> = chunk.iter().map(|(_, a)| a.id).collect();
+            let now = crate::time::now();
+            let me = owner.clone();
+            let mut leased: HashMap<i64, Account> =
+                with_store(&store, move |s| s.claim(&ids, &me, now + lease_secs, now))
+                    .await?
+                    .into_iter()
+                    .map(|a| (a.id, a))
+                    .collect();
+            for (i, a) in chunk {
+                let held = leased.remove(&a.id);
+                let store = store.clone();
+                let http = pools
+                    .get(&a.proxy)
+                    .cloned()
+                    .ok_or_else(|| anyhow::anyhow!("no HTTP pool"))?;
+                let endpoints = endpoints.clone();
+                let ua = a.user_agent.clone().unwrap_or_else(|| default_ua.clone());
+                let owner = owner.clone();
+                let opts = opts.clone();
+                let on_change = on_change.clone();
+                tasks.spawn(async move {
+                    if i > 0 && !opts.jitter.is_zero() {
+                        let ms = rand::random::<u64>() % (opts.jitter.as_millis() as u64 + 1);
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
+                    }
+                    let run = Run {
+                        store: &store,
+                        http,
+                        endpoints,
+                        ua: &ua,
+                        owner: &owner,
+                        opts: &opts,
+                    };
+                    let report = match held {
+                        Some(whole) => run.leased(a, whole).await,
+                        None => run.one(a).await,
+                    };
+                    if let Ok(r) = &report
+                        && r.skipped.is_none()
+                        && r.old != r.new
+                    {
+                        on_change(r);
+                    }
+                    (i, report)
+                });
+            }
+            continue;
+        }
+        match tasks.join_next().await {
+            Some(joined) => {
                 let (i, report) = joined?;
                 reports.push((i, report?));
             }
+            None => break,
         }
-        let store = store.clone();
-        let http = pools
-            .get(&a.proxy)
-            .cloned()
-            .ok_or_else(|| anyhow::anyhow!("no HTTP pool"))?;
-        let endpoints = endpoints.clone();
-        let ua = a.user_agent.clone().unwrap_or_else(|| default_ua.clone());
-        let owner = owner.clone();
-        let opts = opts.clone();
-        let on_change = on_change.clone();
-        tasks.spawn(async move {
-            if i > 0 && !opts.jitter.is_zero() {
-                let ms = rand::random::<u64>() % (opts.jitter.as_millis() as u64 + 1);
-                tokio::time::sleep(Duration::from_millis(ms)).await;
-            }
-            let report = one(&store, a, http, endpoints, &ua, &owner, &opts).await;
-            if let Ok(r) = &report
-                && r.skipped.is_none()
-                && r.old != r.new
-            {
-                on_change(r);
-            }
-            (i, report)
-        });
-    }
-    while let Some(joined) = tasks.join_next().await {
-        let (i, report) = joined?;
-        reports.push((i, report?));
     }
     reports.sort_by_key(|(i, _)| *i);
     Ok(reports.into_iter().map(|(_, r)| r).collect())
@@ -270,16 +303,26 @@ async fn with_store<T: Send + 'static>(
     }
 }
 
-async fn one(
-    store: &StoreThread,
-    a: Account,
+/// A lease long enough for every request of one account (at most four, each bounded by the
+/// HTTP timeout) after its jitter, then some. It is what a dead process of another host
+/// costs: its accounts wait this long before a later run takes them over.
+fn lease_secs(opts: &Options) -> i64 {
+    let secs = |d: Duration| d.as_secs_f64().ceil() as i64;
+    secs(opts.http_timeout) * 4 + secs(opts.jitter) + 10
+}
+
+/// What every account of one run shares.
+struct Run<'a> {
+    store: &'a StoreThread,
     http: reqwest::Client,
     endpoints: Endpoints,
-    ua: &str,
-    owner: &str,
-    opts: &Options,
-) -> anyhow::Result<Report> {
-    let skipped = |skip: Skip, a: &Account| Report {
+    ua: &'a str,
+    owner: &'a str,
+    opts: &'a Options,
+}
+
+fn skipped(skip: Skip, a: &Account) -> Report {
+    Report {
         name: a.name.clone(),
         unb: a.unb.clone(),
         old: a.status,
@@ -290,91 +333,111 @@ async fn one(
         transient: false,
         long_login_refused_now: false,
         next_attempt: a.next_attempt_at,
-    };
-    // A lease long enough for every request of one account (at most four, each bounded
-    // by the HTTP timeout), then some. It is what a dead process of another host costs:
-    // its accounts wait this long before a later run takes them over.
-    let lease_secs = opts.http_timeout.as_secs_f64().ceil() as i64 * 4 + 10;
-    let id = a.id;
-    loop {
-        let now = crate::time::now();
-        let me = owner.to_owned();
-        if with_store(store, move |s| s.try_lease(id, &me, now + lease_secs, now)).await? {
-            break;
-        }
-        // A run killed mid-way (cron timeout, OOM, SIGKILL) leaves its leases behind; the
-        // owner's pid says whether it is still running on this machine.
-        let holder = with_store(store, move |s| s.lease_owner(id)).await?;
-        if let Some(old) = holder.filter(|o| owner_is_gone(o, &opts.host)) {
+    }
+}
+
+impl Run<'_> {
+    /// An account its batch could not lease: another run holds it. Take it over if that
+    /// run is gone, wait for it with `--wait`, or skip it.
+    async fn one(self, a: Account) -> anyhow::Result<Report> {
+        let (store, owner, opts) = (self.store, self.owner, self.opts);
+        let lease_secs = lease_secs(opts);
+        let id = a.id;
+        loop {
+            let now = crate::time::now();
             let me = owner.to_owned();
-            if with_store(store, move |s| {
-                s.steal_lease(id, &old, &me, now + lease_secs)
-            })
-            .await?
-            {
+            if with_store(store, move |s| s.try_lease(id, &me, now + lease_secs, now)).await? {
                 break;
             }
+            // A run killed mid-way (cron timeout, OOM, SIGKILL) leaves its leases behind;
+            // the owner's pid says whether it is still running on this machine.
+            let holder = with_store(store, move |s| s.lease_owner(id)).await?;
+            if let Some(old) = holder.filter(|o| owner_is_gone(o, &opts.host)) {
+                let me = owner.to_owned();
+                if with_store(store, move |s| {
+                    s.steal_lease(id, &old, &me, now + lease_secs)
+                })
+                .await?
+                {
+                    break;
+                }
+            }
+            if !opts.wait {
+                return Ok(skipped(Skip::Leased, &a));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        if !opts.wait {
+        let Some(whole) = with_store(store, move |s| s.by_id(id)).await? else {
             return Ok(skipped(Skip::Leased, &a));
+        };
+        self.leased(a, whole).await
+    }
+
+    /// Refresh an account this run holds the lease of: `whole` is the account as read
+    /// under the lease, `planned` as it was when the run listed the accounts.
+    async fn leased(self, planned: Account, a: Account) -> anyhow::Result<Report> {
+        let (store, owner, opts) = (self.store, self.owner, self.opts);
+        let id = a.id;
+        // An overlapping run may have checked it since this run listed the accounts, and
+        // once is enough.
+        let now = crate::time::now();
+        let checked_meanwhile = ((planned.last_checked, planned.updated_at)
+            != (a.last_checked, a.updated_at))
+            .then(|| a.last_checked.map(|at| Skip::Recent { at }))
+            .flatten();
+        if let Some(skip) =
+            checked_meanwhile.or_else(|| decide(&a, now, opts.min_interval, opts.force))
+        {
+            let me = owner.to_owned();
+            with_store(store, move |s| s.release(id, &me)).await?;
+            return Ok(skipped(skip, &a));
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    // Re-read under the lease: an overlapping run may have checked it since this run
-    // loaded the account list, and once is enough.
-    let loaded = (a.last_checked, a.updated_at);
-    let Some(a) = with_store(store, move |s| s.by_id(id)).await? else {
-        return Ok(skipped(Skip::Leased, &a));
-    };
-    let now = crate::time::now();
-    let checked_meanwhile = (loaded != (a.last_checked, a.updated_at))
-        .then(|| a.last_checked.map(|at| Skip::Recent { at }))
-        .flatten();
-    if let Some(skip) = checked_meanwhile.or_else(|| decide(&a, now, opts.min_interval, opts.force))
-    {
-        let me = owner.to_owned();
-        with_store(store, move |s| s.release(id, &me)).await?;
-        return Ok(skipped(skip, &a));
-    }
-    let client = PassportClient::over(http, endpoints, ua, opts.http_timeout, &a.cookies)
+        let client = PassportClient::over(
+            self.http,
+            self.endpoints,
+            self.ua,
+            opts.http_timeout,
+            &a.cookies,
+        )
         .traced(opts.trace.clone());
-    let Check {
-        verdict,
-        sent: actions,
-        cookies,
-        long_login_refused,
-    } = check(&client, &a, crate::time::now_ms()).await;
-    let now = crate::time::now();
-    let rec = RefreshRecord {
-        long_login_refused,
-        ..record(&a, &verdict, cookies, now)
-    };
-    let me = owner.to_owned();
-    let (recorded, a, rec) = with_store(store, move |s| {
-        let recorded = s.record_refresh(&a, &me, &rec)?;
-        Ok((recorded, a, rec))
-    })
-    .await?;
-    match recorded {
-        Recorded::Stored => {}
-        Recorded::LeaseLost => return Ok(skipped(Skip::Leased, &a)),
-        Recorded::Superseded => return Ok(skipped(Skip::Superseded, &a)),
+        let Check {
+            verdict,
+            sent: actions,
+            cookies,
+            long_login_refused,
+        } = check(&client, &a, crate::time::now_ms()).await;
+        let now = crate::time::now();
+        let rec = RefreshRecord {
+            long_login_refused,
+            ..record(&a, &verdict, cookies, now)
+        };
+        let me = owner.to_owned();
+        let (recorded, a, rec) = with_store(store, move |s| {
+            let recorded = s.record_refresh(&a, &me, &rec)?;
+            Ok((recorded, a, rec))
+        })
+        .await?;
+        match recorded {
+            Recorded::Stored => {}
+            Recorded::LeaseLost => return Ok(skipped(Skip::Leased, &a)),
+            Recorded::Superseded => return Ok(skipped(Skip::Superseded, &a)),
+        }
+        Ok(Report {
+            name: a.name.clone(),
+            unb: a.unb.clone(),
+            old: a.status,
+            new: rec.status,
+            sent: actions,
+            error: match &verdict {
+                Verdict::Ok => None,
+                Verdict::Expired(e) | Verdict::Risk(e) | Verdict::Transient(e) => Some(e.clone()),
+            },
+            skipped: None,
+            transient: matches!(verdict, Verdict::Transient(_)),
+            long_login_refused_now: long_login_refused == Some(true) && !a.long_login_refused,
+            next_attempt: rec.next_attempt_at,
+        })
     }
-    Ok(Report {
-        name: a.name.clone(),
-        unb: a.unb.clone(),
-        old: a.status,
-        new: rec.status,
-        sent: actions,
-        error: match &verdict {
-            Verdict::Ok => None,
-            Verdict::Expired(e) | Verdict::Risk(e) | Verdict::Transient(e) => Some(e.clone()),
-        },
-        skipped: None,
-        transient: matches!(verdict, Verdict::Transient(_)),
-        long_login_refused_now: long_login_refused == Some(true) && !a.long_login_refused,
-        next_attempt: rec.next_attempt_at,
-    })
 }
 
 #[cfg(test)]

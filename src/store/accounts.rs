@@ -7,13 +7,13 @@ use super::{Store, StoreError};
 use crate::cookies;
 
 impl Store {
-    pub fn list(&self) -> Result<Vec<AccountSummary>, StoreError> {
-        let mut out = Vec::new();
-        self.db.list(&mut |a| {
-            out.push(a);
-            Ok(())
-        })?;
-        Ok(out)
+    /// Every account's summary in name order, one at a time, none kept: what `list` shows
+    /// of a store of any size in constant memory.
+    pub fn list_each(
+        &self,
+        each: &mut dyn FnMut(AccountSummary) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.db.list(each)
     }
 
     /// Whether any stored cookie belongs to `domain` or a subdomain of it.
@@ -65,6 +65,27 @@ impl Store {
         a.cookies = sealed::open_cookies(self.keys.get(), &a.unb, rows)
             .map_err(|(cookie, e)| self.open_error(id, cookie, e))?;
         Ok(Some(a))
+    }
+
+    /// Lease each of `ids` that no other run holds (see `try_lease`) and return the leased
+    /// accounts with their cookies as they are now: a refresh's batch of work at once.
+    pub fn claim(
+        &self,
+        ids: &[i64],
+        owner: &str,
+        until: i64,
+        now: i64,
+    ) -> Result<Vec<Account>, StoreError> {
+        let keys = self.keys.get();
+        self.db
+            .claim(ids, owner, until, now)?
+            .into_iter()
+            .map(|(mut a, rows)| {
+                a.cookies = sealed::open_cookies(keys, &a.unb, rows)
+                    .map_err(|(cookie, e)| self.open_error(a.id, cookie, e))?;
+                Ok(a)
+            })
+            .collect()
     }
 
     fn whole(&self, found: Option<Account>) -> Result<Option<Account>, StoreError> {
@@ -306,6 +327,36 @@ mod tests {
             (Status::Ok, Some(60), 0)
         );
         assert!(s.try_lease(a.id, "run-c", 400, 100).unwrap());
+    }
+
+    #[test]
+    fn a_claim_leases_what_no_other_run_holds_and_reads_it_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open_sealed_for_tests(&dir.path().join("a.db"));
+        let ids: Vec<i64> = ["1", "2", "3"]
+            .iter()
+            .map(|unb| {
+                let new = NewAccount::from_cookies(
+                    vec![
+                        Cookie::for_domain("unb", unb, ".goofish.com"),
+                        Cookie::for_domain("cookie2", &format!("v{unb}"), ".goofish.com"),
+                    ],
+                    None,
+                    Status::Unknown,
+                );
+                s.save(&new, 0).unwrap().0.id
+            })
+            .collect();
+        assert!(s.try_lease(ids[1], "run-a", 100, 0).unwrap());
+        let got = s.claim(&ids, "run-b", 100, 50).unwrap();
+        let unbs: Vec<&str> = got.iter().map(|a| a.unb.as_str()).collect();
+        assert_eq!(unbs, ["1", "3"]);
+        assert_eq!(got[1].cookies[1].value.expose(), "v3");
+        // Leased now: a third run gets nothing, run b's own claim is renewed, and once
+        // every lease has run out everything is free again.
+        assert!(s.claim(&ids, "run-c", 100, 60).unwrap().is_empty());
+        assert_eq!(s.claim(&ids[..1], "run-b", 200, 60).unwrap().len(), 1);
+        assert_eq!(s.claim(&ids, "run-c", 300, 200).unwrap().len(), 3);
     }
 
     #[test]

@@ -69,6 +69,16 @@ pub(crate) trait Accounts {
 
 pub(crate) trait Leases {
     fn try_lease(&self, id: i64, owner: &str, until: i64, now: i64) -> R<bool>;
+    /// Lease each of `ids` that is free, expired or already `owner`'s, passing over rows
+    /// another process is leasing at this instant, and return the leased accounts with
+    /// their cookie rows: a refresh's batch of work in one call instead of two per account.
+    fn claim(
+        &self,
+        ids: &[i64],
+        owner: &str,
+        until: i64,
+        now: i64,
+    ) -> R<Vec<(Account, Vec<CookieRow>)>>;
     fn steal_lease(&self, id: i64, old_owner: &str, owner: &str, until: i64) -> R<bool>;
     fn lease_owner(&self, id: i64) -> R<Option<String>>;
     fn release(&self, id: i64, owner: &str) -> R<()>;

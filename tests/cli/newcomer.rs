@@ -56,24 +56,31 @@ fn bad_export_destinations_are_usage_errors_and_write_nothing() {
 fn a_full_stdout_is_exit_7_and_a_closed_pipe_is_not_an_error() {
     let env = Env::new();
     env.import_header("shop-1", "unb=1; cookie2=x");
-    let full = std::fs::OpenOptions::new()
-        .write(true)
-        .open("/dev/full")
-        .unwrap();
-    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("qrlogin"))
-        .env("QRLOGIN_DB", env.location())
-        .env("HOME", env.dir.path())
-        .args(["export", "shop-1", "--format", "json"])
-        .stdout(full)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(7),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot write to standard output"));
+    // Written at once (export) or streamed row by row (list): either way a failed write
+    // is the exit code.
+    for args in [
+        &["export", "shop-1", "--format", "json"][..],
+        &["list"],
+        &["list", "--json"],
+    ] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("qrlogin"))
+            .env("QRLOGIN_DB", env.location())
+            .env("HOME", env.dir.path())
+            .args(args)
+            .stdout(full)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(7), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("cannot write to standard output"),
+            "{args:?}: {stderr}"
+        );
+    }
     // `| head -c1`: the reader leaves early; that is fine.
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("qrlogin"))
         .env("QRLOGIN_DB", env.location())

@@ -3,6 +3,7 @@
 //! A lease is a conditional `UPDATE` of the account's row: it takes that row's lock only,
 //! so processes on many hosts claim different accounts at once, and the one that loses a
 //! race finds the condition false after the winner commits (READ COMMITTED re-checks it).
+//! A refresh claims a batch at once (`CLAIM`), passing over rows locked by another claim.
 
 use super::{Param, Postgres};
 use crate::store::backend::{Accounts, Leases, R};
@@ -47,6 +48,34 @@ fn account(r: &Row) -> Account {
 
 const COOKIES: &str = "SELECT name, value, domain, host_only, path, expires, secure, \
      http_only, same_site, key_id FROM cookies WHERE account_id = $1 ORDER BY seq";
+
+/// A batch of leases in one statement. `SKIP LOCKED`: a row another process is leasing
+/// right now is passed over rather than waited for, so hosts claiming overlapping batches
+/// never queue behind each other; the lease condition is checked again on the row as it is
+/// once locked, so a lease won meanwhile is respected.
+const CLAIM: &str = "UPDATE accounts SET lease_owner = $2, lease_until = $3 WHERE id IN \
+     (SELECT id FROM accounts WHERE id = ANY($1) AND (lease_owner IS NULL OR lease_owner = $2 \
+     OR lease_until IS NULL OR lease_until <= $4) FOR UPDATE SKIP LOCKED) \
+     RETURNING id, unb, name, nickname, created_at, updated_at, status, last_checked, \
+     last_refreshed, consecutive_failures, next_attempt_at, proxy, user_agent, revision, \
+     long_login_refused, long_login_until";
+/// The cookies of many accounts; the account id last, so `cookie_row` reads the rest.
+const COOKIES_OF_MANY: &str = "SELECT name, value, domain, host_only, path, expires, secure, \
+     http_only, same_site, key_id, account_id FROM cookies WHERE account_id = ANY($1) \
+     ORDER BY account_id, seq";
+
+fn summary(r: &Row) -> AccountSummary {
+    AccountSummary {
+        name: r.get(0),
+        unb: r.get(1),
+        nickname: r.get(2),
+        status: Status::parse(r.get(3)),
+        last_checked: r.get(4),
+        last_refreshed: r.get(5),
+        long_login_expires: r.get(6),
+        has_proxy: r.get(7),
+    }
+}
 
 fn cookie_row(r: &Row) -> CookieRow {
     CookieRow {
@@ -165,24 +194,24 @@ const RELEASE: &str = "UPDATE accounts SET lease_owner = NULL, lease_until = NUL
 
 impl Accounts for Postgres {
     fn list(&self, each: &mut dyn FnMut(AccountSummary) -> R<()>) -> R<()> {
-        let rows = self.query(
+        let list = self.statement(
             "SELECT name, unb, nickname, status, last_checked, last_refreshed, \
              long_login_until, COALESCE(proxy, '') != '' FROM accounts ORDER BY name",
-            &[],
         )?;
-        for r in rows {
-            each(AccountSummary {
-                name: r.get(0),
-                unb: r.get(1),
-                nickname: r.get(2),
-                status: Status::parse(r.get(3)),
-                last_checked: r.get(4),
-                last_refreshed: r.get(5),
-                long_login_expires: r.get(6),
-                has_proxy: r.get(7),
-            })?;
-        }
-        Ok(())
+        // Row by row as the server sends them, none kept: `list` of any size.
+        futures_executor::block_on(async {
+            use futures_util::TryStreamExt;
+            let rows = self
+                .client
+                .query_raw(&list, std::iter::empty::<i32>())
+                .await
+                .map_err(|e| self.err(e))?;
+            let mut rows = std::pin::pin!(rows);
+            while let Some(r) = rows.try_next().await.map_err(|e| self.err(e))? {
+                each(summary(&r))?;
+            }
+            Ok(())
+        })
     }
 
     fn has_cookies_for(&self, domain: &str) -> R<bool> {
@@ -381,6 +410,35 @@ impl Leases for Postgres {
              AND (lease_owner IS NULL OR lease_owner = $2 OR lease_until IS NULL OR lease_until <= $4)",
             &[&id, &owner, &until, &now],
         )? == 1)
+    }
+
+    fn claim(
+        &self,
+        ids: &[i64],
+        owner: &str,
+        until: i64,
+        now: i64,
+    ) -> R<Vec<(Account, Vec<CookieRow>)>> {
+        let accounts: Vec<Account> = self
+            .query(CLAIM, &[&ids, &owner, &until, &now])?
+            .iter()
+            .map(account)
+            .collect();
+        if accounts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let leased: Vec<i64> = accounts.iter().map(|a| a.id).collect();
+        let mut rows: std::collections::HashMap<i64, Vec<CookieRow>> = Default::default();
+        for r in self.query(COOKIES_OF_MANY, &[&leased])? {
+            rows.entry(r.get(10)).or_default().push(cookie_row(&r));
+        }
+        Ok(accounts
+            .into_iter()
+            .map(|a| {
+                let cookies = rows.remove(&a.id).unwrap_or_default();
+                (a, cookies)
+            })
+            .collect())
     }
 
     fn steal_lease(&self, id: i64, old_owner: &str, owner: &str, until: i64) -> R<bool> {

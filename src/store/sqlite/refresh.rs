@@ -1,20 +1,46 @@
 //! Leases and refresh results in SQLite: each a short `BEGIN IMMEDIATE` transaction.
 
 use super::Sqlite;
-use super::accounts::replace_cookies;
+use super::accounts::{ACCOUNT_COLUMNS, account_from_row, cookie_rows, replace_cookies};
 use crate::store::backend::{Leases, R};
-use crate::store::model::{CookieRow, Recorded, RefreshRecord};
+use crate::store::model::{Account, CookieRow, Recorded, RefreshRecord};
 use rusqlite::params;
+
+const TRY_LEASE: &str = "UPDATE accounts SET lease_owner = ?2, lease_until = ?3 \
+     WHERE id = ?1 AND (lease_owner IS NULL OR lease_owner = ?2 OR lease_until IS NULL OR lease_until <= ?4)";
 
 impl Leases for Sqlite {
     fn try_lease(&self, id: i64, owner: &str, until: i64, now: i64) -> R<bool> {
         self.write(|tx| {
-            let n = tx.prepare_cached(
-                "UPDATE accounts SET lease_owner = ?2, lease_until = ?3 \
-                 WHERE id = ?1 AND (lease_owner IS NULL OR lease_owner = ?2 OR lease_until IS NULL OR lease_until <= ?4)",
-            )?
-            .execute(params![id, owner, until, now])?;
+            let n = tx
+                .prepare_cached(TRY_LEASE)?
+                .execute(params![id, owner, until, now])?;
             Ok(n == 1)
+        })
+    }
+
+    fn claim(
+        &self,
+        ids: &[i64],
+        owner: &str,
+        until: i64,
+        now: i64,
+    ) -> R<Vec<(Account, Vec<CookieRow>)>> {
+        // One write transaction for the batch: SQLite has one writer anyway, so there is
+        // nothing to pass over, and the rows are read in the snapshot that leased them.
+        self.write(|tx| {
+            let mut lease = tx.prepare_cached(TRY_LEASE)?;
+            let mut read = tx.prepare_cached(&format!(
+                "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?1"
+            ))?;
+            let mut claimed = Vec::with_capacity(ids.len());
+            for &id in ids {
+                if lease.execute(params![id, owner, until, now])? == 1 {
+                    let a = read.query_row([id], account_from_row)?;
+                    claimed.push((a, cookie_rows(tx, id)?));
+                }
+            }
+            Ok(claimed)
         })
     }
 
