@@ -2,7 +2,10 @@
 //! and writes BENCHMARKS.md. Run through `bench/run.sh` from a clean checkout.
 //!
 //! Usage: bench QRLOGIN_BINARY OUTPUT.md [--quick]
+//!        bench QRLOGIN_BINARY SECTION.md --encryption-ab UNSEALED_BINARY
 
+#[path = "bench/ab.rs"]
+mod ab;
 #[path = "bench/fleet.rs"]
 mod fleet;
 /// The tests' throwaway PostgreSQL cluster, reused (only part of it is needed here).
@@ -303,6 +306,12 @@ fn main() {
     }
     let runs = if quick { 3 } else { 7 };
     let accounts = if quick { 1_000 } else { 10_000 };
+    if let Some(k) = args.iter().position(|a| a == "--encryption-ab") {
+        let unsealed = PathBuf::from(args.get(k + 1).expect("--encryption-ab UNSEALED_BINARY"));
+        let mut ctx = ctx;
+        ab::run(&mut ctx, &unsealed, accounts, Path::new(&args[2]));
+        return;
+    }
     let mut rows: Vec<String> = Vec::new();
     // `limit` is the target as a number in the value's unit; the report says whether it is met.
     let mut row =
