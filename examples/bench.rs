@@ -260,9 +260,10 @@ the h5api token is fetched beside them (protocol.md §2.1), and one client reuse
 - Confirm to saved: at most one poll interval until query.do sees CONFIRMED, then the `/im` landing \
 (one redirect hop: 2 round trips) and `setLoginSettings.do` run side by side, then one SQLite transaction.\n\
 - Refresh: one shared connection pool and TLS set-up for all accounts (per proxy), at most \
-`--concurrency` accounts in flight, and each account's cookies read only once its lease is taken, \
-so memory does not grow with the number of accounts. Each account is 3 round trips \
-(renewal, `loginuser.get`, plus `setLoginSettings.do` when long login is off) and 2 short transactions.\n\
+`--concurrency` accounts in flight, and accounts leased and read a batch at a time (a quarter of \
+`--concurrency`) only once there is room for them, so memory does not grow with the number of accounts. \
+Each account is 3 round trips (renewal, `loginuser.get`, plus `setLoginSettings.do` when long login is off) \
+and one short transaction, beside its share of its batch's lease.\n\
 - RSS is measured by GNU time around the binary: a child spawned straight from the benchmark \
 process would report the benchmark's own memory in `ru_maxrss` up to its exec.\n";
 
