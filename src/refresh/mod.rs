@@ -352,6 +352,14 @@ impl Run<'_> {
             // A run killed mid-way (cron timeout, OOM, SIGKILL) leaves its leases behind;
             // the owner's pid says whether it is still running on this machine.
             let holder = with_store(store, move |s| s.lease_owner(id)).await?;
+            if holder.is_none() {
+                // Released since the lease was refused, or deleted: a deleted account is
+                // skipped (under `--wait` it would be waited for forever), a free one taken.
+                if with_store(store, move |s| s.by_id(id)).await?.is_none() {
+                    return Ok(skipped(Skip::Leased, &a));
+                }
+                continue;
+            }
             if let Some(old) = holder.filter(|o| owner_is_gone(o, &opts.host)) {
                 let me = owner.to_owned();
                 if with_store(store, move |s| {
@@ -442,7 +450,53 @@ impl Run<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::owner_is_gone;
+    use super::*;
+    use crate::store::NewAccount;
+
+    #[tokio::test]
+    async fn an_account_deleted_under_another_runs_lease_is_skipped_even_with_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sealed_for_tests(&dir.path().join("a.db"));
+        let new = NewAccount::from_cookies(
+            vec![Cookie::for_domain("unb", "1", ".goofish.com")],
+            None,
+            Status::Unknown,
+        );
+        let (a, _) = store.save(&new, 0).unwrap();
+        // Held by a run on another host, then deleted (`qrlogin delete` ignores leases).
+        assert!(
+            store
+                .try_lease(a.id, "1-ab@elsewhere", i64::MAX, 0)
+                .unwrap()
+        );
+        store.delete(a.id).unwrap();
+        let thread = StoreThread::start(store).unwrap();
+        let opts = Options {
+            names: Vec::new(),
+            concurrency: 1,
+            jitter: Duration::ZERO,
+            min_interval: None,
+            wait: true,
+            force: true,
+            http_timeout: Duration::from_secs(1),
+            trace: None,
+            host: "here".into(),
+        };
+        let base = url::Url::parse("http://127.0.0.1:9/").unwrap();
+        let run = Run {
+            store: &thread,
+            http: reqwest::Client::new(),
+            endpoints: Endpoints::all_at(&base),
+            ua: "ua",
+            owner: "2-cd@here",
+            opts: &opts,
+        };
+        let report = tokio::time::timeout(Duration::from_secs(10), run.one(a))
+            .await
+            .expect("waited for a deleted account")
+            .unwrap();
+        assert_eq!(report.skipped, Some(Skip::Leased));
+    }
 
     #[test]
     fn only_this_hosts_dead_processes_lose_their_leases_early() {

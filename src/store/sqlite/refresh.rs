@@ -4,7 +4,7 @@ use super::Sqlite;
 use super::accounts::{ACCOUNT_COLUMNS, account_from_row, cookie_rows, replace_cookies};
 use crate::store::backend::{Leases, R};
 use crate::store::model::{Account, CookieRow, Recorded, RefreshRecord};
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 const TRY_LEASE: &str = "UPDATE accounts SET lease_owner = ?2, lease_until = ?3 \
      WHERE id = ?1 AND (lease_owner IS NULL OR lease_owner = ?2 OR lease_until IS NULL OR lease_until <= ?4)";
@@ -55,12 +55,15 @@ impl Leases for Sqlite {
     }
 
     fn lease_owner(&self, id: i64) -> R<Option<String>> {
+        // A deleted account has no lease: `None`, as on PostgreSQL.
         self.conn()
             .query_row(
                 "SELECT lease_owner FROM accounts WHERE id = ?1",
                 [id],
-                |r| r.get(0),
+                |r| r.get::<_, Option<String>>(0),
             )
+            .optional()
+            .map(Option::flatten)
             .map_err(|e| self.err(e))
     }
 
