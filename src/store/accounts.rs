@@ -1,7 +1,9 @@
 //! Accounts and their cookies, as commands see them: reading, saving a login or an
 //! import, deleting; and what `refresh` needs (leases, recording a result).
 
-use super::model::{Account, AccountSummary, NewAccount, Recorded, RefreshRecord, Saved};
+use super::model::{
+    Account, AccountSummary, CookieRow, NewAccount, Recorded, RefreshRecord, Saved,
+};
 use super::sealed::{self, seal_cookies};
 use super::{Store, StoreError};
 use crate::cookies;
@@ -59,12 +61,17 @@ impl Store {
     /// The account with this id, with its cookies as they are now (for a refresh that
     /// just leased it).
     pub fn by_id(&self, id: i64) -> Result<Option<Account>, StoreError> {
-        let Some((mut a, rows)) = self.db.by_id_with_rows(id)? else {
-            return Ok(None);
-        };
+        self.db
+            .by_id_with_rows(id)?
+            .map(|(a, rows)| self.opened(a, rows))
+            .transpose()
+    }
+
+    /// `a` with its stored `rows` opened as its cookies.
+    fn opened(&self, mut a: Account, rows: Vec<CookieRow>) -> Result<Account, StoreError> {
         a.cookies = sealed::open_cookies(self.keys.get(), &a.unb, rows)
-            .map_err(|(cookie, e)| self.open_error(id, cookie, e))?;
-        Ok(Some(a))
+            .map_err(|(cookie, e)| self.open_error(a.id, cookie, e))?;
+        Ok(a)
     }
 
     /// Lease each of `ids` that no other run holds (see `try_lease`) and return the leased
@@ -76,15 +83,10 @@ impl Store {
         until: i64,
         now: i64,
     ) -> Result<Vec<Account>, StoreError> {
-        let keys = self.keys.get();
         self.db
             .claim(ids, owner, until, now)?
             .into_iter()
-            .map(|(mut a, rows)| {
-                a.cookies = sealed::open_cookies(keys, &a.unb, rows)
-                    .map_err(|(cookie, e)| self.open_error(a.id, cookie, e))?;
-                Ok(a)
-            })
+            .map(|(a, rows)| self.opened(a, rows))
             .collect()
     }
 
