@@ -96,6 +96,10 @@ fn line(r: &Report) -> Option<(bool, String)> {
                 format!("in cooldown until {}", crate::time::display(Some(*until)))
             }
             Skip::Recent { at } => format!("refreshed at {}", crate::time::display(Some(*at))),
+            Skip::ThisRound { at } => format!(
+                "another refresh of this round checked it at {}",
+                crate::time::display(Some(*at))
+            ),
             Skip::Leased => "another refresh is working on it".into(),
             Skip::Superseded => {
                 "a login or import saved it meanwhile; its newer cookies were kept".into()
@@ -155,6 +159,7 @@ fn report_json(r: &Report) -> ReportJson<'_> {
         skipped: r.skipped.as_ref().map(|s| match s {
             Skip::Cooldown { .. } => "cooldown",
             Skip::Recent { .. } => "min-interval",
+            Skip::ThisRound { .. } => "this-round",
             Skip::Leased => "leased",
             Skip::Superseded => "superseded",
         }),

@@ -15,7 +15,7 @@ use crate::passport::Endpoints;
 use crate::passport::{self, MtopOutcome, PassportClient, PassportError, SilentMode, Step};
 use crate::redacted::Proxy;
 use crate::store::{Account, Recorded, RefreshRecord, Status, Store};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use store_thread::StoreThread;
@@ -203,73 +203,114 @@ pub async fn run(
     // bottleneck (on PostgreSQL, a round trip each).
     let batch = (concurrency / 4).clamp(1, 32);
     let lease_secs = lease_secs(&opts);
-    let mut queue: std::collections::VecDeque<(usize, Account)> =
-        accounts.into_iter().enumerate().collect();
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut reports: Vec<(usize, Report)> = Vec::new();
-    loop {
-        let room = concurrency - tasks.len();
-        if !queue.is_empty() && room >= batch.min(queue.len()) {
-            let chunk: Vec<(usize, Account)> = queue.drain(..room.min(queue.len())).collect();
-            let ids: Vec<i64> = chunk.iter().map(|(_, a)| a.id).collect();
-            let now = crate::time::now();
-            let me = owner.clone();
-            let mut leased: HashMap<i64, Account> =
-                with_store(&store, move |s| s.claim(&ids, &me, now + lease_secs, now))
-                    .await?
-                    .into_iter()
-                    .map(|a| (a.id, a))
-                    .collect();
-            for (i, a) in chunk {
-                let held = leased.remove(&a.id);
-                let store = store.clone();
-                let http = pools
-                    .get(&a.proxy)
-                    .cloned()
-                    .ok_or_else(|| anyhow::anyhow!("no HTTP pool"))?;
-                let endpoints = endpoints.clone();
-                let ua = a.user_agent.clone().unwrap_or_else(|| default_ua.clone());
-                let owner = owner.clone();
-                let opts = opts.clone();
-                let on_change = on_change.clone();
-                tasks.spawn(async move {
-                    if i > 0 && !opts.jitter.is_zero() {
-                        let ms = rand::random::<u64>() % (opts.jitter.as_millis() as u64 + 1);
-                        tokio::time::sleep(Duration::from_millis(ms)).await;
-                    }
-                    let run = Run {
-                        store: &store,
-                        http,
-                        endpoints,
-                        ua: &ua,
-                        owner: &owner,
-                        opts: &opts,
-                    };
-                    let report = match held {
-                        Some(whole) => run.leased(a, whole).await,
-                        None => run.one(a).await,
-                    };
-                    if let Ok(r) = &report
-                        && r.skipped.is_none()
-                        && r.old != r.new
-                    {
-                        on_change(r);
-                    }
-                    (i, report)
-                });
+    // Before this run leases anything, it registers as under way and notes the other
+    // runs under way: what they check is theirs this round, even what they checked
+    // before this run listed the accounts.
+    let now = crate::time::now();
+    let me = owner.clone();
+    let under_way: Arc<HashSet<String>> = Arc::new(
+        with_store(&store, move |s| s.begin_run(&me, now + lease_secs, now))
+            .await?
+            .into_iter()
+            .collect(),
+    );
+    let heartbeat = tokio::spawn(keep_registered(store.clone(), owner.clone(), lease_secs));
+    let result = async {
+        let mut queue: std::collections::VecDeque<(usize, Account)> =
+            accounts.into_iter().enumerate().collect();
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut reports: Vec<(usize, Report)> = Vec::new();
+        loop {
+            let room = concurrency - tasks.len();
+            if !queue.is_empty() && room >= batch.min(queue.len()) {
+                let chunk: Vec<(usize, Account)> = queue.drain(..room.min(queue.len())).collect();
+                let ids: Vec<i64> = chunk.iter().map(|(_, a)| a.id).collect();
+                let now = crate::time::now();
+                let me = owner.clone();
+                let mut leased: HashMap<i64, Account> =
+                    with_store(&store, move |s| s.claim(&ids, &me, now + lease_secs, now))
+                        .await?
+                        .into_iter()
+                        .map(|a| (a.id, a))
+                        .collect();
+                for (i, a) in chunk {
+                    let held = leased.remove(&a.id);
+                    let store = store.clone();
+                    let http = pools
+                        .get(&a.proxy)
+                        .cloned()
+                        .ok_or_else(|| anyhow::anyhow!("no HTTP pool"))?;
+                    let endpoints = endpoints.clone();
+                    let ua = a.user_agent.clone().unwrap_or_else(|| default_ua.clone());
+                    let owner = owner.clone();
+                    let opts = opts.clone();
+                    let on_change = on_change.clone();
+                    let under_way = under_way.clone();
+                    tasks.spawn(async move {
+                        if i > 0 && !opts.jitter.is_zero() {
+                            let ms = rand::random::<u64>() % (opts.jitter.as_millis() as u64 + 1);
+                            tokio::time::sleep(Duration::from_millis(ms)).await;
+                        }
+                        let run = Run {
+                            store: &store,
+                            http,
+                            endpoints,
+                            ua: &ua,
+                            owner: &owner,
+                            opts: &opts,
+                            under_way: &under_way,
+                        };
+                        let report = match held {
+                            Some(whole) => run.leased(a, whole).await,
+                            None => run.one(a).await,
+                        };
+                        if let Ok(r) = &report
+                            && r.skipped.is_none()
+                            && r.old != r.new
+                        {
+                            on_change(r);
+                        }
+                        (i, report)
+                    });
+                }
+                continue;
             }
-            continue;
+            match tasks.join_next().await {
+                Some(joined) => {
+                    let (i, report) = joined?;
+                    reports.push((i, report?));
+                }
+                None => break,
+            }
         }
-        match tasks.join_next().await {
-            Some(joined) => {
-                let (i, report) = joined?;
-                reports.push((i, report?));
-            }
-            None => break,
+        reports.sort_by_key(|(i, _)| *i);
+        Ok(reports.into_iter().map(|(_, r)| r).collect::<Vec<Report>>())
+    }
+    .await;
+    heartbeat.abort();
+    // Awaited, not left to a destructor: a registration left behind would make the next
+    // run, if it starts within `lease_secs`, leave this run's accounts alone.
+    let me = owner.clone();
+    let ended = with_store(&store, move |s| s.end_run(&me)).await;
+    result.and_then(|reports| ended.map(|()| reports))
+}
+
+/// Keep this run's registration alive while it lasts, however long its accounts take
+/// (`--wait` can take longer than any lease).
+async fn keep_registered(store: Arc<StoreThread>, owner: String, lease_secs: i64) {
+    let every = Duration::from_secs((lease_secs / 3).max(1) as u64);
+    loop {
+        tokio::time::sleep(every).await;
+        let (me, until) = (owner.clone(), crate::time::now() + lease_secs);
+        if with_store(&store, move |s| s.extend_run(&me, until))
+            .await
+            .is_err()
+        {
+            // The run's own store calls report the failure; an unrefreshed registration
+            // only runs out early.
+            return;
         }
     }
-    reports.sort_by_key(|(i, _)| *i);
-    Ok(reports.into_iter().map(|(_, r)| r).collect())
 }
 
 /// Whether a lease owner (`<pid>-<random>@<host>`; before hosts were recorded,
@@ -319,6 +360,8 @@ struct Run<'a> {
     ua: &'a str,
     owner: &'a str,
     opts: &'a Options,
+    /// The runs under way when this one started (see `checked_this_round`).
+    under_way: &'a HashSet<String>,
 }
 
 fn skipped(skip: Skip, a: &Account) -> Report {
@@ -391,10 +434,11 @@ impl Run<'_> {
         let now = crate::time::now();
         let checked_meanwhile = ((planned.last_checked, planned.updated_at)
             != (a.last_checked, a.updated_at))
-            .then(|| a.last_checked.map(|at| Skip::Recent { at }))
+            .then(|| a.last_checked.map(|at| Skip::ThisRound { at }))
             .flatten();
-        if let Some(skip) =
-            checked_meanwhile.or_else(|| decide(&a, now, opts.min_interval, opts.force))
+        if let Some(skip) = checked_meanwhile
+            .or_else(|| checked_this_round(&a, self.under_way))
+            .or_else(|| decide(&a, now, opts.min_interval, opts.force))
         {
             let me = owner.to_owned();
             with_store(store, move |s| s.release(id, &me)).await?;
@@ -490,6 +534,7 @@ mod tests {
             ua: "ua",
             owner: "2-cd@here",
             opts: &opts,
+            under_way: &HashSet::new(),
         };
         let report = tokio::time::timeout(Duration::from_secs(10), run.one(a))
             .await

@@ -21,6 +21,11 @@ pub enum Skip {
     Recent {
         at: i64,
     },
+    /// Another run of this round checked it at `at`: one that was under way when this
+    /// run started, or one that checked it after this run listed it.
+    ThisRound {
+        at: i64,
+    },
     Leased,
     /// A login or an import saved the account while this refresh was checking it: the
     /// newer data was kept and this refresh's result dropped.
@@ -92,6 +97,19 @@ pub fn decide(a: &Account, now: i64, min_interval: Option<Duration>, force: bool
         return Some(Skip::Recent { at });
     }
     None
+}
+
+/// Skip an account that a run already under way when this one started has checked since
+/// this one listed it or before: a fleet's hosts start a round moments apart, and a late
+/// one must not renew again what the early ones have done. `under_way` holds the owners of
+/// the leases that were live when this run started (never this run's own).
+pub fn checked_this_round(a: &Account, under_way: &HashSet<String>) -> Option<Skip> {
+    let by = a.checked_by.as_ref()?;
+    under_way
+        .contains(by)
+        .then_some(a.last_checked)
+        .flatten()
+        .map(|at| Skip::ThisRound { at })
 }
 
 /// The official plugin's rule: silent login unless `sdkSilent` is in the future, and only
@@ -205,6 +223,7 @@ mod tests {
             revision: 0,
             long_login_refused: false,
             long_login_until: None,
+            checked_by: None,
             cookies: vec![],
         }
     }
@@ -242,6 +261,22 @@ mod tests {
             Renewal::HasLogin
         );
         assert_eq!(renewal(&c(&[]), now), Renewal::HasLogin);
+    }
+
+    #[test]
+    fn what_a_run_under_way_checked_is_left_alone() {
+        let mut a = account(Status::Ok, 0);
+        a.last_checked = Some(1200);
+        let under_way: HashSet<String> = ["1-ab@host-a".to_string()].into();
+        assert_eq!(checked_this_round(&a, &under_way), None);
+        a.checked_by = Some("1-ab@host-a".into());
+        assert_eq!(
+            checked_this_round(&a, &under_way),
+            Some(Skip::ThisRound { at: 1200 })
+        );
+        // A run that had ended before this one started: a round of its own.
+        a.checked_by = Some("2-cd@host-b".into());
+        assert_eq!(checked_this_round(&a, &under_way), None);
     }
 
     #[test]

@@ -154,6 +154,20 @@ impl Store {
         self.db.lease_owner(id)
     }
 
+    /// A refresh run begins: registered as under way until `until`; the other runs under
+    /// way are returned.
+    pub fn begin_run(&self, owner: &str, until: i64, now: i64) -> Result<Vec<String>, StoreError> {
+        self.db.begin_run(owner, until, now)
+    }
+
+    pub fn extend_run(&self, owner: &str, until: i64) -> Result<(), StoreError> {
+        self.db.extend_run(owner, until)
+    }
+
+    pub fn end_run(&self, owner: &str) -> Result<(), StoreError> {
+        self.db.end_run(owner)
+    }
+
     pub fn release(&self, id: i64, owner: &str) -> Result<(), StoreError> {
         self.db.release(id, owner)
     }

@@ -2,7 +2,7 @@
 //!
 //! A backend owns its SQL and its transactions and nothing else: secrets reach it sealed
 //! (`CookieRow`, `PendingRow`) and leave it sealed, names are planned by `plan_name`, and
-//! every error it returns is a `StoreError`. The four traits follow the store's families,
+//! every error it returns is a `StoreError`. The five traits follow the store's families,
 //! so each backend implements each in a file of its own.
 
 use super::StoreError;
@@ -17,7 +17,7 @@ pub(crate) type R<T> = Result<T, StoreError>;
 pub(crate) type Rewrite<'a> = &'a mut dyn FnMut(&str, Vec<CookieRow>) -> R<Vec<CookieRow>>;
 
 /// A whole backend: what `Store` holds.
-pub(crate) trait Backend: Accounts + Leases + Pending + Keys + Send {
+pub(crate) trait Backend: Accounts + Leases + Runs + Pending + Keys + Send {
     fn schema_version(&self) -> R<i64>;
     /// "ok", or the first problem found.
     fn integrity_check(&self) -> R<String>;
@@ -91,6 +91,17 @@ pub(crate) trait Leases {
         revision: i64,
         cookies: Option<(&[CookieRow], Option<i64>)>,
     ) -> R<Recorded>;
+}
+
+/// The refresh runs under way, so that overlapping runs make one round (see
+/// `refresh::checked_this_round`). A run's registration lasts until a time it keeps
+/// pushing on, like a lease, so a killed run's ends by itself.
+pub(crate) trait Runs {
+    /// Register `owner` as under way until `until`, forget registrations that ran out by
+    /// `now`, and return the other runs under way.
+    fn begin_run(&self, owner: &str, until: i64, now: i64) -> R<Vec<String>>;
+    fn extend_run(&self, owner: &str, until: i64) -> R<()>;
+    fn end_run(&self, owner: &str) -> R<()>;
 }
 
 pub(crate) trait Pending {

@@ -67,6 +67,9 @@ pub struct Account {
     /// When the long-login token (`havana_lgc_exp`) runs out, kept readable beside the
     /// sealed cookies.
     pub long_login_until: Option<i64>,
+    /// The refresh run (its lease owner) that last checked it: a run leaves alone what a
+    /// run already under way when it started has checked.
+    pub checked_by: Option<String>,
     pub cookies: Vec<Cookie>,
 }
 

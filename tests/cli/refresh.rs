@@ -223,10 +223,54 @@ fn overlapping_runs_never_refresh_one_account_twice() {
     let (_, r, _) = report(&env2, &["--wait"]);
     assert!(
         r.iter()
-            .all(|x| x["skipped"].is_null() || x["skipped"] == "min-interval"),
+            .all(|x| x["skipped"].is_null() || x["skipped"] == "this-round"),
         "{r:?}"
     );
     assert!(first.wait_with_output().unwrap().status.success());
+}
+
+#[test]
+fn a_run_leaves_alone_what_a_run_under_way_has_checked() {
+    let env = Env::with_sim(Scenario::default());
+    seed(&env, 3, true);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // Another host's run is under way (it holds acct-2) and has checked acct-0; acct-1
+    // was checked by a run that has ended.
+    env.sql(&format!(
+        "INSERT INTO refresh_runs (owner, started, until) \
+           VALUES ('7-ab@elsewhere', {now}, {}); \
+         UPDATE accounts SET lease_owner = '7-ab@elsewhere', lease_until = {} \
+           WHERE name = 'acct-2'; \
+         UPDATE accounts SET checked_by = '7-ab@elsewhere', last_checked = {now} \
+           WHERE name = 'acct-0'; \
+         UPDATE accounts SET checked_by = '8-cd@elsewhere', last_checked = {now} \
+           WHERE name = 'acct-1';",
+        now + 3600,
+        now + 3600
+    ));
+    let (code, r, _) = report(&env, &["--force"]);
+    let skipped: Vec<_> = r.iter().map(|x| x["skipped"].clone()).collect();
+    assert_eq!(
+        (code, skipped),
+        (
+            Some(0),
+            vec![json!("this-round"), Value::Null, json!("leased")]
+        )
+    );
+    assert_eq!(hits(&env, "/newlogin/silentHasLogin.do"), 1);
+    // Once that run has ended, its accounts are due again.
+    env.sql(
+        "DELETE FROM refresh_runs; \
+         UPDATE accounts SET lease_owner = NULL, lease_until = NULL;",
+    );
+    let (_, r, _) = report(&env, &[]);
+    assert!(r.iter().all(|x| x["skipped"].is_null()), "{r:?}");
+    let renewals =
+        |env: &Env| hits(env, "/newlogin/silentHasLogin.do") + hits(env, "/newlogin/hasLogin.do");
+    assert_eq!(renewals(&env), 4);
 }
 
 #[test]

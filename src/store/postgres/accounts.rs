@@ -15,14 +15,14 @@ use tokio_postgres::Row;
 
 const BY_NAME: &str = "SELECT id, unb, name, nickname, created_at, updated_at, status, \
      last_checked, last_refreshed, consecutive_failures, next_attempt_at, proxy, user_agent, \
-     revision, long_login_refused, long_login_until FROM accounts ORDER BY name";
+     revision, long_login_refused, long_login_until, checked_by FROM accounts ORDER BY name";
 const FIND: &str = "SELECT id, unb, name, nickname, created_at, updated_at, status, \
      last_checked, last_refreshed, consecutive_failures, next_attempt_at, proxy, user_agent, \
-     revision, long_login_refused, long_login_until FROM accounts WHERE name = $1 OR unb = $1 \
+     revision, long_login_refused, long_login_until, checked_by FROM accounts WHERE name = $1 OR unb = $1 \
      ORDER BY name = $1 DESC LIMIT 1";
 const BY_ID: &str = "SELECT id, unb, name, nickname, created_at, updated_at, status, \
      last_checked, last_refreshed, consecutive_failures, next_attempt_at, proxy, user_agent, \
-     revision, long_login_refused, long_login_until FROM accounts WHERE id = $1";
+     revision, long_login_refused, long_login_until, checked_by FROM accounts WHERE id = $1";
 
 fn account(r: &Row) -> Account {
     Account {
@@ -42,6 +42,7 @@ fn account(r: &Row) -> Account {
         revision: r.get(13),
         long_login_refused: r.get(14),
         long_login_until: r.get(15),
+        checked_by: r.get(16),
         cookies: Vec::new(),
     }
 }
@@ -58,7 +59,7 @@ const CLAIM: &str = "UPDATE accounts SET lease_owner = $2, lease_until = $3 WHER
      OR lease_until IS NULL OR lease_until <= $4) FOR UPDATE SKIP LOCKED) \
      RETURNING id, unb, name, nickname, created_at, updated_at, status, last_checked, \
      last_refreshed, consecutive_failures, next_attempt_at, proxy, user_agent, revision, \
-     long_login_refused, long_login_until";
+     long_login_refused, long_login_until, checked_by";
 /// The cookies of many accounts; the account id last, so `cookie_row` reads the rest.
 const COOKIES_OF_MANY: &str = "SELECT name, value, domain, host_only, path, expires, secure, \
      http_only, same_site, key_id, account_id FROM cookies WHERE account_id = ANY($1) \
@@ -185,7 +186,7 @@ impl Postgres {
 const RECORD: &str = "UPDATE accounts SET status = $3, last_checked = $4, \
      last_refreshed = CASE WHEN $5 THEN $4 ELSE last_refreshed END, \
      consecutive_failures = $6, next_attempt_at = $7, updated_at = $4, \
-     lease_owner = NULL, lease_until = NULL, revision = revision + 1, \
+     lease_owner = NULL, lease_until = NULL, checked_by = $2, revision = revision + 1, \
      long_login_refused = COALESCE($9, long_login_refused), \
      long_login_until = CASE WHEN $10 THEN $11 ELSE long_login_until END \
      WHERE id = $1 AND lease_owner = $2 AND revision = $8";

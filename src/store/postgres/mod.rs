@@ -14,6 +14,7 @@ mod accounts;
 mod connect;
 mod keys;
 mod migrations;
+mod runs;
 
 use super::StoreError;
 use super::backend::{Backend, R};
@@ -175,7 +176,7 @@ impl Backend for Postgres {
         ))?;
         // What every command needs on each table; DDL is needed only to migrate.
         let missing = self.block(self.client.query(
-            "SELECT t || ': ' || p FROM unnest(ARRAY['accounts', 'cookies', 'pending_logins']) t, \
+            "SELECT t || ': ' || p FROM unnest(ARRAY['accounts', 'cookies', 'pending_logins', 'refresh_runs']) t, \
              unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']) p \
              WHERE NOT has_table_privilege(current_user, t, p) ORDER BY 1",
             &[],

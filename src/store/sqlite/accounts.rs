@@ -9,7 +9,7 @@ use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 pub(super) const ACCOUNT_COLUMNS: &str = "id, unb, name, nickname, created_at, updated_at, status, \
      last_checked, last_refreshed, consecutive_failures, next_attempt_at, proxy, user_agent, \
-     revision, long_login_refused, long_login_until";
+     revision, long_login_refused, long_login_until, checked_by";
 
 pub(super) fn account_from_row(r: &Row<'_>) -> rusqlite::Result<Account> {
     Ok(Account {
@@ -29,6 +29,7 @@ pub(super) fn account_from_row(r: &Row<'_>) -> rusqlite::Result<Account> {
         revision: r.get(13)?,
         long_login_refused: r.get(14)?,
         long_login_until: r.get(15)?,
+        checked_by: r.get(16)?,
         cookies: Vec::new(),
     })
 }

@@ -87,6 +87,17 @@ pub const MIGRATIONS: &[&str] = &[
           AND trim(c.value) != '' AND trim(c.value) NOT GLOB '*[^0-9]*'
         ORDER BY c.rowid LIMIT 1);
     "#,
+    // v5: the refresh runs under way, and which run last checked each account, so a run
+    // that starts while others are under way leaves their accounts alone: one round of a
+    // fleet renews each account once however far apart its hosts start.
+    r#"
+    ALTER TABLE accounts ADD COLUMN checked_by TEXT;
+    CREATE TABLE refresh_runs (
+        owner   TEXT PRIMARY KEY,
+        started INTEGER NOT NULL,
+        until   INTEGER NOT NULL
+    );
+    "#,
 ];
 
 pub fn latest() -> i64 {

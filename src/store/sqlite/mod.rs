@@ -11,6 +11,7 @@ mod keys;
 mod migrations;
 mod pending;
 mod refresh;
+mod runs;
 
 use super::StoreError;
 use super::backend::{Backend, R};

@@ -91,7 +91,8 @@ impl Leases for Sqlite {
                     "UPDATE accounts SET status = ?3, last_checked = ?4, \
                  last_refreshed = CASE WHEN ?5 THEN ?4 ELSE last_refreshed END, \
                  consecutive_failures = ?6, next_attempt_at = ?7, updated_at = ?4, \
-                 lease_owner = NULL, lease_until = NULL, revision = revision + 1, \
+                 lease_owner = NULL, lease_until = NULL, checked_by = ?2, \
+                 revision = revision + 1, \
                  long_login_refused = COALESCE(?9, long_login_refused), \
                  long_login_until = CASE WHEN ?10 THEN ?11 ELSE long_login_until END \
                  WHERE id = ?1 AND lease_owner = ?2 AND revision = ?8",
