@@ -65,16 +65,9 @@ fn read_input(from: Option<&Path>) -> anyhow::Result<String> {
     Ok(text)
 }
 
-/// Save parsed cookies as an account; returns (name, unb, cookie count).
-fn save(
-    store: &Store,
-    name: Option<String>,
-    cookies: Vec<cookies::Cookie>,
-) -> anyhow::Result<(String, String, usize)> {
-    let new = NewAccount::from_cookies(cookies, name, Status::Unknown);
-    let (a, _) = store.save(&new, crate::time::now())?;
-    Ok((a.name, a.unb, a.cookies.len()))
-}
+/// Accounts saved to one transaction: few enough that a batch that fails as a whole is
+/// cheap to save again one by one, many enough that commits no longer dominate.
+const BATCH: usize = 500;
 
 /// Every account of a xianyu-auto-reply database; a row that cannot be imported is
 /// skipped with a warning and makes the exit code 2 after the others are in.
@@ -88,35 +81,36 @@ fn import_xianyu(store: &Store, path: &Path, printer: &Printer) -> anyhow::Resul
     // unb → the row id that brought it: a second row with the same unb would overwrite
     // the first one's cookies, so it is reported and skipped instead.
     let mut seen: std::collections::HashMap<String, String> = Default::default();
-    for (id, value) in &rows {
-        let shown = crate::escape::for_terminal(id);
-        let result = check_name(id)
-            .map_err(anyhow::Error::from)
-            .and_then(|name| {
-                let cookies = import::parse(import::Format::Header, value)?;
-                let unb = cookies::value_of(&cookies, "unb")
-                    .unwrap_or_default()
-                    .to_owned();
-                if let Some(first) = seen.get(&unb) {
-                    anyhow::bail!(
-                        "it has the same unb {unb} as account `{}` earlier in the file",
-                        crate::escape::for_terminal(first)
-                    );
-                }
-                let saved = save(store, Some(name), cookies)?;
-                seen.insert(unb, id.clone());
-                Ok(saved)
+    for chunk in rows.chunks(BATCH) {
+        // Each row: parsed (its account is next in `news`), or why it cannot be imported.
+        let mut parsed: Vec<anyhow::Result<()>> = Vec::with_capacity(chunk.len());
+        let mut news: Vec<NewAccount> = Vec::with_capacity(chunk.len());
+        for (id, value) in chunk {
+            parsed.push(new_account(id, value, &seen).map(|new| {
+                seen.insert(new.unb.clone(), id.clone());
+                news.push(new);
+            }));
+        }
+        let mut saved = news.iter().zip(store.save_many(&news, crate::time::now())?);
+        for ((id, _), row) in chunk.iter().zip(parsed) {
+            let result = row.and_then(|()| {
+                let (new, to) = saved
+                    .next()
+                    .context("the store answered for fewer accounts than it was given")?;
+                Ok((to?.name, &new.unb, new.cookies.len()))
             });
-        match result {
-            Ok((name, unb, n)) => {
-                printer.info(&format!("imported {name} ({unb}) with {n} cookies"))
-            }
-            Err(e) => {
-                skipped += 1;
-                printer.warn(&format!(
-                    "skipped account `{shown}`: {}",
-                    crate::exit::message_for(&e)
-                ));
+            match result {
+                Ok((name, unb, n)) => {
+                    printer.info(&format!("imported {name} ({unb}) with {n} cookies"))
+                }
+                Err(e) => {
+                    skipped += 1;
+                    printer.warn(&format!(
+                        "skipped account `{}`: {}",
+                        crate::escape::for_terminal(id),
+                        crate::exit::message_for(&e)
+                    ));
+                }
             }
         }
     }
@@ -134,4 +128,26 @@ fn import_xianyu(store: &Store, path: &Path, printer: &Printer) -> anyhow::Resul
         .into());
     }
     Ok(Code::Success)
+}
+
+/// A row of a xianyu-auto-reply database as an account to save: its id is the name.
+fn new_account(
+    id: &str,
+    value: &str,
+    seen: &std::collections::HashMap<String, String>,
+) -> anyhow::Result<NewAccount> {
+    let name = check_name(id)?;
+    let cookies = import::parse(import::Format::Header, value)?;
+    let unb = cookies::value_of(&cookies, "unb").unwrap_or_default();
+    if let Some(first) = seen.get(unb) {
+        anyhow::bail!(
+            "it has the same unb {unb} as account `{}` earlier in the file",
+            crate::escape::for_terminal(first)
+        );
+    }
+    Ok(NewAccount::from_cookies(
+        cookies,
+        Some(name),
+        Status::Unknown,
+    ))
 }

@@ -1,8 +1,9 @@
 //! Accounts and their cookies, as commands see them: reading, saving a login or an
 //! import, deleting; and what `refresh` needs (leases, recording a result).
 
+use super::backend::ToSave;
 use super::model::{
-    Account, AccountSummary, CookieRow, NewAccount, Recorded, RefreshRecord, Saved,
+    Account, AccountSummary, CookieRow, NewAccount, Recorded, RefreshRecord, Saved, SavedAs,
 };
 use super::sealed::{self, seal_cookies};
 use super::{Store, StoreError};
@@ -110,14 +111,54 @@ impl Store {
     /// unless `new.rename`, and keeps the status history of an import (only a login, whose
     /// cookies were just validated, sets the status).
     pub fn save(&self, new: &NewAccount, now: i64) -> Result<(Account, Saved), StoreError> {
-        let rows = seal_cookies(self.sealing_keys()?, &new.unb, &new.cookies);
-        let until = cookies::long_login_expiry(&new.cookies);
-        let (id, saved) = self.db.save(new, &rows, until, now)?;
+        let SavedAs { id, saved, .. } = self.save_one(&self.to_save(new)?, now)?;
         let account = self.by_id(id)?.ok_or_else(|| StoreError::NotFound {
             query: new.unb.clone(),
             known: Vec::new(),
         })?;
         Ok((account, saved))
+    }
+
+    /// Save many imports, each as `save` would, but a batch of accounts to a transaction:
+    /// an import of thousands is otherwise bound by its commits. One result per account,
+    /// in order. When a batch fails as a whole (a store error), its accounts are saved
+    /// again one at a time, so the error lands on the account that caused it and the
+    /// others are kept.
+    pub fn save_many(
+        &self,
+        news: &[NewAccount],
+        now: i64,
+    ) -> Result<Vec<Result<SavedAs, StoreError>>, StoreError> {
+        let batch = news
+            .iter()
+            .map(|new| self.to_save(new))
+            .collect::<Result<Vec<_>, _>>()?;
+        match self.db.save_all(&batch, now) {
+            Ok(saved) => Ok(saved),
+            Err(_) if batch.len() > 1 => {
+                Ok(batch.iter().map(|one| self.save_one(one, now)).collect())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn save_one(&self, one: &ToSave<'_>, now: i64) -> Result<SavedAs, StoreError> {
+        self.db
+            .save_all(std::slice::from_ref(one), now)?
+            .pop()
+            .ok_or_else(|| StoreError::NotFound {
+                query: one.new.unb.clone(),
+                known: Vec::new(),
+            })?
+    }
+
+    /// An account as a backend saves it: its cookies sealed, its long-login expiry read.
+    fn to_save<'a>(&self, new: &'a NewAccount) -> Result<ToSave<'a>, StoreError> {
+        Ok(ToSave {
+            new,
+            cookies: seal_cookies(self.sealing_keys()?, &new.unb, &new.cookies),
+            long_login_until: cookies::long_login_expiry(&new.cookies),
+        })
     }
 
     /// Delete an account and all its cookies in one transaction; no value is left behind

@@ -8,13 +8,20 @@
 use super::StoreError;
 use super::model::{
     Account, AccountSummary, CookieRow, KeyUsage, NewAccount, PendingRow, PendingSummary, Recorded,
-    RefreshRecord, Saved,
+    RefreshRecord, SavedAs,
 };
 
 pub(crate) type R<T> = Result<T, StoreError>;
 
 /// What `Keys::rewrite_cookies` does to an account's cookies: (unb, rows) → new rows.
 pub(crate) type Rewrite<'a> = &'a mut dyn FnMut(&str, Vec<CookieRow>) -> R<Vec<CookieRow>>;
+
+/// One account for `Accounts::save_all`: its cookies sealed, its long-login expiry read.
+pub(crate) struct ToSave<'a> {
+    pub new: &'a NewAccount,
+    pub cookies: Vec<CookieRow>,
+    pub long_login_until: Option<i64>,
+}
 
 /// A whole backend: what `Store` holds.
 pub(crate) trait Backend: Accounts + Leases + Runs + Pending + Keys + Send {
@@ -52,14 +59,10 @@ pub(crate) trait Accounts {
         }
     }
     fn owner_of_name(&self, name: &str) -> R<Option<String>>;
-    /// A login or an import, in one transaction: see `Store::save`.
-    fn save(
-        &self,
-        new: &NewAccount,
-        cookies: &[CookieRow],
-        long_login_until: Option<i64>,
-        now: i64,
-    ) -> R<(i64, Saved)>;
+    /// Logins or imports in one transaction (see `Store::save`): each account whole, in
+    /// order. An account whose name cannot be given gets its error and nothing of it is
+    /// written; any other error writes nothing at all.
+    fn save_all(&self, batch: &[ToSave<'_>], now: i64) -> R<Vec<R<SavedAs>>>;
     fn delete(&self, account_id: i64) -> R<()>;
     /// `copy`: an account as it is in another store (its history, not a new login), with
     /// its cookies, in one transaction; with `replace`, the account with the same unb goes

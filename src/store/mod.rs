@@ -22,7 +22,7 @@ pub use error::StoreError;
 pub use location::{Location, PgUrl};
 pub use model::{
     Account, AccountSummary, KeyUsage, NewAccount, PendingLogin, PendingSummary, Recorded,
-    RefreshRecord, Saved, Status,
+    RefreshRecord, Saved, SavedAs, Status,
 };
 pub use postgres::Probe;
 pub use sealed::KeyMaker;

@@ -106,6 +106,14 @@ pub struct NewAccount {
 }
 
 /// What `Store::save` did.
+/// Where a save put an account.
+#[derive(Debug, Clone)]
+pub struct SavedAs {
+    pub id: i64,
+    pub name: String,
+    pub saved: Saved,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Saved {
     Created,

@@ -376,6 +376,63 @@ fn import_xianyu_auto_reply_database() {
         .code(2);
 }
 
+/// Accounts are saved 500 to a transaction; when the store refuses one of them, its batch
+/// is saved again one by one, so only that account is skipped.
+#[test]
+fn an_account_the_store_refuses_is_skipped_and_the_rest_of_its_batch_kept() {
+    let env = Env::new();
+    let path = env.dir.path().join("xianyu_data.db");
+    let mut c = rusqlite::Connection::open(&path).unwrap();
+    c.execute_batch("CREATE TABLE cookies (id TEXT PRIMARY KEY, value TEXT NOT NULL);")
+        .unwrap();
+    let tx = c.transaction().unwrap();
+    for i in 0..1200 {
+        tx.execute(
+            "INSERT INTO cookies VALUES (?1, ?2)",
+            [
+                format!("acct-{i:04}"),
+                format!("unb=22190{i:08}; cookie2=v{i}; _m_h5_tk=t{i}_1"),
+            ],
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+    drop(c);
+    drop(env.store()); // made, so that the trigger has a table
+    let refused = "2219000000700";
+    env.sql(&if env.pg.is_some() {
+        format!(
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+               IF NEW.unb = '{refused}' THEN RAISE EXCEPTION 'refused by a test trigger'; END IF; \
+               RETURN NEW; END $$; \
+             CREATE TRIGGER refuse BEFORE INSERT ON accounts FOR EACH ROW \
+               EXECUTE FUNCTION refuse();"
+        )
+    } else {
+        format!(
+            "CREATE TRIGGER refuse BEFORE INSERT ON accounts WHEN NEW.unb = '{refused}' \
+             BEGIN SELECT RAISE(ABORT, 'refused by a test trigger'); END;"
+        )
+    });
+    env.cmd()
+        .args(["import", "--xianyu-auto-reply-db"])
+        .arg(&path)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("skipped account `acct-0700`"))
+        .stderr(predicate::str::contains("imported 1199 of 1200 accounts"));
+    let names: Vec<String> = env
+        .list_json()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap().to_owned())
+        .collect();
+    let expected: Vec<String> = (0..1200)
+        .filter(|i| *i != 700)
+        .map(|i| format!("acct-{i:04}"))
+        .collect();
+    assert_eq!(names, expected);
+}
+
 #[test]
 fn six_concurrent_imports_all_land() {
     let env = Env::new();

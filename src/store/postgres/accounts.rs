@@ -6,10 +6,9 @@
 //! A refresh claims a batch at once (`CLAIM`), passing over rows locked by another claim.
 
 use super::{Param, Postgres};
-use crate::store::backend::{Accounts, Leases, R};
+use crate::store::backend::{Accounts, Leases, R, ToSave};
 use crate::store::model::{
-    Account, AccountSummary, CookieRow, NewAccount, Recorded, RefreshRecord, Saved, Status,
-    plan_name,
+    Account, AccountSummary, CookieRow, Recorded, RefreshRecord, SavedAs, Status, plan_name,
 };
 use tokio_postgres::Row;
 
@@ -266,95 +265,8 @@ impl Accounts for Postgres {
             .map(|r| r.get(0)))
     }
 
-    fn save(
-        &self,
-        new: &NewAccount,
-        cookies: &[CookieRow],
-        long_login_until: Option<i64>,
-        now: i64,
-    ) -> R<(i64, Saved)> {
-        self.tx(|| {
-            // Two hosts saving the same new account at once: the second waits here and
-            // then updates what the first created, instead of failing on the unique unb.
-            self.execute(
-                "SELECT pg_advisory_xact_lock(hashtext('qrlogin-save:' || $1))",
-                &[&new.unb],
-            )?;
-            let existing: Option<(i64, String)> = self
-                .query_opt("SELECT id, name FROM accounts WHERE unb = $1", &[&new.unb])?
-                .map(|r| (r.get(0), r.get(1)));
-            let mut owner = |name: &str| self.owner_of_name(name);
-            let (name, saved) = plan_name(new, existing.as_ref(), &mut owner)??;
-            let refreshed = new.refreshed.then_some(now);
-            let status = new.status.as_str();
-            let id: i64 = match existing {
-                Some((id, _)) if new.refreshed => {
-                    // A login: the cookies were just validated, the slate is clean.
-                    self.execute(
-                        "UPDATE accounts SET name = $2, nickname = COALESCE($3, nickname), \
-                         updated_at = $4, status = $5, last_refreshed = $6, last_checked = $6, \
-                         consecutive_failures = 0, next_attempt_at = NULL, proxy = $7, \
-                         user_agent = COALESCE($8, user_agent), revision = revision + 1, \
-                         long_login_refused = FALSE, long_login_until = $9 WHERE id = $1",
-                        &[
-                            &id,
-                            &name,
-                            &new.nickname,
-                            &now,
-                            &status,
-                            &refreshed,
-                            &new.proxy,
-                            &new.user_agent,
-                            &long_login_until,
-                        ],
-                    )?;
-                    id
-                }
-                Some((id, _)) => {
-                    // An import: the history stays; the new cookies are checked next refresh.
-                    self.execute(
-                        "UPDATE accounts SET name = $2, nickname = COALESCE($3, nickname), \
-                         updated_at = $4, consecutive_failures = 0, next_attempt_at = NULL, \
-                         proxy = COALESCE($5, proxy), user_agent = COALESCE($6, user_agent), \
-                         revision = revision + 1, long_login_refused = FALSE, \
-                         long_login_until = $7 WHERE id = $1",
-                        &[
-                            &id,
-                            &name,
-                            &new.nickname,
-                            &now,
-                            &new.proxy,
-                            &new.user_agent,
-                            &long_login_until,
-                        ],
-                    )?;
-                    id
-                }
-                None => self
-                    .query(
-                        "INSERT INTO accounts (unb, name, nickname, created_at, updated_at, \
-                         status, last_checked, last_refreshed, proxy, user_agent, \
-                         long_login_until) \
-                         VALUES ($1, $2, $3, $4, $4, $5, $6, $6, $7, $8, $9) RETURNING id",
-                        &[
-                            &new.unb,
-                            &name,
-                            &new.nickname,
-                            &now,
-                            &status,
-                            &refreshed,
-                            &new.proxy,
-                            &new.user_agent,
-                            &long_login_until,
-                        ],
-                    )?
-                    .first()
-                    .map(|r| r.get(0))
-                    .unwrap_or_default(),
-            };
-            self.replace_cookies(id, cookies)?;
-            Ok((id, saved))
-        })
+    fn save_all(&self, batch: &[ToSave<'_>], now: i64) -> R<Vec<R<SavedAs>>> {
+        self.tx(|| batch.iter().map(|item| self.save_one(item, now)).collect())
     }
 
     fn delete(&self, account_id: i64) -> R<()> {
@@ -537,5 +449,101 @@ impl Leases for Postgres {
             let _ = self.block(c.batch_execute("ROLLBACK"));
         }
         outcome
+    }
+}
+
+impl Postgres {
+    /// One account of `save_all`, in the caller's transaction. `Ok(Err(_))`: its name
+    /// cannot be given, and nothing of it was written.
+    fn save_one(&self, item: &ToSave<'_>, now: i64) -> R<R<SavedAs>> {
+        let ToSave {
+            new,
+            cookies,
+            long_login_until,
+        } = item;
+        let (new, long_login_until) = (*new, *long_login_until);
+        // Two hosts saving the same new account at once: the second waits here and
+        // then updates what the first created, instead of failing on the unique unb.
+        self.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('qrlogin-save:' || $1))",
+            &[&new.unb],
+        )?;
+        let existing: Option<(i64, String)> = self
+            .query_opt("SELECT id, name FROM accounts WHERE unb = $1", &[&new.unb])?
+            .map(|r| (r.get(0), r.get(1)));
+        let mut owner = |name: &str| self.owner_of_name(name);
+        let (name, saved) = match plan_name(new, existing.as_ref(), &mut owner)? {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(e)),
+        };
+        let refreshed = new.refreshed.then_some(now);
+        let status = new.status.as_str();
+        let id: i64 = match existing {
+            Some((id, _)) if new.refreshed => {
+                // A login: the cookies were just validated, the slate is clean.
+                self.execute(
+                    "UPDATE accounts SET name = $2, nickname = COALESCE($3, nickname), \
+                     updated_at = $4, status = $5, last_refreshed = $6, last_checked = $6, \
+                     consecutive_failures = 0, next_attempt_at = NULL, proxy = $7, \
+                     user_agent = COALESCE($8, user_agent), revision = revision + 1, \
+                     long_login_refused = FALSE, long_login_until = $9 WHERE id = $1",
+                    &[
+                        &id,
+                        &name,
+                        &new.nickname,
+                        &now,
+                        &status,
+                        &refreshed,
+                        &new.proxy,
+                        &new.user_agent,
+                        &long_login_until,
+                    ],
+                )?;
+                id
+            }
+            Some((id, _)) => {
+                // An import: the history stays; the new cookies are checked next refresh.
+                self.execute(
+                    "UPDATE accounts SET name = $2, nickname = COALESCE($3, nickname), \
+                     updated_at = $4, consecutive_failures = 0, next_attempt_at = NULL, \
+                     proxy = COALESCE($5, proxy), user_agent = COALESCE($6, user_agent), \
+                     revision = revision + 1, long_login_refused = FALSE, \
+                     long_login_until = $7 WHERE id = $1",
+                    &[
+                        &id,
+                        &name,
+                        &new.nickname,
+                        &now,
+                        &new.proxy,
+                        &new.user_agent,
+                        &long_login_until,
+                    ],
+                )?;
+                id
+            }
+            None => self
+                .query(
+                    "INSERT INTO accounts (unb, name, nickname, created_at, updated_at, \
+                     status, last_checked, last_refreshed, proxy, user_agent, \
+                     long_login_until) \
+                     VALUES ($1, $2, $3, $4, $4, $5, $6, $6, $7, $8, $9) RETURNING id",
+                    &[
+                        &new.unb,
+                        &name,
+                        &new.nickname,
+                        &now,
+                        &status,
+                        &refreshed,
+                        &new.proxy,
+                        &new.user_agent,
+                        &long_login_until,
+                    ],
+                )?
+                .first()
+                .map(|r| r.get(0))
+                .unwrap_or_default(),
+        };
+        self.replace_cookies(id, cookies)?;
+        Ok(Ok(SavedAs { id, name, saved }))
     }
 }

@@ -1,10 +1,8 @@
 //! Accounts and their cookies in SQLite: reading, saving a login or an import, deleting.
 
 use super::Sqlite;
-use crate::store::backend::{Accounts, R};
-use crate::store::model::{
-    Account, AccountSummary, CookieRow, NewAccount, Saved, Status, plan_name,
-};
+use crate::store::backend::{Accounts, R, ToSave};
+use crate::store::model::{Account, AccountSummary, CookieRow, SavedAs, Status, plan_name};
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 pub(super) const ACCOUNT_COLUMNS: &str = "id, unb, name, nickname, created_at, updated_at, status, \
@@ -186,99 +184,8 @@ impl Accounts for Sqlite {
             .map_err(|e| self.err(e))
     }
 
-    fn save(
-        &self,
-        new: &NewAccount,
-        cookies: &[CookieRow],
-        long_login_until: Option<i64>,
-        now: i64,
-    ) -> R<(i64, Saved)> {
-        self.write(|tx| {
-            let existing: Option<(i64, String)> = tx
-                .query_row(
-                    "SELECT id, name FROM accounts WHERE unb = ?1",
-                    [&new.unb],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            let mut owner = |name: &str| {
-                tx.query_row("SELECT unb FROM accounts WHERE name = ?1", [name], |r| {
-                    r.get(0)
-                })
-                .optional()
-            };
-            let (name, saved) = match plan_name(new, existing.as_ref(), &mut owner)? {
-                Ok(p) => p,
-                Err(e) => return Ok(Err(e)),
-            };
-            let refreshed = new.refreshed.then_some(now);
-            let id = match existing {
-                Some((id, _)) if new.refreshed => {
-                    // A login: the cookies were just validated, the slate is clean.
-                    tx.execute(
-                        "UPDATE accounts SET name = ?2, nickname = COALESCE(?3, nickname), \
-                         updated_at = ?4, status = ?5, last_refreshed = ?6, last_checked = ?6, \
-                         consecutive_failures = 0, next_attempt_at = NULL, proxy = ?7, \
-                         user_agent = COALESCE(?8, user_agent), revision = revision + 1, \
-                         long_login_refused = 0, long_login_until = ?9 WHERE id = ?1",
-                        params![
-                            id,
-                            name,
-                            new.nickname,
-                            now,
-                            new.status.as_str(),
-                            refreshed,
-                            new.proxy,
-                            new.user_agent,
-                            long_login_until
-                        ],
-                    )?;
-                    id
-                }
-                Some((id, _)) => {
-                    // An import: the history stays; the new cookies are checked on the
-                    // next refresh, whatever cooldown the old ones had earned.
-                    tx.execute(
-                        "UPDATE accounts SET name = ?2, nickname = COALESCE(?3, nickname), \
-                         updated_at = ?4, consecutive_failures = 0, next_attempt_at = NULL, \
-                         proxy = COALESCE(?5, proxy), user_agent = COALESCE(?6, user_agent), \
-                         revision = revision + 1, long_login_refused = 0, long_login_until = ?7 \
-                         WHERE id = ?1",
-                        params![
-                            id,
-                            name,
-                            new.nickname,
-                            now,
-                            new.proxy,
-                            new.user_agent,
-                            long_login_until
-                        ],
-                    )?;
-                    id
-                }
-                None => {
-                    tx.execute(
-                        "INSERT INTO accounts (unb, name, nickname, created_at, updated_at, status, \
-                         last_checked, last_refreshed, proxy, user_agent, long_login_until) \
-                         VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?6, ?7, ?8, ?9)",
-                        params![
-                            new.unb,
-                            name,
-                            new.nickname,
-                            now,
-                            new.status.as_str(),
-                            refreshed,
-                            new.proxy,
-                            new.user_agent,
-                            long_login_until
-                        ],
-                    )?;
-                    tx.last_insert_rowid()
-                }
-            };
-            replace_cookies(tx, id, cookies)?;
-            Ok(Ok((id, saved)))
-        })?
+    fn save_all(&self, batch: &[ToSave<'_>], now: i64) -> R<Vec<R<SavedAs>>> {
+        self.write(|tx| batch.iter().map(|item| save_one(tx, item, now)).collect())
     }
 
     fn delete(&self, account_id: i64) -> R<()> {
@@ -324,4 +231,96 @@ impl Accounts for Sqlite {
             replace_cookies(tx, tx.last_insert_rowid(), cookies)
         })
     }
+}
+
+/// One account of `save_all`, in the caller's transaction. `Ok(Err(_))`: its name cannot
+/// be given, and nothing of it was written.
+fn save_one(tx: &Transaction<'_>, item: &ToSave<'_>, now: i64) -> rusqlite::Result<R<SavedAs>> {
+    let ToSave {
+        new,
+        cookies,
+        long_login_until,
+    } = item;
+    let (new, long_login_until) = (*new, *long_login_until);
+    // Cached statements: an import saves thousands of accounts in a row.
+    let existing: Option<(i64, String)> = tx
+        .prepare_cached("SELECT id, name FROM accounts WHERE unb = ?1")?
+        .query_row([&new.unb], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let mut owner = |name: &str| {
+        tx.prepare_cached("SELECT unb FROM accounts WHERE name = ?1")?
+            .query_row([name], |r| r.get(0))
+            .optional()
+    };
+    let (name, saved) = match plan_name(new, existing.as_ref(), &mut owner)? {
+        Ok(p) => p,
+        Err(e) => return Ok(Err(e)),
+    };
+    let refreshed = new.refreshed.then_some(now);
+    let id = match existing {
+        Some((id, _)) if new.refreshed => {
+            // A login: the cookies were just validated, the slate is clean.
+            tx.prepare_cached(
+                "UPDATE accounts SET name = ?2, nickname = COALESCE(?3, nickname), \
+                     updated_at = ?4, status = ?5, last_refreshed = ?6, last_checked = ?6, \
+                     consecutive_failures = 0, next_attempt_at = NULL, proxy = ?7, \
+                     user_agent = COALESCE(?8, user_agent), revision = revision + 1, \
+                     long_login_refused = 0, long_login_until = ?9 WHERE id = ?1",
+            )?
+            .execute(params![
+                id,
+                name,
+                new.nickname,
+                now,
+                new.status.as_str(),
+                refreshed,
+                new.proxy,
+                new.user_agent,
+                long_login_until
+            ])?;
+            id
+        }
+        Some((id, _)) => {
+            // An import: the history stays; the new cookies are checked on the
+            // next refresh, whatever cooldown the old ones had earned.
+            tx.prepare_cached(
+                "UPDATE accounts SET name = ?2, nickname = COALESCE(?3, nickname), \
+                     updated_at = ?4, consecutive_failures = 0, next_attempt_at = NULL, \
+                     proxy = COALESCE(?5, proxy), user_agent = COALESCE(?6, user_agent), \
+                     revision = revision + 1, long_login_refused = 0, long_login_until = ?7 \
+                     WHERE id = ?1",
+            )?
+            .execute(params![
+                id,
+                name,
+                new.nickname,
+                now,
+                new.proxy,
+                new.user_agent,
+                long_login_until
+            ])?;
+            id
+        }
+        None => {
+            tx.prepare_cached(
+                "INSERT INTO accounts (unb, name, nickname, created_at, updated_at, status, \
+                     last_checked, last_refreshed, proxy, user_agent, long_login_until) \
+                     VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                new.unb,
+                name,
+                new.nickname,
+                now,
+                new.status.as_str(),
+                refreshed,
+                new.proxy,
+                new.user_agent,
+                long_login_until
+            ])?;
+            tx.last_insert_rowid()
+        }
+    };
+    replace_cookies(tx, id, cookies)?;
+    Ok(Ok(SavedAs { id, name, saved }))
 }
