@@ -10,7 +10,7 @@ out=${1:?usage: bench/encryption-ab.sh SECTION.md [--quick]}
 shift
 if [ ! -x /usr/bin/time ]; then apt-get update -qq && apt-get install -y -qq time >/dev/null; fi
 cargo build --release --locked --bin qrlogin --example bench
-RUSTFLAGS="--cfg qrlogin_bench_unsealed" CARGO_TARGET_DIR=target/unsealed \
+RUSTFLAGS="--cfg qrlogin_bench_unsealed --cfg poly1305_force_soft" CARGO_TARGET_DIR=target/unsealed \
   cargo build --release --locked --bin qrlogin
 target/release/examples/bench target/release/qrlogin "$out" --encryption-ab \
   target/unsealed/release/qrlogin "$@"
