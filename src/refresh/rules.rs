@@ -101,8 +101,8 @@ pub fn decide(a: &Account, now: i64, min_interval: Option<Duration>, force: bool
 
 /// Skip an account that a run already under way when this one started has checked since
 /// this one listed it or before: a fleet's hosts start a round moments apart, and a late
-/// one must not renew again what the early ones have done. `under_way` holds the owners of
-/// the leases that were live when this run started (never this run's own).
+/// one must not renew again what the early ones have done. `under_way` holds the runs
+/// registered in the store when this run started (`Store::begin_run`; never this run).
 pub fn checked_this_round(a: &Account, under_way: &HashSet<String>) -> Option<Skip> {
     let by = a.checked_by.as_ref()?;
     under_way

@@ -105,7 +105,6 @@ pub struct NewAccount {
     pub rename: bool,
 }
 
-/// What `Store::save` did.
 /// Where a save put an account.
 #[derive(Debug, Clone)]
 pub struct SavedAs {
@@ -114,6 +113,7 @@ pub struct SavedAs {
     pub saved: Saved,
 }
 
+/// What `Store::save` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Saved {
     Created,
