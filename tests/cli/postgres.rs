@@ -287,15 +287,11 @@ fn a_host_killed_mid_run_leaves_its_accounts_to_a_later_run_after_the_lease_expi
     .on_postgres();
     seed(&env, 300);
     let interval = ["--min-interval", "1h"];
+    // host-a starts alone and is well into its 300 accounts before the others start, so
+    // it is killed mid-run, holding leases of accounts not yet renewed. (Started together
+    // on a loaded machine, host-a could start so late that it only had the last few
+    // accounts to do and finished them before the kill landed.)
     let mut killed = refresh_on(&env, "host-a", &interval);
-    let others: Vec<_> = ["host-b", "host-c"]
-        .iter()
-        .map(|h| refresh_on(&env, h, &interval))
-        .collect();
-    // Killed once the run is under way and host-a itself holds leases of accounts not yet
-    // renewed: on a loaded machine it may start claiming well after the other two, and a
-    // lease of an account another host has just renewed is only held until host-a sees
-    // that and lets go.
     let db = crate::pg::db_name(env.pg.as_deref().unwrap());
     let held = || {
         crate::pg::cluster()
@@ -305,7 +301,7 @@ fn a_host_killed_mid_run_leaves_its_accounts_to_a_later_run_after_the_lease_expi
                  AND last_refreshed IS NULL;",
             )
             .trim()
-            .parse::<u32>()
+            .parse::<usize>()
             .unwrap()
     };
     let started = std::time::Instant::now();
@@ -314,10 +310,26 @@ fn a_host_killed_mid_run_leaves_its_accounts_to_a_later_run_after_the_lease_expi
             started.elapsed() < Duration::from_secs(60),
             "host-a never held a lease while the run was under way"
         );
+        assert!(
+            killed.try_wait().unwrap().is_none(),
+            "host-a ended before it was killed"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
+    let others: Vec<_> = ["host-b", "host-c"]
+        .iter()
+        .map(|h| refresh_on(&env, h, &interval))
+        .collect();
+    assert!(
+        killed.try_wait().unwrap().is_none(),
+        "host-a ended before it was killed"
+    );
     killed.kill().unwrap();
     killed.wait().unwrap();
+    // What host-a held when it died stays leased to it: it had most of its accounts still
+    // to do, so it held some.
+    let frozen = held();
+    assert!((1..=16).contains(&frozen), "host-a held {frozen} leases");
     for child in others {
         let out = child.wait_with_output().unwrap();
         assert!(
@@ -326,18 +338,14 @@ fn a_host_killed_mid_run_leaves_its_accounts_to_a_later_run_after_the_lease_expi
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    // What host-a held when it died is still leased, to a process of another host: not
-    // taken over on a pid check, only after the lease runs out.
+    // Still leased, to a process of another host: not taken over on a pid check, only
+    // after the lease runs out.
     let left: Vec<Value> = env
         .list_json()
         .into_iter()
         .filter(|a| a["last_refreshed"].is_null())
         .collect();
-    assert!(
-        !left.is_empty() && left.len() <= 16,
-        "host-a's in-flight accounts: {}",
-        left.len()
-    );
+    assert_eq!(left.len(), frozen, "host-a's in-flight accounts");
     let later = refresh_on(&env, "host-e", &["--min-interval", "1h", "--wait"]);
     let out = later.wait_with_output().unwrap();
     assert!(
