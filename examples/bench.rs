@@ -3,6 +3,7 @@
 //!
 //! Usage: bench QRLOGIN_BINARY OUTPUT.md [--quick]
 //!        bench QRLOGIN_BINARY SECTION.md --encryption-ab UNSEALED_BINARY
+//!        bench QRLOGIN_BINARY SECTION.md --scale ACCOUNTS [--hold]
 
 #[path = "bench/ab.rs"]
 mod ab;
@@ -12,6 +13,8 @@ mod fleet;
 #[allow(dead_code)]
 #[path = "../tests/cli/pg.rs"]
 mod pg;
+#[path = "bench/scale.rs"]
+mod scale;
 
 use qrlogin::cookies::import;
 use qrlogin::sim::{Scenario, Simulator};
@@ -184,30 +187,33 @@ impl Ctx {
         let mut store =
             Store::open(&qrlogin::store::Location::Sqlite(db.to_owned())).expect("store");
         store.attach_keys(self.keys(), true).expect("key");
+        let client = reqwest::Client::new();
+        let url = format!("{}__sim/seed", sim.base);
+        let mut batch = Vec::new();
         for i in 0..n {
             let unb = format!("23{:011}", i);
-            let cookies = self.ctl(
-                sim,
-                "seed",
-                json!({"unb": unb, "nickname": format!("bench{i}")}),
-            );
+            let body = json!({"unb": unb, "nickname": format!("bench{i}")});
+            let cookies: Value = self.rt.block_on(async {
+                let resp = client.post(&url).json(&body).send().await.expect("seed");
+                resp.json().await.expect("seed json")
+            });
             let cookies = import::parse_json(&cookies.to_string()).expect("seed cookies");
-            store
-                .save(
-                    &NewAccount {
-                        unb,
-                        name: Some(format!("bench-{i:05}")),
-                        nickname: Some(format!("bench{i}")),
-                        cookies,
-                        proxy: None,
-                        user_agent: None,
-                        status: Status::Ok,
-                        refreshed: false,
-                        rename: false,
-                    },
-                    qrlogin::time::now(),
-                )
-                .expect("save");
+            batch.push(NewAccount {
+                unb,
+                name: Some(format!("bench-{i:05}")),
+                nickname: Some(format!("bench{i}")),
+                cookies,
+                proxy: None,
+                user_agent: None,
+                status: Status::Ok,
+                refreshed: false,
+                rename: false,
+            });
+            if batch.len() == 500 || i + 1 == n {
+                let saved = store.save_many(&batch, qrlogin::time::now()).expect("save");
+                assert!(saved.iter().all(Result::is_ok), "an account not saved");
+                batch.clear();
+            }
         }
     }
 
@@ -311,6 +317,13 @@ fn main() {
         let unsealed = PathBuf::from(args.get(k + 1).expect("--encryption-ab UNSEALED_BINARY"));
         let mut ctx = ctx;
         ab::run(&mut ctx, &unsealed, accounts, Path::new(&args[2]));
+        return;
+    }
+    if let Some(k) = args.iter().position(|a| a == "--scale") {
+        let n = args.get(k + 1).and_then(|n| n.parse().ok());
+        let n = n.expect("--scale ACCOUNTS");
+        let hold = args.iter().any(|a| a == "--hold");
+        scale::run(&ctx, n, hold, Path::new(&args[2]));
         return;
     }
     let mut rows: Vec<String> = Vec::new();

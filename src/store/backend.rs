@@ -7,8 +7,8 @@
 
 use super::StoreError;
 use super::model::{
-    Account, AccountSummary, CookieRow, KeyUsage, NewAccount, PendingRow, PendingSummary, Recorded,
-    RefreshRecord, SavedAs,
+    Account, AccountSummary, CookieChanges, CookieRow, KeyUsage, NewAccount, PendingRow,
+    PendingSummary, Recorded, RefreshRecord, SavedAs,
 };
 
 pub(crate) type R<T> = Result<T, StoreError>;
@@ -85,14 +85,15 @@ pub(crate) trait Leases {
     fn steal_lease(&self, id: i64, old_owner: &str, owner: &str, until: i64) -> R<bool>;
     fn lease_owner(&self, id: i64) -> R<Option<String>>;
     fn release(&self, id: i64, owner: &str) -> R<()>;
-    /// `cookies`: the sealed new set and its long-login expiry, when renewal succeeded.
+    /// `cookies`: what renewal changed of the stored set (sealed) and the new long-login
+    /// expiry, when renewal succeeded.
     fn record_refresh(
         &self,
         id: i64,
         owner: &str,
         rec: &RefreshRecord,
         revision: i64,
-        cookies: Option<(&[CookieRow], Option<i64>)>,
+        cookies: Option<(&CookieChanges, Option<i64>)>,
     ) -> R<Recorded>;
 }
 

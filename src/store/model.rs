@@ -238,6 +238,25 @@ pub(crate) struct CookieRow {
     pub key_id: Option<String>,
 }
 
+/// Where a cookie is stored: the key of its row within its account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CookieKey {
+    pub name: String,
+    pub domain: String,
+    pub host_only: bool,
+    pub path: String,
+}
+
+/// A renewed cookie set as changes to the stored one: rows to write (one with the key of a
+/// stored row replaces it in its place) and the keys of rows to delete. A renewal changes a
+/// few of an account's cookies, and writing only those is most of what a refresh saves on
+/// the store.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CookieChanges {
+    pub write: Vec<CookieRow>,
+    pub remove: Vec<CookieKey>,
+}
+
 /// One stored pending login: `ck`, `form` and `cookies` sealed under `key_id`.
 #[derive(Debug, Clone)]
 pub(crate) struct PendingRow {

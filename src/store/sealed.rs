@@ -20,9 +20,13 @@ pub type KeyMaker = Box<dyn Fn() -> Result<Keyring, vault::VaultError> + Send>;
 
 /// Seal an account's cookies for storing: each value under the current key, bound to
 /// its row.
-pub(crate) fn seal_cookies(keys: &Keyring, unb: &str, cookies: &[Cookie]) -> Vec<CookieRow> {
+pub(crate) fn seal_cookies<'a>(
+    keys: &Keyring,
+    unb: &str,
+    cookies: impl IntoIterator<Item = &'a Cookie>,
+) -> Vec<CookieRow> {
     cookies
-        .iter()
+        .into_iter()
         .map(|c| {
             let (key_id, value) = if cfg!(qrlogin_bench_unsealed) {
                 // The benchmark-only build (see Cargo.toml's lints): what the same code

@@ -6,10 +6,8 @@
 //! A refresh claims a batch at once (`CLAIM`), passing over rows locked by another claim.
 
 use super::{Param, Postgres};
-use crate::store::backend::{Accounts, Leases, R, ToSave};
-use crate::store::model::{
-    Account, AccountSummary, CookieRow, Recorded, RefreshRecord, SavedAs, Status, plan_name,
-};
+use crate::store::backend::{Accounts, R, ToSave};
+use crate::store::model::{Account, AccountSummary, CookieRow, SavedAs, Status, plan_name};
 use tokio_postgres::Row;
 
 const BY_NAME: &str = "SELECT id, unb, name, nickname, created_at, updated_at, status, \
@@ -23,7 +21,7 @@ const BY_ID: &str = "SELECT id, unb, name, nickname, created_at, updated_at, sta
      last_checked, last_refreshed, consecutive_failures, next_attempt_at, proxy, user_agent, \
      revision, long_login_refused, long_login_until, checked_by FROM accounts WHERE id = $1";
 
-fn account(r: &Row) -> Account {
+pub(super) fn account(r: &Row) -> Account {
     Account {
         id: r.get(0),
         unb: r.get(1),
@@ -49,21 +47,6 @@ fn account(r: &Row) -> Account {
 const COOKIES: &str = "SELECT name, value, domain, host_only, path, expires, secure, \
      http_only, same_site, key_id FROM cookies WHERE account_id = $1 ORDER BY seq";
 
-/// A batch of leases in one statement. `SKIP LOCKED`: a row another process is leasing
-/// right now is passed over rather than waited for, so hosts claiming overlapping batches
-/// never queue behind each other; the lease condition is checked again on the row as it is
-/// once locked, so a lease won meanwhile is respected.
-const CLAIM: &str = "UPDATE accounts SET lease_owner = $2, lease_until = $3 WHERE id IN \
-     (SELECT id FROM accounts WHERE id = ANY($1) AND (lease_owner IS NULL OR lease_owner = $2 \
-     OR lease_until IS NULL OR lease_until <= $4) FOR UPDATE SKIP LOCKED) \
-     RETURNING id, unb, name, nickname, created_at, updated_at, status, last_checked, \
-     last_refreshed, consecutive_failures, next_attempt_at, proxy, user_agent, revision, \
-     long_login_refused, long_login_until, checked_by";
-/// The cookies of many accounts; the account id last, so `cookie_row` reads the rest.
-const COOKIES_OF_MANY: &str = "SELECT name, value, domain, host_only, path, expires, secure, \
-     http_only, same_site, key_id, account_id FROM cookies WHERE account_id = ANY($1) \
-     ORDER BY account_id, seq";
-
 fn summary(r: &Row) -> AccountSummary {
     AccountSummary {
         name: r.get(0),
@@ -77,7 +60,7 @@ fn summary(r: &Row) -> AccountSummary {
     }
 }
 
-fn cookie_row(r: &Row) -> CookieRow {
+pub(super) fn cookie_row(r: &Row) -> CookieRow {
     CookieRow {
         name: r.get(0),
         value: r.get(1),
@@ -93,17 +76,25 @@ fn cookie_row(r: &Row) -> CookieRow {
 }
 
 const DELETE_COOKIES: &str = "DELETE FROM cookies WHERE account_id = $1";
-const INSERT_COOKIES: &str = "INSERT INTO cookies (account_id, name, value, domain, host_only, \
+/// The statement that inserts a cookie set, as a macro so that `leases.rs` can extend it
+/// into an upsert with `concat!`.
+macro_rules! insert_cookies {
+    () => {
+        "INSERT INTO cookies (account_id, name, value, domain, host_only, \
      path, expires, secure, http_only, same_site, key_id) \
      SELECT $1::int8, t.name, t.value, t.domain, t.host_only, t.path, t.expires, \
      t.secure, t.http_only, t.same_site, t.key_id \
      FROM UNNEST($2::text[], $3::text[], $4::text[], $5::bool[], \
      $6::text[], $7::int8[], $8::bool[], $9::bool[], $10::text[], $11::text[]) \
      WITH ORDINALITY AS t(name, value, domain, host_only, path, expires, secure, \
-     http_only, same_site, key_id, n) ORDER BY t.n";
+     http_only, same_site, key_id, n) ORDER BY t.n"
+    };
+}
+pub(super) use insert_cookies;
+const INSERT_COOKIES: &str = insert_cookies!();
 
 /// A cookie set as the columns of `INSERT_COOKIES`: one statement writes them all.
-struct Columns {
+pub(super) struct Columns {
     names: Vec<String>,
     values: Vec<String>,
     domains: Vec<String>,
@@ -117,7 +108,7 @@ struct Columns {
 }
 
 impl Columns {
-    fn of(cookies: &[CookieRow]) -> Columns {
+    pub(super) fn of(cookies: &[CookieRow]) -> Columns {
         // The key is (domain, host-only, path, name): a later cookie with the same key
         // replaces an earlier one, as SQLite's INSERT OR REPLACE does, in its place.
         let mut kept: Vec<&CookieRow> = Vec::with_capacity(cookies.len());
@@ -142,7 +133,7 @@ impl Columns {
         }
     }
 
-    fn params<'a>(&'a self, account_id: &'a i64) -> [Param<'a>; 11] {
+    pub(super) fn params<'a>(&'a self, account_id: &'a i64) -> [Param<'a>; 11] {
         [
             account_id,
             &self.names,
@@ -181,16 +172,6 @@ impl Postgres {
         Ok(self.query_opt(sql, params)?.as_ref().map(account))
     }
 }
-
-const RECORD: &str = "UPDATE accounts SET status = $3, last_checked = $4, \
-     last_refreshed = CASE WHEN $5 THEN $4 ELSE last_refreshed END, \
-     consecutive_failures = $6, next_attempt_at = $7, updated_at = $4, \
-     lease_owner = NULL, lease_until = NULL, checked_by = $2, revision = revision + 1, \
-     long_login_refused = COALESCE($9, long_login_refused), \
-     long_login_until = CASE WHEN $10 THEN $11 ELSE long_login_until END \
-     WHERE id = $1 AND lease_owner = $2 AND revision = $8";
-const RELEASE: &str = "UPDATE accounts SET lease_owner = NULL, lease_until = NULL \
-     WHERE id = $1 AND lease_owner = $2";
 
 impl Accounts for Postgres {
     fn list(&self, each: &mut dyn FnMut(AccountSummary) -> R<()>) -> R<()> {
@@ -313,142 +294,6 @@ impl Accounts for Postgres {
                 .unwrap_or_default();
             self.replace_cookies(id, cookies)
         })
-    }
-}
-
-impl Leases for Postgres {
-    fn try_lease(&self, id: i64, owner: &str, until: i64, now: i64) -> R<bool> {
-        Ok(self.execute(
-            "UPDATE accounts SET lease_owner = $2, lease_until = $3 WHERE id = $1 \
-             AND (lease_owner IS NULL OR lease_owner = $2 OR lease_until IS NULL OR lease_until <= $4)",
-            &[&id, &owner, &until, &now],
-        )? == 1)
-    }
-
-    fn claim(
-        &self,
-        ids: &[i64],
-        owner: &str,
-        until: i64,
-        now: i64,
-    ) -> R<Vec<(Account, Vec<CookieRow>)>> {
-        let accounts: Vec<Account> = self
-            .query(CLAIM, &[&ids, &owner, &until, &now])?
-            .iter()
-            .map(account)
-            .collect();
-        if accounts.is_empty() {
-            return Ok(Vec::new());
-        }
-        let leased: Vec<i64> = accounts.iter().map(|a| a.id).collect();
-        let mut rows: std::collections::HashMap<i64, Vec<CookieRow>> = Default::default();
-        for r in self.query(COOKIES_OF_MANY, &[&leased])? {
-            rows.entry(r.get(10)).or_default().push(cookie_row(&r));
-        }
-        Ok(accounts
-            .into_iter()
-            .map(|a| {
-                let cookies = rows.remove(&a.id).unwrap_or_default();
-                (a, cookies)
-            })
-            .collect())
-    }
-
-    fn steal_lease(&self, id: i64, old_owner: &str, owner: &str, until: i64) -> R<bool> {
-        Ok(self.execute(
-            "UPDATE accounts SET lease_owner = $3, lease_until = $4 WHERE id = $1 AND lease_owner = $2",
-            &[&id, &old_owner, &owner, &until],
-        )? == 1)
-    }
-
-    fn lease_owner(&self, id: i64) -> R<Option<String>> {
-        Ok(self
-            .query_opt("SELECT lease_owner FROM accounts WHERE id = $1", &[&id])?
-            .and_then(|r| r.get(0)))
-    }
-
-    fn release(&self, id: i64, owner: &str) -> R<()> {
-        self.execute(RELEASE, &[&id, &owner])?;
-        Ok(())
-    }
-
-    fn record_refresh(
-        &self,
-        id: i64,
-        owner: &str,
-        rec: &RefreshRecord,
-        revision: i64,
-        cookies: Option<(&[CookieRow], Option<i64>)>,
-    ) -> R<Recorded> {
-        // One transaction in two round trips: BEGIN with the conditional UPDATE, then the
-        // cookies (or the lease's release) with COMMIT. A statement that fails aborts the
-        // transaction, so the COMMIT sent behind it rolls back; ROLLBACK makes sure.
-        let status = rec.status.as_str();
-        let renewed = cookies.is_some();
-        let until = cookies.and_then(|(_, until)| until);
-        let record = self.statement(RECORD)?;
-        let release = self.statement(RELEASE)?;
-        let (delete, insert) = (
-            self.statement(DELETE_COOKIES)?,
-            self.statement(INSERT_COOKIES)?,
-        );
-        let columns = cookies.map(|(rows, _)| Columns::of(rows));
-        let c = &self.client;
-        let outcome = self.block(async {
-            let (begun, n) = futures_util::future::join(
-                c.batch_execute("BEGIN"),
-                c.execute(
-                    &record,
-                    &[
-                        &id,
-                        &owner,
-                        &status,
-                        &rec.checked_at,
-                        &rec.refreshed,
-                        &rec.consecutive_failures,
-                        &rec.next_attempt_at,
-                        &revision,
-                        &rec.long_login_refused,
-                        &renewed,
-                        &until,
-                    ],
-                ),
-            )
-            .await;
-            begun?;
-            if n? == 1 {
-                match &columns {
-                    Some(columns) => {
-                        let (deleted, inserted, committed) = futures_util::future::join3(
-                            c.execute(&delete, &[&id]),
-                            c.execute(&insert, &columns.params(&id)),
-                            c.batch_execute("COMMIT"),
-                        )
-                        .await;
-                        deleted?;
-                        inserted?;
-                        committed?;
-                    }
-                    None => c.batch_execute("COMMIT").await?,
-                }
-                return Ok(Recorded::Stored);
-            }
-            let (released, committed) = futures_util::future::join(
-                c.execute(&release, &[&id, &owner]),
-                c.batch_execute("COMMIT"),
-            )
-            .await;
-            committed?;
-            Ok(if released? == 1 {
-                Recorded::Superseded
-            } else {
-                Recorded::LeaseLost
-            })
-        });
-        if outcome.is_err() {
-            let _ = self.block(c.batch_execute("ROLLBACK"));
-        }
-        outcome
     }
 }
 

@@ -13,6 +13,7 @@
 mod accounts;
 mod connect;
 mod keys;
+mod leases;
 mod migrations;
 mod runs;
 

@@ -1,10 +1,10 @@
 //! Leases and refresh results in SQLite: each a short `BEGIN IMMEDIATE` transaction.
 
 use super::Sqlite;
-use super::accounts::{ACCOUNT_COLUMNS, account_from_row, cookie_rows, replace_cookies};
+use super::accounts::{ACCOUNT_COLUMNS, account_from_row, cookie_rows};
 use crate::store::backend::{Leases, R};
-use crate::store::model::{Account, CookieRow, Recorded, RefreshRecord};
-use rusqlite::{OptionalExtension, params};
+use crate::store::model::{Account, CookieChanges, CookieRow, Recorded, RefreshRecord};
+use rusqlite::{OptionalExtension, Transaction, params};
 
 const TRY_LEASE: &str = "UPDATE accounts SET lease_owner = ?2, lease_until = ?3 \
      WHERE id = ?1 AND (lease_owner IS NULL OR lease_owner = ?2 OR lease_until IS NULL OR lease_until <= ?4)";
@@ -83,7 +83,7 @@ impl Leases for Sqlite {
         owner: &str,
         rec: &RefreshRecord,
         revision: i64,
-        cookies: Option<(&[CookieRow], Option<i64>)>,
+        cookies: Option<(&CookieChanges, Option<i64>)>,
     ) -> R<Recorded> {
         self.write(|tx| {
             let n = tx
@@ -111,8 +111,8 @@ impl Leases for Sqlite {
                     cookies.and_then(|(_, until)| until)
                 ])?;
             if n == 1 {
-                if let Some((rows, _)) = cookies {
-                    replace_cookies(tx, id, rows)?;
+                if let Some((changes, _)) = cookies {
+                    apply_cookie_changes(tx, id, changes)?;
                 }
                 return Ok(Recorded::Stored);
             }
@@ -129,4 +129,50 @@ impl Leases for Sqlite {
             })
         })
     }
+}
+
+/// Write what a renewal changed of an account's cookies. A changed cookie is updated in
+/// its row (which keeps its place in the account's order, as a browser's jar keeps a
+/// cookie's creation time), a new one inserted after the rest.
+fn apply_cookie_changes(
+    tx: &Transaction<'_>,
+    account_id: i64,
+    changes: &CookieChanges,
+) -> rusqlite::Result<()> {
+    if !changes.remove.is_empty() {
+        let mut delete = tx.prepare_cached(
+            "DELETE FROM cookies WHERE account_id = ?1 AND domain = ?2 AND host_only = ?3 \
+             AND path = ?4 AND name = ?5",
+        )?;
+        for k in &changes.remove {
+            delete.execute(params![account_id, k.domain, k.host_only, k.path, k.name])?;
+        }
+    }
+    if !changes.write.is_empty() {
+        let mut upsert = tx.prepare_cached(
+            "INSERT INTO cookies (account_id, name, value, domain, host_only, path, expires, \
+             secure, http_only, same_site, key_id) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+             ON CONFLICT (account_id, domain, host_only, path, name) DO UPDATE SET \
+             value = excluded.value, expires = excluded.expires, secure = excluded.secure, \
+             http_only = excluded.http_only, same_site = excluded.same_site, \
+             key_id = excluded.key_id",
+        )?;
+        for c in &changes.write {
+            upsert.execute(params![
+                account_id,
+                c.name,
+                c.value,
+                c.domain,
+                c.host_only,
+                c.path,
+                c.expires,
+                c.secure,
+                c.http_only,
+                c.same_site,
+                c.key_id,
+            ])?;
+        }
+    }
+    Ok(())
 }
