@@ -2,6 +2,11 @@
 
 use clap::Parser;
 
+/// mimalloc rather than glibc's malloc: a refresh makes and drops many small buffers on
+/// several threads, and glibc's malloc took a fifth of its CPU (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = qrlogin::cli::Cli::parse();
     let code = qrlogin::run(cli);

@@ -5,6 +5,7 @@
 //! jitter.
 
 mod rules;
+mod schedule;
 mod store_thread;
 
 use rules::from_error;
@@ -197,96 +198,29 @@ pub async fn run(
             pools.insert(a.proxy.clone(), http);
         }
     }
-    let concurrency = opts.concurrency.max(1);
-    // Accounts are leased a batch at a time, once there is room for a batch: one store
-    // call leases and reads them all, where one per account would make the store the
-    // bottleneck (on PostgreSQL, a round trip each).
-    let batch = (concurrency / 4).clamp(1, 32);
     let lease_secs = lease_secs(&opts);
     // Before this run leases anything, it registers as under way and notes the other
     // runs under way: what they check is theirs this round, even what they checked
     // before this run listed the accounts.
     let now = crate::time::now();
     let me = owner.clone();
-    let under_way: Arc<HashSet<String>> = Arc::new(
+    let under_way: HashSet<String> =
         with_store(&store, move |s| s.begin_run(&me, now + lease_secs, now))
             .await?
             .into_iter()
-            .collect(),
-    );
+            .collect();
     let heartbeat = tokio::spawn(keep_registered(store.clone(), owner.clone(), lease_secs));
-    let result = async {
-        let mut queue: std::collections::VecDeque<(usize, Account)> =
-            accounts.into_iter().enumerate().collect();
-        let mut tasks = tokio::task::JoinSet::new();
-        let mut reports: Vec<(usize, Report)> = Vec::new();
-        loop {
-            let room = concurrency - tasks.len();
-            if !queue.is_empty() && room >= batch.min(queue.len()) {
-                let chunk: Vec<(usize, Account)> = queue.drain(..room.min(queue.len())).collect();
-                let ids: Vec<i64> = chunk.iter().map(|(_, a)| a.id).collect();
-                let now = crate::time::now();
-                let me = owner.clone();
-                let mut leased: HashMap<i64, Account> =
-                    with_store(&store, move |s| s.claim(&ids, &me, now + lease_secs, now))
-                        .await?
-                        .into_iter()
-                        .map(|a| (a.id, a))
-                        .collect();
-                for (i, a) in chunk {
-                    let held = leased.remove(&a.id);
-                    let store = store.clone();
-                    let http = pools
-                        .get(&a.proxy)
-                        .cloned()
-                        .ok_or_else(|| anyhow::anyhow!("no HTTP pool"))?;
-                    let endpoints = endpoints.clone();
-                    let ua = a.user_agent.clone().unwrap_or_else(|| default_ua.clone());
-                    let owner = owner.clone();
-                    let opts = opts.clone();
-                    let on_change = on_change.clone();
-                    let under_way = under_way.clone();
-                    tasks.spawn(async move {
-                        if i > 0 && !opts.jitter.is_zero() {
-                            let ms = rand::random::<u64>() % (opts.jitter.as_millis() as u64 + 1);
-                            tokio::time::sleep(Duration::from_millis(ms)).await;
-                        }
-                        let run = Run {
-                            store: &store,
-                            http,
-                            endpoints,
-                            ua: &ua,
-                            owner: &owner,
-                            opts: &opts,
-                            under_way: &under_way,
-                        };
-                        let report = match held {
-                            Some(whole) => run.leased(a, whole).await,
-                            None => run.one(a).await,
-                        };
-                        if let Ok(r) = &report
-                            && r.skipped.is_none()
-                            && r.old != r.new
-                        {
-                            on_change(r);
-                        }
-                        (i, report)
-                    });
-                }
-                continue;
-            }
-            match tasks.join_next().await {
-                Some(joined) => {
-                    let (i, report) = joined?;
-                    reports.push((i, report?));
-                }
-                None => break,
-            }
-        }
-        reports.sort_by_key(|(i, _)| *i);
-        Ok(reports.into_iter().map(|(_, r)| r).collect::<Vec<Report>>())
-    }
-    .await;
+    let shared = Arc::new(schedule::Shared {
+        store: store.clone(),
+        pools,
+        endpoints,
+        default_ua,
+        owner: owner.clone(),
+        opts,
+        on_change,
+        under_way,
+    });
+    let result = schedule::work_through(accounts, shared).await;
     heartbeat.abort();
     // Awaited, not left to a destructor: a registration left behind would make the next
     // run, if it starts within `lease_secs`, leave this run's accounts alone.
@@ -362,6 +296,9 @@ struct Run<'a> {
     opts: &'a Options,
     /// The runs under way when this one started (see `checked_this_round`).
     under_way: &'a HashSet<String>,
+    /// This account's slot among those talking to the service, given back once its
+    /// requests are done (`schedule`).
+    talking: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 fn skipped(skip: Skip, a: &Account) -> Report {
@@ -426,7 +363,7 @@ impl Run<'_> {
 
     /// Refresh an account this run holds the lease of: `whole` is the account as read
     /// under the lease, `planned` as it was when the run listed the accounts.
-    async fn leased(self, planned: Account, a: Account) -> anyhow::Result<Report> {
+    async fn leased(mut self, planned: Account, a: Account) -> anyhow::Result<Report> {
         let (store, owner, opts) = (self.store, self.owner, self.opts);
         let id = a.id;
         // An overlapping run may have checked it since this run listed the accounts, and
@@ -458,6 +395,8 @@ impl Run<'_> {
             cookies,
             long_login_refused,
         } = check(&client, &a, crate::time::now_ms()).await;
+        // Done with the service: the next account may start while this one is stored.
+        drop(self.talking.take());
         let now = crate::time::now();
         let rec = RefreshRecord {
             long_login_refused,
@@ -535,6 +474,7 @@ mod tests {
             owner: "2-cd@here",
             opts: &opts,
             under_way: &HashSet::new(),
+            talking: None,
         };
         let report = tokio::time::timeout(Duration::from_secs(10), run.one(a))
             .await

@@ -327,9 +327,10 @@ fn a_host_killed_mid_run_leaves_its_accounts_to_a_later_run_after_the_lease_expi
     killed.kill().unwrap();
     killed.wait().unwrap();
     // What host-a held when it died stays leased to it: it had most of its accounts still
-    // to do, so it held some.
+    // to do, so it held some; at most its 16 talking to the service, a batch of 4 being
+    // recorded and two batches leased ahead.
     let frozen = held();
-    assert!((1..=16).contains(&frozen), "host-a held {frozen} leases");
+    assert!((1..=28).contains(&frozen), "host-a held {frozen} leases");
     for child in others {
         let out = child.wait_with_output().unwrap();
         assert!(
@@ -358,10 +359,11 @@ fn a_host_killed_mid_run_leaves_its_accounts_to_a_later_run_after_the_lease_expi
     assert_eq!(renewed.len(), left.len(), "{r:?}");
     let counts = renewals(&env);
     assert_eq!(counts.len(), 300);
-    // Once each, but for those host-a had asked about before it died (at most its 16).
+    // Once each, but for those host-a had asked about before it died (at most its 16
+    // talking and a batch being recorded).
     let twice = counts.values().filter(|n| **n == 2).count();
     assert!(
-        counts.values().all(|n| *n <= 2) && twice <= 16,
+        counts.values().all(|n| *n <= 2) && twice <= 20,
         "{counts:?}"
     );
     assert!(

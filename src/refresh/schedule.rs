@@ -1,0 +1,158 @@
+//! How a run works through its accounts: leased a batch ahead of need, at most
+//! `--concurrency` of them talking to the service at once, each recorded as soon as its
+//! answers are in.
+//!
+//! Two things keep the slots full. The next batch is leased while the current one is being
+//! checked, so a free slot never waits for a store round trip; and a slot is freed once an
+//! account's requests are done, not once its result is stored, so the store's queue is never
+//! what holds the network back. How many accounts are between those two points is bounded
+//! too (a batch beyond `--concurrency`), so memory stays flat however many accounts there
+//! are. A run holds at most `--concurrency` + 3 batches of leases of accounts it has not
+//! recorded yet: that is what a killed run leaves to expire.
+
+use super::store_thread::StoreThread;
+use super::{Options, Report, Run, lease_secs, with_store};
+use crate::passport::Endpoints;
+use crate::store::Account;
+use futures_util::future::OptionFuture;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// What every account of one run shares.
+pub(super) struct Shared {
+    pub store: Arc<StoreThread>,
+    /// One connection pool per proxy (`None`: direct).
+    pub pools: HashMap<Option<String>, reqwest::Client>,
+    pub endpoints: Endpoints,
+    pub default_ua: String,
+    /// This run's lease owner.
+    pub owner: String,
+    pub opts: Options,
+    pub on_change: Arc<dyn Fn(&Report) + Send + Sync>,
+    /// The runs under way when this one started (see `checked_this_round`).
+    pub under_way: HashSet<String>,
+}
+
+/// An account in the order it was listed, as listed, and as read under this run's lease
+/// (`None`: another run held it when its batch was leased).
+type Claimed = (usize, Account, Option<Account>);
+type Claiming = Pin<Box<dyn Future<Output = anyhow::Result<Vec<Claimed>>> + Send>>;
+
+/// Refresh `accounts` and return their reports in the order given.
+pub(super) async fn work_through(
+    accounts: Vec<Account>,
+    sh: Arc<Shared>,
+) -> anyhow::Result<Vec<Report>> {
+    let concurrency = sh.opts.concurrency.max(1);
+    // One store call leases and reads a batch, where one per account would make the store
+    // the bottleneck (on PostgreSQL, a round trip each).
+    let batch = (concurrency / 4).clamp(1, 32);
+    let talking = Arc::new(Semaphore::new(concurrency));
+    let mut queue: VecDeque<(usize, Account)> = accounts.into_iter().enumerate().collect();
+    let mut ready: VecDeque<Claimed> = VecDeque::new();
+    let mut claiming: Option<Claiming> = None;
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut reports: Vec<(usize, Report)> = Vec::new();
+    loop {
+        if claiming.is_none() && ready.len() < batch && !queue.is_empty() {
+            let chunk: Vec<(usize, Account)> = queue.drain(..batch.min(queue.len())).collect();
+            claiming = Some(Box::pin(claim(sh.clone(), chunk)));
+        }
+        // Nothing claimed, being claimed or under way: every account is done (the queue
+        // is only ever empty here once everything is claimed).
+        if claiming.is_none() && ready.is_empty() && tasks.is_empty() {
+            break;
+        }
+        let may_start = !ready.is_empty() && tasks.len() < concurrency + batch;
+        tokio::select! {
+            Some(claimed) = OptionFuture::from(claiming.as_mut()), if claiming.is_some() => {
+                claiming = None;
+                ready.extend(claimed?);
+            }
+            permit = talking.clone().acquire_owned(), if may_start => {
+                let permit = permit?;
+                if let Some((i, planned, held)) = ready.pop_front() {
+                    let http = sh
+                        .pools
+                        .get(&planned.proxy)
+                        .cloned()
+                        .ok_or_else(|| anyhow::anyhow!("no HTTP pool"))?;
+                    tasks.spawn(one(sh.clone(), http, i, planned, held, permit));
+                }
+            }
+            Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
+                let (i, report) = joined?;
+                reports.push((i, report?));
+            }
+        }
+    }
+    reports.sort_by_key(|(i, _)| *i);
+    Ok(reports.into_iter().map(|(_, r)| r).collect())
+}
+
+/// Lease and read a batch in one store call.
+async fn claim(sh: Arc<Shared>, chunk: Vec<(usize, Account)>) -> anyhow::Result<Vec<Claimed>> {
+    let ids: Vec<i64> = chunk.iter().map(|(_, a)| a.id).collect();
+    let now = crate::time::now();
+    let until = now + lease_secs(&sh.opts);
+    let me = sh.owner.clone();
+    let mut leased: HashMap<i64, Account> =
+        with_store(&sh.store, move |s| s.claim(&ids, &me, until, now))
+            .await?
+            .into_iter()
+            .map(|a| (a.id, a))
+            .collect();
+    Ok(chunk
+        .into_iter()
+        .map(|(i, a)| {
+            let held = leased.remove(&a.id);
+            (i, a, held)
+        })
+        .collect())
+}
+
+/// One account, from its jitter to its stored result; `permit` is its slot among the
+/// accounts talking to the service.
+async fn one(
+    sh: Arc<Shared>,
+    http: reqwest::Client,
+    i: usize,
+    planned: Account,
+    held: Option<Account>,
+    permit: OwnedSemaphorePermit,
+) -> (usize, anyhow::Result<Report>) {
+    let opts = &sh.opts;
+    if i > 0 && !opts.jitter.is_zero() {
+        let ms = rand::random::<u64>() % (opts.jitter.as_millis() as u64 + 1);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    let ua = planned
+        .user_agent
+        .clone()
+        .unwrap_or_else(|| sh.default_ua.clone());
+    let run = Run {
+        store: &sh.store,
+        http,
+        endpoints: sh.endpoints.clone(),
+        ua: &ua,
+        owner: &sh.owner,
+        opts,
+        under_way: &sh.under_way,
+        talking: Some(permit),
+    };
+    let report = match held {
+        Some(whole) => run.leased(planned, whole).await,
+        None => run.one(planned).await,
+    };
+    if let Ok(r) = &report
+        && r.skipped.is_none()
+        && r.old != r.new
+    {
+        (sh.on_change)(r);
+    }
+    (i, report)
+}
