@@ -60,6 +60,13 @@ impl<'a> Widths<'a> {
         }
     }
 
+    /// `observe` for a row whose cells' widths are known without making the cells.
+    pub fn observe_widths(&mut self, widths: &[usize]) {
+        for (w, c) in self.widths.iter_mut().zip(widths) {
+            *w = (*w).max(*c);
+        }
+    }
+
     /// The layout within `width` columns when given: columns are dropped in `drop_order`
     /// (indexes) until the rest fits; if even the first column alone is too wide, its
     /// cells are cut with `…`.

@@ -34,7 +34,7 @@ pub fn run(store: &Store, as_json: bool, printer: &Printer) -> anyhow::Result<Co
     let mut widths = Widths::new(&COLUMNS);
     let mut any = false;
     store.list_each(&mut |a| {
-        widths.observe(&cells(&a));
+        widths.observe_widths(&cell_widths(&a));
         any = true;
         Ok(())
     })?;
@@ -56,6 +56,7 @@ pub fn run(store: &Store, as_json: bool, printer: &Printer) -> anyhow::Result<Co
     Ok(Code::Success)
 }
 
+/// One row of the table; `cell_widths` must measure the same cells.
 fn cells(a: &AccountSummary) -> [String; 8] {
     [
         escape::for_terminal(&a.name).into_owned(),
@@ -66,6 +67,21 @@ fn cells(a: &AccountSummary) -> [String; 8] {
         time::display(a.long_login_expires),
         time::display(a.last_checked),
         if a.has_proxy { "yes" } else { "no" }.to_owned(),
+    ]
+}
+
+/// The widths of `cells(a)`, measured without formatting the times.
+fn cell_widths(a: &AccountSummary) -> [usize; 8] {
+    use unicode_width::UnicodeWidthStr;
+    [
+        escape::for_terminal(&a.name).width(),
+        a.unb.width(),
+        escape::for_terminal(a.nickname.as_deref().unwrap_or("-")).width(),
+        a.status.as_str().len(),
+        time::display_width(a.last_refreshed),
+        time::display_width(a.long_login_expires),
+        time::display_width(a.last_checked),
+        if a.has_proxy { 3 } else { 2 },
     ]
 }
 
@@ -109,4 +125,34 @@ struct AccountJson<'a> {
     long_login_expires: Option<String>,
     /// Whether a proxy is stored (never the proxy itself).
     proxy: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Status;
+    use unicode_width::UnicodeWidthStr;
+
+    #[test]
+    fn cell_widths_measure_the_cells() {
+        let a = AccountSummary {
+            name: "店铺\u{1b}[31m一号".into(),
+            unb: "2219000000001".into(),
+            nickname: None,
+            status: Status::Expired,
+            last_checked: Some(1_700_000_000),
+            last_refreshed: None,
+            long_login_expires: Some(i64::MAX),
+            has_proxy: true,
+        };
+        let measured: Vec<usize> = cells(&a).iter().map(|c| c.width()).collect();
+        assert_eq!(cell_widths(&a).to_vec(), measured);
+        let b = AccountSummary {
+            nickname: Some("闲鱼".into()),
+            has_proxy: false,
+            ..a
+        };
+        let measured: Vec<usize> = cells(&b).iter().map(|c| c.width()).collect();
+        assert_eq!(cell_widths(&b).to_vec(), measured);
+    }
 }

@@ -130,10 +130,26 @@ impl Store {
         news: &[NewAccount],
         now: i64,
     ) -> Result<Vec<Result<SavedAs, StoreError>>, StoreError> {
-        let batch = news
-            .iter()
-            .map(|new| self.to_save(new))
-            .collect::<Result<Vec<_>, _>>()?;
+        let keys = self.sealing_keys()?;
+        let to_save = |new| to_save(keys, new);
+        // Sealing is a fifth of an import's CPU: half of a large batch is sealed on a
+        // second thread meanwhile.
+        let batch: Vec<ToSave<'_>> = if news.len() >= 64 {
+            let (first, second) = news.split_at(news.len() / 2);
+            std::thread::scope(|scope| {
+                let other = scope.spawn(|| first.iter().map(to_save).collect::<Vec<_>>());
+                let mine: Vec<ToSave<'_>> = second.iter().map(to_save).collect();
+                match other.join() {
+                    Ok(mut batch) => {
+                        batch.extend(mine);
+                        batch
+                    }
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            })
+        } else {
+            news.iter().map(to_save).collect()
+        };
         match self.db.save_all(&batch, now) {
             Ok(saved) => Ok(saved),
             Err(_) if batch.len() > 1 => {
@@ -155,11 +171,7 @@ impl Store {
 
     /// An account as a backend saves it: its cookies sealed, its long-login expiry read.
     fn to_save<'a>(&self, new: &'a NewAccount) -> Result<ToSave<'a>, StoreError> {
-        Ok(ToSave {
-            new,
-            cookies: seal_cookies(self.sealing_keys()?, &new.unb, &new.cookies),
-            long_login_until: cookies::long_login_expiry(&new.cookies),
-        })
+        Ok(to_save(self.sealing_keys()?, new))
     }
 
     /// Delete an account and all its cookies in one transaction; no value is left behind
@@ -245,6 +257,14 @@ impl Store {
             a.revision,
             changes.as_ref().map(|(changes, until)| (changes, *until)),
         )
+    }
+}
+
+fn to_save<'a>(keys: &crate::vault::Keyring, new: &'a NewAccount) -> ToSave<'a> {
+    ToSave {
+        new,
+        cookies: seal_cookies(keys, &new.unb, &new.cookies),
+        long_login_until: cookies::long_login_expiry(&new.cookies),
     }
 }
 
@@ -593,5 +613,29 @@ mod tests {
         // Nothing changed: nothing to write.
         let (write, remove) = changed_cookies(&old, &old);
         assert!(write.is_empty() && remove.is_empty());
+    }
+
+    #[test]
+    fn a_save_keeps_every_cookie_in_order_and_the_last_of_a_key() {
+        // 23 cookies and a repeat: written 16, 4 and 1 rows a statement.
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open_sealed_for_tests(&dir.path().join("a.db"));
+        let mut cookies: Vec<Cookie> = (0..23)
+            .map(|i| Cookie::for_domain(&format!("c{i:02}"), &format!("v{i}"), ".goofish.com"))
+            .collect();
+        cookies.insert(0, Cookie::for_domain("unb", "1", ".goofish.com"));
+        cookies.push(Cookie::for_domain("c05", "again", ".goofish.com"));
+        let (a, _) = s
+            .save(&NewAccount::from_cookies(cookies, None, Status::Unknown), 0)
+            .unwrap();
+        let got: Vec<String> = a
+            .cookies
+            .iter()
+            .map(|c| format!("{}={}", c.name, c.value.expose()))
+            .collect();
+        let mut want: Vec<String> = vec!["unb=1".into()];
+        want.extend((0..23).filter(|i| *i != 5).map(|i| format!("c{i:02}=v{i}")));
+        want.push("c05=again".into());
+        assert_eq!(got, want);
     }
 }

@@ -238,6 +238,22 @@ pub(crate) struct CookieRow {
     pub key_id: Option<String>,
 }
 
+/// Of rows with one key (domain, host-only, path, name), the last, in its place: what
+/// writing them one after another with SQLite's `INSERT OR REPLACE` keeps. Both backends
+/// write a cookie set this way, so that they store the same rows in the same order.
+pub(crate) fn last_of_each_key(rows: &[CookieRow]) -> Vec<&CookieRow> {
+    fn key(c: &CookieRow) -> (&str, bool, &str, &str) {
+        (&c.domain, c.host_only, &c.path, &c.name)
+    }
+    let last: std::collections::HashMap<_, usize> =
+        rows.iter().enumerate().map(|(i, c)| (key(c), i)).collect();
+    rows.iter()
+        .enumerate()
+        .filter(|(i, c)| last.get(&key(c)) == Some(i))
+        .map(|(_, c)| c)
+        .collect()
+}
+
 /// Where a cookie is stored: the key of its row within its account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CookieKey {

@@ -7,7 +7,9 @@
 
 use super::{Param, Postgres};
 use crate::store::backend::{Accounts, R, ToSave};
-use crate::store::model::{Account, AccountSummary, CookieRow, SavedAs, Status, plan_name};
+use crate::store::model::{
+    Account, AccountSummary, CookieRow, SavedAs, Status, last_of_each_key, plan_name,
+};
 use tokio_postgres::Row;
 
 const BY_NAME: &str = "SELECT id, unb, name, nickname, created_at, updated_at, status, \
@@ -109,16 +111,7 @@ pub(super) struct Columns {
 
 impl Columns {
     pub(super) fn of(cookies: &[CookieRow]) -> Columns {
-        // The key is (domain, host-only, path, name): a later cookie with the same key
-        // replaces an earlier one, as SQLite's INSERT OR REPLACE does, in its place.
-        let mut kept: Vec<&CookieRow> = Vec::with_capacity(cookies.len());
-        for c in cookies {
-            kept.retain(|k| {
-                (&k.domain, k.host_only, &k.path, &k.name)
-                    != (&c.domain, c.host_only, &c.path, &c.name)
-            });
-            kept.push(c);
-        }
+        let kept = last_of_each_key(cookies);
         Columns {
             names: kept.iter().map(|c| c.name.clone()).collect(),
             values: kept.iter().map(|c| c.value.clone()).collect(),

@@ -2,7 +2,9 @@
 
 use super::Sqlite;
 use crate::store::backend::{Accounts, R, ToSave};
-use crate::store::model::{Account, AccountSummary, CookieRow, SavedAs, Status, plan_name};
+use crate::store::model::{
+    Account, AccountSummary, CookieRow, SavedAs, Status, last_of_each_key, plan_name,
+};
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 pub(super) const ACCOUNT_COLUMNS: &str = "id, unb, name, nickname, created_at, updated_at, status, \
@@ -65,31 +67,59 @@ pub(super) fn replace_cookies(
     account_id: i64,
     cookies: &[CookieRow],
 ) -> rusqlite::Result<()> {
-    // Every statement here is cached: a refresh of many accounts runs them once each, and
+    // Every statement here is cached: an import saves thousands of accounts in a row, and
     // compiling SQL was a visible part of its CPU.
     tx.prepare_cached("DELETE FROM cookies WHERE account_id = ?1")?
         .execute([account_id])?;
-    let mut stmt = tx.prepare_cached(
-        "INSERT OR REPLACE INTO cookies \
-         (account_id, name, value, domain, host_only, path, expires, secure, http_only, same_site, key_id) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    )?;
-    for c in cookies {
-        stmt.execute(params![
-            account_id,
-            c.name,
-            c.value,
-            c.domain,
-            c.host_only,
-            c.path,
-            c.expires,
-            c.secure,
-            c.http_only,
-            c.same_site,
-            c.key_id,
-        ])?;
+    // Several rows a statement: each statement of a transaction keeps a journal of the
+    // pages it changes (so that it alone can be undone), and one per cookie was a tenth of
+    // an import. Three sizes of statement, so that few are compiled and cached.
+    let mut rest: &[&CookieRow] = &last_of_each_key(cookies);
+    for size in [16, 4, 1] {
+        while rest.len() >= size {
+            let (chunk, after) = rest.split_at(size);
+            let mut stmt = tx.prepare_cached(insert_cookies_sql(size))?;
+            let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(size * 11);
+            for c in chunk {
+                values.extend_from_slice(&[
+                    &account_id,
+                    &c.name,
+                    &c.value,
+                    &c.domain,
+                    &c.host_only,
+                    &c.path,
+                    &c.expires,
+                    &c.secure,
+                    &c.http_only,
+                    &c.same_site,
+                    &c.key_id,
+                ]);
+            }
+            stmt.execute(values.as_slice())?;
+            rest = after;
+        }
     }
     Ok(())
+}
+
+/// `INSERT INTO cookies` of `rows` rows (16, 4 or 1).
+fn insert_cookies_sql(rows: usize) -> &'static str {
+    static SQL: std::sync::OnceLock<[String; 3]> = std::sync::OnceLock::new();
+    let [sixteen, four, one] = SQL.get_or_init(|| {
+        [16, 4, 1].map(|n| {
+            let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+            format!(
+                "INSERT INTO cookies (account_id, name, value, domain, host_only, path, \
+                 expires, secure, http_only, same_site, key_id) VALUES {}",
+                vec![row; n].join(", ")
+            )
+        })
+    });
+    match rows {
+        16 => sixteen,
+        4 => four,
+        _ => one,
+    }
 }
 
 impl Accounts for Sqlite {
