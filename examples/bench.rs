@@ -3,7 +3,7 @@
 //!
 //! Usage: bench QRLOGIN_BINARY OUTPUT.md [--quick]
 //!        bench QRLOGIN_BINARY SECTION.md --encryption-ab UNSEALED_BINARY
-//!        bench QRLOGIN_BINARY SECTION.md --scale ACCOUNTS [--hold]
+//!        bench QRLOGIN_BINARY SECTION.md --scale ACCOUNTS [--fleet] [--hold]
 
 #[path = "bench/ab.rs"]
 mod ab;
@@ -323,7 +323,8 @@ fn main() {
         let n = args.get(k + 1).and_then(|n| n.parse().ok());
         let n = n.expect("--scale ACCOUNTS");
         let hold = args.iter().any(|a| a == "--hold");
-        scale::run(&ctx, n, hold, Path::new(&args[2]));
+        let fleet = args.iter().any(|a| a == "--fleet");
+        scale::run(&ctx, n, hold, fleet, Path::new(&args[2]));
         return;
     }
     let mut rows: Vec<String> = Vec::new();

@@ -8,6 +8,7 @@
 
 mod accounts;
 mod backend;
+mod changes;
 mod copy;
 mod error;
 mod location;

@@ -144,6 +144,28 @@ impl Columns {
 }
 
 impl Postgres {
+    /// Run a statement without parameters and hand `each` its rows as the server sends
+    /// them, none kept.
+    fn each_row(
+        &self,
+        stmt: &tokio_postgres::Statement,
+        each: &mut dyn FnMut(&Row) -> R<()>,
+    ) -> R<()> {
+        futures_executor::block_on(async {
+            use futures_util::TryStreamExt;
+            let rows = self
+                .client
+                .query_raw(stmt, std::iter::empty::<i32>())
+                .await
+                .map_err(|e| self.err(e))?;
+            let mut rows = std::pin::pin!(rows);
+            while let Some(r) = rows.try_next().await.map_err(|e| self.err(e))? {
+                each(&r)?;
+            }
+            Ok(())
+        })
+    }
+
     pub(super) fn cookie_rows_of(&self, account_id: i64) -> R<Vec<CookieRow>> {
         Ok(self
             .query(COOKIES, &[&account_id])?
@@ -173,19 +195,7 @@ impl Accounts for Postgres {
              long_login_until, COALESCE(proxy, '') != '' FROM accounts ORDER BY name",
         )?;
         // Row by row as the server sends them, none kept: `list` of any size.
-        futures_executor::block_on(async {
-            use futures_util::TryStreamExt;
-            let rows = self
-                .client
-                .query_raw(&list, std::iter::empty::<i32>())
-                .await
-                .map_err(|e| self.err(e))?;
-            let mut rows = std::pin::pin!(rows);
-            while let Some(r) = rows.try_next().await.map_err(|e| self.err(e))? {
-                each(summary(&r))?;
-            }
-            Ok(())
-        })
+        self.each_row(&list, &mut |r| each(summary(r)))
     }
 
     fn has_cookies_for(&self, domain: &str) -> R<bool> {
@@ -204,7 +214,19 @@ impl Accounts for Postgres {
     }
 
     fn all_brief(&self) -> R<Vec<Account>> {
-        Ok(self.query(BY_NAME, &[])?.iter().map(account).collect())
+        // Sized by a count, and row by row as the server sends them: neither a doubling
+        // vector nor every raw row at once (see SQLite's `all_brief`).
+        let n: i64 = self
+            .query_opt("SELECT count(*) FROM accounts", &[])?
+            .map(|r| r.get(0))
+            .unwrap_or(0);
+        let mut all = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
+        let stmt = self.statement(BY_NAME)?;
+        self.each_row(&stmt, &mut |r| {
+            all.push(account(r));
+            Ok(())
+        })?;
+        Ok(all)
     }
 
     fn find_brief(&self, query: &str) -> R<Option<Account>> {

@@ -1,0 +1,150 @@
+//! What a renewal changed of an account's stored cookies: `Store::record_refresh` seals and
+//! writes only that (`CookieChanges`), since a renewal changes a few cookies of many.
+
+use super::model::CookieKey;
+use crate::cookies;
+
+/// A cookie's row key: (domain, host-only, path, name), as the stores' primary keys.
+fn row_key(c: &cookies::Cookie) -> (&str, bool, &str, &str) {
+    (&c.domain, c.host_only, &c.path, &c.name)
+}
+
+/// What storing the cookie set `new` over the stored `old` writes: the cookies of `new`
+/// that are not stored as they are (new, or with another value or attribute), in `new`'s
+/// order, and the keys of stored cookies gone from `new`. Of cookies with one key, the
+/// last in `new` is the one kept, as a write of the whole set keeps it.
+pub(super) fn changed_cookies<'a>(
+    old: &[cookies::Cookie],
+    new: &'a [cookies::Cookie],
+) -> (Vec<&'a cookies::Cookie>, Vec<CookieKey>) {
+    use std::collections::HashMap;
+    let stored: HashMap<_, &cookies::Cookie> = old.iter().map(|c| (row_key(c), c)).collect();
+    let last: HashMap<_, usize> = new
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (row_key(c), i))
+        .collect();
+    let write = new
+        .iter()
+        .enumerate()
+        .filter(|(i, c)| last.get(&row_key(c)) == Some(i))
+        .filter(|(_, c)| stored.get(&row_key(c)).is_none_or(|o| !same_cookie(o, c)))
+        .map(|(_, c)| c)
+        .collect();
+    let remove = old
+        .iter()
+        .filter(|c| !last.contains_key(&row_key(c)))
+        .map(|c| CookieKey {
+            name: c.name.clone(),
+            domain: c.domain.clone(),
+            host_only: c.host_only,
+            path: c.path.clone(),
+        })
+        .collect();
+    (write, remove)
+}
+
+fn same_cookie(a: &cookies::Cookie, b: &cookies::Cookie) -> bool {
+    row_key(a) == row_key(b)
+        && a.value.expose() == b.value.expose()
+        && (a.expires, a.secure, a.http_only, a.same_site)
+            == (b.expires, b.secure, b.http_only, b.same_site)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cookies::Cookie;
+    use crate::store::Store;
+    use crate::store::model::{NewAccount, RefreshRecord, Status};
+
+    #[test]
+    fn a_renewal_writes_only_what_changed_and_keeps_the_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open_sealed_for_tests(&dir.path().join("a.db"));
+        let cookie = |n: &str, v: &str| Cookie::for_domain(n, v, ".goofish.com");
+        let new = NewAccount::from_cookies(
+            vec![
+                cookie("unb", "1"),
+                cookie("cookie2", "old"),
+                cookie("t", "same"),
+                cookie("sgcookie", "dropped"),
+            ],
+            None,
+            Status::Unknown,
+        );
+        let (a, _) = s.save(&new, 0).unwrap();
+        let before = s.db.cookie_rows(a.id).unwrap();
+        assert!(s.try_lease(a.id, "run", 100, 0).unwrap());
+        let mut longer = cookie("t", "same");
+        longer.expires = Some(2_000_000_000);
+        let rec = RefreshRecord {
+            status: Status::Ok,
+            checked_at: 60,
+            refreshed: true,
+            consecutive_failures: 0,
+            next_attempt_at: None,
+            cookies: Some(vec![
+                cookie("xlly_s", "new"),
+                cookie("unb", "1"),
+                cookie("cookie2", "first"),
+                cookie("cookie2", "renewed"),
+                longer,
+            ]),
+            long_login_refused: None,
+        };
+        assert!(s.record_refresh(&a, "run", &rec).unwrap().stored());
+        let after = s.get("1").unwrap();
+        let got: Vec<(&str, &str, Option<i64>)> = after
+            .cookies
+            .iter()
+            .map(|c| (c.name.as_str(), c.value.expose(), c.expires))
+            .collect();
+        // Changed cookies stay in their place, new ones come last, dropped ones go.
+        assert_eq!(
+            got,
+            [
+                ("unb", "1", None),
+                ("cookie2", "renewed", None),
+                ("t", "same", Some(2_000_000_000)),
+                ("xlly_s", "new", None),
+            ]
+        );
+        // What did not change was not rewritten: the same ciphertext, not a new seal.
+        let rows = s.db.cookie_rows(a.id).unwrap();
+        assert_eq!(rows[0], before[0]);
+        assert_ne!(rows[1].value, before[1].value);
+    }
+
+    #[test]
+    fn changed_cookies_are_the_new_the_different_and_the_gone() {
+        let cookie = |n: &str, v: &str, d: &str| Cookie::for_domain(n, v, d);
+        let old = vec![
+            cookie("a", "1", ".goofish.com"),
+            cookie("b", "2", ".goofish.com"),
+            cookie("c", "3", ".goofish.com"),
+        ];
+        let mut secure_b = cookie("b", "2", ".goofish.com");
+        secure_b.secure = true;
+        let new = vec![
+            cookie("a", "1", ".goofish.com"),
+            secure_b,
+            // Same name, another domain: another row.
+            cookie("c", "3", ".taobao.com"),
+        ];
+        let (write, remove) = changed_cookies(&old, &new);
+        let written: Vec<(&str, &str)> = write
+            .iter()
+            .map(|c| (c.name.as_str(), c.domain.as_str()))
+            .collect();
+        assert_eq!(written, [("b", "goofish.com"), ("c", "taobao.com")]);
+        assert_eq!(remove.len(), 1);
+        assert_eq!(
+            (remove[0].name.as_str(), remove[0].domain.as_str()),
+            ("c", "goofish.com")
+        );
+        // Nothing changed: nothing to write.
+        let (write, remove) = changed_cookies(&old, &old);
+        assert!(write.is_empty() && remove.is_empty());
+    }
+}
