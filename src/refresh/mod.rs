@@ -286,7 +286,7 @@ fn lease_secs(opts: &Options) -> i64 {
     secs(opts.http_timeout) * 4 + secs(opts.jitter) + 10
 }
 
-/// What every account of one run shares.
+/// One account's view of its run: what it borrows of `schedule::Shared`, and its slot.
 struct Run<'a> {
     store: &'a StoreThread,
     http: reqwest::Client,

@@ -6,8 +6,8 @@
 //! checked, so a free slot never waits for a store round trip; and a slot is freed once an
 //! account's requests are done, not once its result is stored, so the store's queue is never
 //! what holds the network back. How many accounts are between those two points is bounded
-//! too (a batch beyond `--concurrency`), so memory stays flat however many accounts there
-//! are. A run holds at most `--concurrency` + 3 batches of leases of accounts it has not
+//! too (a batch beyond `--concurrency`), so the accounts in flight do not grow with the
+//! run (its listing and its reports do, a few hundred bytes an account). A run holds at most `--concurrency` + 3 batches of leases of accounts it has not
 //! recorded yet: that is what a killed run leaves to expire.
 
 use super::store_thread::StoreThread;
