@@ -1,13 +1,8 @@
 //! What a renewal changed of an account's stored cookies: `Store::record_refresh` seals and
 //! writes only that (`CookieChanges`), since a renewal changes a few cookies of many.
 
-use super::model::CookieKey;
+use super::model::{CookieKey, RowKey, last_of_each_key};
 use crate::cookies;
-
-/// A cookie's row key: (domain, host-only, path, name), as the stores' primary keys.
-fn row_key(c: &cookies::Cookie) -> (&str, bool, &str, &str) {
-    (&c.domain, c.host_only, &c.path, &c.name)
-}
 
 /// What storing the cookie set `new` over the stored `old` writes: the cookies of `new`
 /// that are not stored as they are (new, or with another value or attribute), in `new`'s
@@ -17,23 +12,17 @@ pub(super) fn changed_cookies<'a>(
     old: &[cookies::Cookie],
     new: &'a [cookies::Cookie],
 ) -> (Vec<&'a cookies::Cookie>, Vec<CookieKey>) {
-    use std::collections::HashMap;
-    let stored: HashMap<_, &cookies::Cookie> = old.iter().map(|c| (row_key(c), c)).collect();
-    let last: HashMap<_, usize> = new
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (row_key(c), i))
-        .collect();
-    let write = new
-        .iter()
-        .enumerate()
-        .filter(|(i, c)| last.get(&row_key(c)) == Some(i))
-        .filter(|(_, c)| stored.get(&row_key(c)).is_none_or(|o| !same_cookie(o, c)))
-        .map(|(_, c)| c)
+    use std::collections::{HashMap, HashSet};
+    let stored: HashMap<_, &cookies::Cookie> = old.iter().map(|c| (c.row_key(), c)).collect();
+    let kept = last_of_each_key(new);
+    let kept_keys: HashSet<_> = kept.iter().map(|c| c.row_key()).collect();
+    let write = kept
+        .into_iter()
+        .filter(|c| stored.get(&c.row_key()).is_none_or(|o| !same_cookie(o, c)))
         .collect();
     let remove = old
         .iter()
-        .filter(|c| !last.contains_key(&row_key(c)))
+        .filter(|c| !kept_keys.contains(&c.row_key()))
         .map(|c| CookieKey {
             name: c.name.clone(),
             domain: c.domain.clone(),
@@ -45,7 +34,7 @@ pub(super) fn changed_cookies<'a>(
 }
 
 fn same_cookie(a: &cookies::Cookie, b: &cookies::Cookie) -> bool {
-    row_key(a) == row_key(b)
+    a.row_key() == b.row_key()
         && a.value.expose() == b.value.expose()
         && (a.expires, a.secure, a.http_only, a.same_site)
             == (b.expires, b.secure, b.http_only, b.same_site)

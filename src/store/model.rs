@@ -238,18 +238,36 @@ pub(crate) struct CookieRow {
     pub key_id: Option<String>,
 }
 
-/// Of rows with one key (domain, host-only, path, name), the last, in its place: what
-/// writing them one after another with SQLite's `INSERT OR REPLACE` keeps. Both backends
-/// write a cookie set this way, so that they store the same rows in the same order.
-pub(crate) fn last_of_each_key(rows: &[CookieRow]) -> Vec<&CookieRow> {
-    fn key(c: &CookieRow) -> (&str, bool, &str, &str) {
-        (&c.domain, c.host_only, &c.path, &c.name)
+/// Where a cookie goes in a store: (domain, host-only, path, name), the stores' primary key
+/// within an account. For a cookie as read and as stored alike.
+pub(crate) trait RowKey {
+    fn row_key(&self) -> (&str, bool, &str, &str);
+}
+
+impl RowKey for CookieRow {
+    fn row_key(&self) -> (&str, bool, &str, &str) {
+        (&self.domain, self.host_only, &self.path, &self.name)
     }
-    let last: std::collections::HashMap<_, usize> =
-        rows.iter().enumerate().map(|(i, c)| (key(c), i)).collect();
+}
+
+impl RowKey for crate::cookies::Cookie {
+    fn row_key(&self) -> (&str, bool, &str, &str) {
+        (&self.domain, self.host_only, &self.path, &self.name)
+    }
+}
+
+/// Of rows with one key, the last, in its place: what writing them one after another with
+/// SQLite's `INSERT OR REPLACE` keeps. Both backends write a cookie set this way, so that
+/// they store the same rows in the same order, and a refresh decides what changed by it.
+pub(crate) fn last_of_each_key<T: RowKey>(rows: &[T]) -> Vec<&T> {
+    let last: std::collections::HashMap<_, usize> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.row_key(), i))
+        .collect();
     rows.iter()
         .enumerate()
-        .filter(|(i, c)| last.get(&key(c)) == Some(i))
+        .filter(|(i, c)| last.get(&c.row_key()) == Some(i))
         .map(|(_, c)| c)
         .collect()
 }

@@ -75,10 +75,10 @@ pub(super) fn replace_cookies(
     // pages it changes (so that it alone can be undone), and one per cookie was a tenth of
     // an import. Three sizes of statement, so that few are compiled and cached.
     let mut rest: &[&CookieRow] = &last_of_each_key(cookies);
-    for size in [16, 4, 1] {
-        while rest.len() >= size {
-            let (chunk, after) = rest.split_at(size);
-            let mut stmt = tx.prepare_cached(insert_cookies_sql(size))?;
+    for (size, sql) in INSERT_SIZES.iter().zip(insert_cookies_sql()) {
+        while rest.len() >= *size {
+            let (chunk, after) = rest.split_at(*size);
+            let mut stmt = tx.prepare_cached(sql)?;
             let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(size * 11);
             for c in chunk {
                 values.extend_from_slice(&[
@@ -102,11 +102,14 @@ pub(super) fn replace_cookies(
     Ok(())
 }
 
-/// `INSERT INTO cookies` of `rows` rows (16, 4 or 1).
-fn insert_cookies_sql(rows: usize) -> &'static str {
+/// Rows per `INSERT` of `replace_cookies`, largest first; the last must be 1.
+const INSERT_SIZES: [usize; 3] = [16, 4, 1];
+
+/// `INSERT INTO cookies` of each of `INSERT_SIZES` rows, made once.
+fn insert_cookies_sql() -> &'static [String; 3] {
     static SQL: std::sync::OnceLock<[String; 3]> = std::sync::OnceLock::new();
-    let [sixteen, four, one] = SQL.get_or_init(|| {
-        [16, 4, 1].map(|n| {
+    SQL.get_or_init(|| {
+        INSERT_SIZES.map(|n| {
             let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
             format!(
                 "INSERT INTO cookies (account_id, name, value, domain, host_only, path, \
@@ -114,12 +117,7 @@ fn insert_cookies_sql(rows: usize) -> &'static str {
                 vec![row; n].join(", ")
             )
         })
-    });
-    match rows {
-        16 => sixteen,
-        4 => four,
-        _ => one,
-    }
+    })
 }
 
 impl Accounts for Sqlite {
