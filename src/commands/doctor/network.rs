@@ -73,6 +73,7 @@ pub(super) async fn network(
             continue;
         }
         let started = Instant::now();
+        let sent_at = SystemTime::now();
         let sent = match http.get(url.clone()).build() {
             Ok(req) => {
                 let entry = trace.map(|t| t.request(&req, None));
@@ -93,7 +94,7 @@ pub(super) async fn network(
                         .get(reqwest::header::DATE)
                         .and_then(|d| d.to_str().ok())
                         .and_then(|d| httpdate::parse_http_date(d).ok())
-                        .map(|server| seconds_between(SystemTime::now(), server));
+                        .map(|server| local_ahead_by(sent_at, SystemTime::now(), server));
                 }
                 let tls = if url.scheme() == "https" {
                     ", TLS ok"
@@ -176,11 +177,18 @@ pub(super) async fn network(
 }
 
 /// Local minus server, in seconds.
-pub(super) fn seconds_between(local: SystemTime, server: SystemTime) -> i64 {
-    match local.duration_since(server) {
-        Ok(d) => d.as_secs() as i64,
-        Err(e) => -(e.duration().as_secs() as i64),
-    }
+/// How many whole seconds the local clock is ahead of the server's (negative: behind).
+///
+/// The server wrote its `Date` somewhere between `sent` and `received` and cut it to the
+/// second, so it is compared with the middle of that span plus half a second and rounded:
+/// truncating instead read a true 60 s as 58 on a slow reply.
+pub(super) fn local_ahead_by(sent: SystemTime, received: SystemTime, server: SystemTime) -> i64 {
+    let secs = |t: SystemTime| match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => d.as_secs_f64(),
+        Err(e) => -e.duration().as_secs_f64(),
+    };
+    let local = (secs(sent) + secs(received)) / 2.0;
+    (local - (secs(server) + 0.5)).round() as i64
 }
 
 #[cfg(test)]
@@ -188,9 +196,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn skew_sign() {
+    fn skew_sign_and_rounding() {
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
-        assert_eq!(seconds_between(t, t - Duration::from_secs(40)), 40);
-        assert_eq!(seconds_between(t, t + Duration::from_secs(40)), -40);
+        let s = Duration::from_secs;
+        let mid = t + Duration::from_millis(500);
+        assert_eq!(local_ahead_by(mid, mid, t - s(40)), 40);
+        assert_eq!(local_ahead_by(mid, mid, t + s(40)), -40);
+        // The server is 60 s ahead and wrote its Date at local 1000.99 s, cut to 1060 s;
+        // the reply took 90 ms. Truncation read 58 s.
+        let sent = t + Duration::from_millis(940);
+        let received = t + Duration::from_millis(1030);
+        assert_eq!(local_ahead_by(sent, received, t + s(60)), -60);
+        // Written at local 1000.01 s, cut to 1060 s.
+        let sent = t;
+        let received = t + Duration::from_millis(30);
+        assert_eq!(local_ahead_by(sent, received, t + s(60)), -60);
+        let now = t + Duration::from_millis(300);
+        assert_eq!(local_ahead_by(now, now, t), 0);
     }
 }
