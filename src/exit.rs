@@ -115,18 +115,33 @@ fn login(e: &LoginError) -> Code {
     }
 }
 
-/// The run's exit code: 10 if any account needs a QR login, else 11 if any is blocked,
-/// else 6 if any hit a transient error, else 0.
-pub fn for_refresh(reports: &[crate::refresh::Report]) -> Code {
-    use crate::store::Status;
-    if reports.iter().any(|r| r.new == Status::Expired) {
-        Code::NeedsLogin
-    } else if reports.iter().any(|r| r.new == Status::Risk) {
-        Code::Risk
-    } else if reports.iter().any(|r| r.transient) {
-        Code::Network
-    } else {
-        Code::Success
+/// A refresh's exit code, tallied report by report: 10 if any account needs a QR login,
+/// else 11 if any is blocked, else 6 if any hit a transient error, else 0.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RefreshTally {
+    needs_login: bool,
+    risk: bool,
+    transient: bool,
+}
+
+impl RefreshTally {
+    pub fn add(&mut self, r: &crate::refresh::Report) {
+        use crate::store::Status;
+        self.needs_login |= r.new == Status::Expired;
+        self.risk |= r.new == Status::Risk;
+        self.transient |= r.transient;
+    }
+
+    pub fn code(&self) -> Code {
+        if self.needs_login {
+            Code::NeedsLogin
+        } else if self.risk {
+            Code::Risk
+        } else if self.transient {
+            Code::Network
+        } else {
+            Code::Success
+        }
     }
 }
 

@@ -1,26 +1,26 @@
 //! `qrlogin refresh`: renew and validate accounts, quietly, for cron. One line on stderr
 //! per account that needs attention; `--json` for a full report; `--on-change` hooks.
 
-use crate::exit::Code;
+use crate::exit::{Code, RefreshTally};
 use crate::printer::Printer;
 use crate::refresh::{self, Report, Skip};
 use crate::settings::{Globals, RefreshConfig};
-use crate::store::Status;
+use crate::store::{Planned, Status};
 use serde::ser::{SerializeSeq, Serializer};
 use std::io::Write;
 use std::sync::Arc;
 
 pub fn run(globals: &Globals, cfg: &RefreshConfig, printer: &Printer) -> anyhow::Result<Code> {
     let mut store = super::open(globals)?;
-    // Brief rows only: each account's cookies are read when its refresh has the lease.
-    let accounts = if cfg.opts.names.is_empty() {
-        store.all_brief()?
+    // What a plan needs only: each account is read whole when its refresh has the lease.
+    let accounts: Vec<Planned> = if cfg.opts.names.is_empty() {
+        store.planned()?
     } else {
-        cfg.opts
-            .names
-            .iter()
-            .map(|n| store.get(n))
-            .collect::<Result<Vec<_>, _>>()?
+        let mut picked = Vec::with_capacity(cfg.opts.names.len());
+        for n in &cfg.opts.names {
+            picked.push(Planned::from(&store.get(n)?));
+        }
+        picked
     };
     if accounts.is_empty() {
         printer.detail("no accounts to refresh");
@@ -55,45 +55,68 @@ pub fn run(globals: &Globals, cfg: &RefreshConfig, printer: &Printer) -> anyhow:
         trace: trace.clone(),
         ..cfg.opts.clone()
     };
-    let reports = rt.block_on(refresh::run(
+    // Each report is printed as it comes, in listing order, and none is kept: at 100,000
+    // accounts they were a fifth of the run's memory. `--json` stays one array, closed
+    // even when the run fails part-way (what it holds was stored).
+    let mut tally = RefreshTally::default();
+    let mut ser = cfg
+        .json
+        .then(|| serde_json::Serializer::pretty(printer.data_stream()));
+    let mut seq = match ser.as_mut() {
+        Some(ser) => Some(ser.serialize_seq(None)?),
+        None => None,
+    };
+    let mut unwritten: Option<serde_json::Error> = None;
+    let ran = rt.block_on(refresh::run(
         store,
         accounts,
         globals.endpoints.clone(),
         globals.user_agent.clone(),
         opts,
         on_change,
+        &mut |r: Report| {
+            tally.add(&r);
+            print_line(&r, printer);
+            if let Some(seq) = seq.as_mut()
+                && unwritten.is_none()
+                && let Err(e) = seq.serialize_element(&report_json(&r))
+            {
+                unwritten = Some(e);
+            }
+        },
     ));
-    if let (Some(t), Some(path)) = (&trace, &cfg.trace) {
-        super::write_trace(t, path, printer);
-    }
-    let reports = reports?;
-    for r in &reports {
-        if r.long_login_refused_now {
-            printer.info(&format!(
-                "{} ({}): the service would not turn long login on (queryLoginSettings: hasLongTokenLogin false); qrlogin will not ask again until the next login",
-                crate::escape::for_terminal(&r.name),
-                r.unb
-            ));
-        }
-        match line(r) {
-            Some((true, text)) => printer.info(&text),
-            Some((false, text)) => printer.detail(&text),
-            None => {}
-        }
-    }
-    if cfg.json {
-        // Streamed: at 100,000 accounts the whole text would be 35 MB more.
-        let mut out = printer.data_stream();
-        let mut ser = serde_json::Serializer::pretty(&mut out);
-        let mut seq = ser.serialize_seq(Some(reports.len()))?;
-        for r in &reports {
-            seq.serialize_element(&report_json(r))?;
-        }
+    if let Some(seq) = seq {
         seq.end()?;
+    }
+    if let Some(ser) = ser {
+        let mut out = ser.into_inner();
         out.write_all(b"\n")?;
         out.finish()?;
     }
-    Ok(crate::exit::for_refresh(&reports))
+    if let (Some(t), Some(path)) = (&trace, &cfg.trace) {
+        super::write_trace(t, path, printer);
+    }
+    ran?;
+    if let Some(e) = unwritten {
+        return Err(e.into());
+    }
+    Ok(tally.code())
+}
+
+/// An account's lines on stderr: the long-login refusal once, and what happened to it.
+fn print_line(r: &Report, printer: &Printer) {
+    if r.long_login_refused_now {
+        printer.info(&format!(
+            "{} ({}): the service would not turn long login on (queryLoginSettings: hasLongTokenLogin false); qrlogin will not ask again until the next login",
+            crate::escape::for_terminal(&r.name),
+            r.unb
+        ));
+    }
+    match line(r) {
+        Some((true, text)) => printer.info(&text),
+        Some((false, text)) => printer.detail(&text),
+        None => {}
+    }
 }
 
 /// The stderr line for an account, and whether it needs attention (shown without -v).

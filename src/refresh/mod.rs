@@ -15,7 +15,7 @@ use crate::cookies::{self, Cookie};
 use crate::passport::Endpoints;
 use crate::passport::{self, MtopOutcome, PassportClient, PassportError, SilentMode, Step};
 use crate::redacted::Proxy;
-use crate::store::{Account, Recorded, RefreshRecord, Status, Store};
+use crate::store::{Account, Planned, Recorded, RefreshRecord, Status, Store};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -153,19 +153,21 @@ pub async fn check(client: &PassportClient, a: &Account, now_ms: i64) -> Check {
     }
 }
 
-/// Run the refresh over `accounts` (already selected; their cookies are not needed, each
-/// is read whole once leased) and return one report per account. At most `concurrency`
-/// accounts are in flight at once, so memory stays flat however many there are.
-/// `on_change` is called for every status transition after it is stored.
+/// Run the refresh over `accounts` (already selected; each is read whole once leased)
+/// and hand `report` one report per account, in the order given, as soon as it and those
+/// before it are done (an account deleted before this run read it has none). At most
+/// `concurrency` accounts are in flight at once and no report is kept, so memory stays
+/// flat however many there are. `on_change` is called for every status transition
+/// after it is stored.
 pub async fn run(
     store: Store,
-    accounts: Vec<Account>,
+    accounts: Vec<Planned>,
     endpoints: Endpoints,
     default_ua: String,
     opts: Options,
     on_change: Arc<dyn Fn(&Report) + Send + Sync>,
-) -> anyhow::Result<Vec<Report>> {
-    let store = Arc::new(StoreThread::start(store)?);
+    report: &mut dyn FnMut(Report),
+) -> anyhow::Result<()> {
     // `<pid>-<random>@<host>`: which process holds a lease, and where.
     let owner = format!(
         "{}-{}@{}",
@@ -183,9 +185,14 @@ pub async fn run(
                 .map(Proxy::parse)
                 .transpose()
                 .map_err(|e| {
+                    // The listing has no names: read this one's for the message.
+                    let name = match store.brief_by_id(a.id) {
+                        Ok(Some(a)) => a.name,
+                        _ => format!("#{}", a.id),
+                    };
                     anyhow::anyhow!(
                         "account {}: its stored proxy {} is unusable: {e}",
-                        crate::escape::for_terminal(&a.name),
+                        crate::escape::for_terminal(&name),
                         crate::redacted::redact_url(a.proxy.as_deref().unwrap_or_default())
                     )
                 })?;
@@ -198,6 +205,7 @@ pub async fn run(
             pools.insert(a.proxy.clone(), http);
         }
     }
+    let store = Arc::new(StoreThread::start(store)?);
     let lease_secs = lease_secs(&opts);
     // Before this run leases anything, it registers as under way and notes the other
     // runs under way: what they check is theirs this round, even what they checked
@@ -220,13 +228,13 @@ pub async fn run(
         on_change,
         under_way,
     });
-    let result = schedule::work_through(accounts, shared).await;
+    let result = schedule::work_through(accounts, shared, report).await;
     heartbeat.abort();
     // Awaited, not left to a destructor: a registration left behind would make the next
     // run, if it starts within `lease_secs`, leave this run's accounts alone.
     let me = owner.clone();
     let ended = with_store(&store, move |s| s.end_run(&me)).await;
-    result.and_then(|reports| ended.map(|()| reports))
+    result.and(ended)
 }
 
 /// Keep this run's registration alive while it lasts, however long its accounts take
@@ -291,7 +299,8 @@ struct Run<'a> {
     store: &'a StoreThread,
     http: reqwest::Client,
     endpoints: Endpoints,
-    ua: &'a str,
+    /// For accounts without a user agent of their own.
+    default_ua: &'a str,
     owner: &'a str,
     opts: &'a Options,
     /// The runs under way when this one started (see `checked_this_round`).
@@ -318,11 +327,15 @@ fn skipped(skip: Skip, a: &Account) -> Report {
 
 impl Run<'_> {
     /// An account its batch could not lease: another run holds it. Take it over if that
-    /// run is gone, wait for it with `--wait`, or skip it.
-    async fn one(self, a: Account) -> anyhow::Result<Report> {
+    /// run is gone, wait for it with `--wait`, or skip it. `None`: it has been deleted.
+    async fn one(self, planned: Planned) -> anyhow::Result<Option<Report>> {
         let (store, owner, opts) = (self.store, self.owner, self.opts);
         let lease_secs = lease_secs(opts);
-        let id = a.id;
+        let id = planned.id;
+        // What a skip reports: the listing has only what a plan needs.
+        let Some(a) = with_store(store, move |s| s.brief_by_id(id)).await? else {
+            return Ok(None);
+        };
         loop {
             let now = crate::time::now();
             let me = owner.to_owned();
@@ -335,8 +348,11 @@ impl Run<'_> {
             if holder.is_none() {
                 // Released since the lease was refused, or deleted: a deleted account is
                 // skipped (under `--wait` it would be waited for forever), a free one taken.
-                if with_store(store, move |s| s.by_id(id)).await?.is_none() {
-                    return Ok(skipped(Skip::Leased, &a));
+                if with_store(store, move |s| s.brief_by_id(id))
+                    .await?
+                    .is_none()
+                {
+                    return Ok(Some(skipped(Skip::Leased, &a)));
                 }
                 continue;
             }
@@ -351,19 +367,19 @@ impl Run<'_> {
                 }
             }
             if !opts.wait {
-                return Ok(skipped(Skip::Leased, &a));
+                return Ok(Some(skipped(Skip::Leased, &a)));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         let Some(whole) = with_store(store, move |s| s.by_id(id)).await? else {
-            return Ok(skipped(Skip::Leased, &a));
+            return Ok(Some(skipped(Skip::Leased, &a)));
         };
-        self.leased(a, whole).await
+        self.leased(planned, whole).await.map(Some)
     }
 
     /// Refresh an account this run holds the lease of: `whole` is the account as read
     /// under the lease, `planned` as it was when the run listed the accounts.
-    async fn leased(mut self, planned: Account, a: Account) -> anyhow::Result<Report> {
+    async fn leased(mut self, planned: Planned, a: Account) -> anyhow::Result<Report> {
         let (store, owner, opts) = (self.store, self.owner, self.opts);
         let id = a.id;
         // An overlapping run may have checked it since this run listed the accounts, and
@@ -384,7 +400,7 @@ impl Run<'_> {
         let client = PassportClient::over(
             self.http,
             self.endpoints,
-            self.ua,
+            a.user_agent.as_deref().unwrap_or(self.default_ua),
             opts.http_timeout,
             &a.cookies,
         )
@@ -446,13 +462,13 @@ mod tests {
             Status::Unknown,
         );
         let (a, _) = store.save(&new, 0).unwrap();
-        // Held by a run on another host, then deleted (`qrlogin delete` ignores leases).
+        // Held by a run on another host, then deleted while this run waits for it
+        // (`qrlogin delete` ignores leases).
         assert!(
             store
                 .try_lease(a.id, "1-ab@elsewhere", i64::MAX, 0)
                 .unwrap()
         );
-        store.delete(a.id).unwrap();
         let thread = StoreThread::start(store).unwrap();
         let opts = Options {
             names: Vec::new(),
@@ -466,21 +482,29 @@ mod tests {
             host: "here".into(),
         };
         let base = url::Url::parse("http://127.0.0.1:9/").unwrap();
-        let run = Run {
-            store: &thread,
+        let none = HashSet::new();
+        let run = |thread| Run {
+            store: thread,
             http: reqwest::Client::new(),
             endpoints: Endpoints::all_at(&base),
-            ua: "ua",
+            default_ua: "ua",
             owner: "2-cd@here",
             opts: &opts,
-            under_way: &HashSet::new(),
+            under_way: &none,
             talking: None,
         };
-        let report = tokio::time::timeout(Duration::from_secs(10), run.one(a))
-            .await
-            .expect("waited for a deleted account")
-            .unwrap();
-        assert_eq!(report.skipped, Some(Skip::Leased));
+        let id = a.id;
+        let delete = async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            thread.call(move |s| s.delete(id)).await.unwrap().unwrap();
+        };
+        let waiting =
+            tokio::time::timeout(Duration::from_secs(10), run(&thread).one(Planned::from(&a)));
+        let (report, ()) = tokio::join!(waiting, delete);
+        let report = report.expect("waited for a deleted account").unwrap();
+        assert_eq!(report.unwrap().skipped, Some(Skip::Leased));
+        // Deleted before this run read it: nothing to report.
+        assert!(run(&thread).one(Planned::from(&a)).await.unwrap().is_none());
     }
 
     #[test]

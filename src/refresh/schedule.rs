@@ -7,15 +7,18 @@
 //! account's requests are done, not once its result is stored, so the store's queue is never
 //! what holds the network back. How many accounts are between those two points is bounded
 //! too (a batch beyond `--concurrency`), so the accounts in flight do not grow with the
-//! run (its listing and its reports do, a few hundred bytes an account). A run holds at most `--concurrency` + 3 batches of leases of accounts it has not
-//! recorded yet: that is what a killed run leaves to expire.
+//! run. Nor do its reports: each is handed on in listing order as soon as those before
+//! it are done, so only the ones finished ahead of a slower account wait (about the
+//! accounts in flight); the listing is a few dozen bytes an account (`Planned`). A run
+//! holds at most `--concurrency` + 3 batches of leases of accounts it has not recorded
+//! yet: that is what a killed run leaves to expire.
 
 use super::store_thread::StoreThread;
 use super::{Options, Report, Run, lease_secs, with_store};
 use crate::passport::Endpoints;
-use crate::store::Account;
+use crate::store::{Account, Planned};
 use futures_util::future::OptionFuture;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -39,14 +42,15 @@ pub(super) struct Shared {
 
 /// An account in the order it was listed, as listed, and as read under this run's lease
 /// (`None`: another run held it when its batch was leased).
-type Claimed = (usize, Account, Option<Account>);
+type Claimed = (usize, Planned, Option<Account>);
 type Claiming = Pin<Box<dyn Future<Output = anyhow::Result<Vec<Claimed>>> + Send>>;
 
-/// Refresh `accounts` and return their reports in the order given.
+/// Refresh `accounts` and hand each report to `report` in the order given.
 pub(super) async fn work_through(
-    accounts: Vec<Account>,
+    accounts: Vec<Planned>,
     sh: Arc<Shared>,
-) -> anyhow::Result<Vec<Report>> {
+    report: &mut dyn FnMut(Report),
+) -> anyhow::Result<()> {
     let concurrency = sh.opts.concurrency.max(1);
     // One store call leases and reads a batch, where one per account would make the store
     // the bottleneck (on PostgreSQL, a round trip each).
@@ -54,17 +58,18 @@ pub(super) async fn work_through(
     let talking = Arc::new(Semaphore::new(concurrency));
     // The listing itself, not a copy: at 100,000 accounts a second array of them was a
     // third of the run's memory. `listed` is the listing index of the queue's front.
-    let mut queue: VecDeque<Account> = VecDeque::from(accounts);
+    let mut queue: VecDeque<Planned> = VecDeque::from(accounts);
     let mut listed = 0usize;
     let mut ready: VecDeque<Claimed> = VecDeque::new();
     let mut claiming: Option<Claiming> = None;
     let mut tasks = tokio::task::JoinSet::new();
-    // Sized once: doubling would hold two copies for a moment (memory is the peak).
-    let mut reports: Vec<(usize, Report)> = Vec::with_capacity(queue.len());
+    // Reports finished ahead of an earlier account, and the next one to hand on.
+    let mut ahead: BTreeMap<usize, Option<Report>> = BTreeMap::new();
+    let mut next = 0usize;
     loop {
         if claiming.is_none() && ready.len() < batch && !queue.is_empty() {
             let n = batch.min(queue.len());
-            let chunk: Vec<(usize, Account)> = queue
+            let chunk: Vec<(usize, Planned)> = queue
                 .drain(..n)
                 .enumerate()
                 .map(|(k, a)| (listed + k, a))
@@ -95,17 +100,22 @@ pub(super) async fn work_through(
                 }
             }
             Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
-                let (i, report) = joined?;
-                reports.push((i, report?));
+                let (i, done) = joined?;
+                ahead.insert(i, done?);
+                while let Some(done) = ahead.remove(&next) {
+                    next += 1;
+                    if let Some(r) = done {
+                        report(r);
+                    }
+                }
             }
         }
     }
-    reports.sort_by_key(|(i, _)| *i);
-    Ok(reports.into_iter().map(|(_, r)| r).collect())
+    Ok(())
 }
 
 /// Lease and read a batch in one store call.
-async fn claim(sh: Arc<Shared>, chunk: Vec<(usize, Account)>) -> anyhow::Result<Vec<Claimed>> {
+async fn claim(sh: Arc<Shared>, chunk: Vec<(usize, Planned)>) -> anyhow::Result<Vec<Claimed>> {
     let ids: Vec<i64> = chunk.iter().map(|(_, a)| a.id).collect();
     let now = crate::time::now();
     let until = now + lease_secs(&sh.opts);
@@ -131,34 +141,30 @@ async fn one(
     sh: Arc<Shared>,
     http: reqwest::Client,
     i: usize,
-    planned: Account,
+    planned: Planned,
     held: Option<Account>,
     permit: OwnedSemaphorePermit,
-) -> (usize, anyhow::Result<Report>) {
+) -> (usize, anyhow::Result<Option<Report>>) {
     let opts = &sh.opts;
     if i > 0 && !opts.jitter.is_zero() {
         let ms = rand::random::<u64>() % (opts.jitter.as_millis() as u64 + 1);
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
-    let ua = planned
-        .user_agent
-        .clone()
-        .unwrap_or_else(|| sh.default_ua.clone());
     let run = Run {
         store: &sh.store,
         http,
         endpoints: sh.endpoints.clone(),
-        ua: &ua,
+        default_ua: &sh.default_ua,
         owner: &sh.owner,
         opts,
         under_way: &sh.under_way,
         talking: Some(permit),
     };
     let report = match held {
-        Some(whole) => run.leased(planned, whole).await,
+        Some(whole) => run.leased(planned, whole).await.map(Some),
         None => run.one(planned).await,
     };
-    if let Ok(r) = &report
+    if let Ok(Some(r)) = &report
         && r.skipped.is_none()
         && r.old != r.new
     {

@@ -3,8 +3,8 @@
 
 use super::backend::ToSave;
 use super::model::{
-    Account, AccountSummary, CookieChanges, CookieRow, NewAccount, Recorded, RefreshRecord, Saved,
-    SavedAs,
+    Account, AccountSummary, CookieChanges, CookieRow, NewAccount, Planned, Recorded,
+    RefreshRecord, Saved, SavedAs,
 };
 use super::sealed::{self, seal_cookies};
 use super::{Store, StoreError};
@@ -30,10 +30,20 @@ impl Store {
         self.db.names()
     }
 
-    /// Every account without its cookies (`cookies` is empty): what a refresh plans with
-    /// before it leases an account and reads it whole.
+    /// Every account without its cookies (`cookies` is empty).
     pub fn all_brief(&self) -> Result<Vec<Account>, StoreError> {
         self.db.all_brief()
+    }
+
+    /// Every account, by name, as a refresh plans it before it leases the account and
+    /// reads it whole.
+    pub fn planned(&self) -> Result<Vec<Planned>, StoreError> {
+        self.db.planned()
+    }
+
+    /// The account with this id without its cookies.
+    pub fn brief_by_id(&self, id: i64) -> Result<Option<Account>, StoreError> {
+        self.db.by_id_brief(id)
     }
 
     /// Every account with its cookies.

@@ -8,8 +8,9 @@
 use super::StoreError;
 use super::model::{
     Account, AccountSummary, CookieChanges, CookieRow, KeyUsage, NewAccount, PendingRow,
-    PendingSummary, Recorded, RefreshRecord, SavedAs,
+    PendingSummary, Planned, Recorded, RefreshRecord, SavedAs,
 };
+use std::collections::HashMap;
 
 pub(crate) type R<T> = Result<T, StoreError>;
 
@@ -43,6 +44,8 @@ pub(crate) trait Accounts {
     fn names(&self) -> R<Vec<String>>;
     /// Every account without cookies, by name.
     fn all_brief(&self) -> R<Vec<Account>>;
+    /// Every account as a refresh plans it, by name.
+    fn planned(&self) -> R<Vec<Planned>>;
     /// The account whose name (first) or unb is `query`, without cookies.
     fn find_brief(&self, query: &str) -> R<Option<Account>>;
     fn by_id_brief(&self, id: i64) -> R<Option<Account>>;
@@ -64,10 +67,14 @@ pub(crate) trait Accounts {
     /// written; any other error writes nothing at all.
     fn save_all(&self, batch: &[ToSave<'_>], now: i64) -> R<Vec<R<SavedAs>>>;
     fn delete(&self, account_id: i64) -> R<()>;
-    /// `copy`: an account as it is in another store (its history, not a new login), with
-    /// its cookies, in one transaction; with `replace`, the account with the same unb goes
-    /// first.
-    fn insert_copy(&self, a: &Account, cookies: &[CookieRow], replace: bool) -> R<()>;
+    /// `copy`: accounts as they are in another store (their history, not a new login),
+    /// with their cookies, all in one transaction; with `replace`, an account with the same
+    /// unb goes first.
+    fn insert_copies(&self, batch: &[(&Account, Vec<CookieRow>)], replace: bool) -> R<()>;
+    /// Every account's unb and name: what `copy` checks for clashes in one read.
+    fn identities(&self) -> R<Vec<(String, String)>>;
+    /// How many cookies each account (by unb) has: what `copy` checks afterwards.
+    fn cookie_counts(&self) -> R<HashMap<String, usize>>;
 }
 
 pub(crate) trait Leases {

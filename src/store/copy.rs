@@ -1,11 +1,17 @@
 //! `copy`: every account, cookie and pending login of one store into another, SQLite or
 //! PostgreSQL in either direction. Values are opened with this store's keys and sealed
 //! again with the destination's. Nothing is written when the destination already holds
-//! any of the accounts (unless replacing) or a name of another account's; each account is
-//! one transaction, and the counts are read back afterwards.
+//! any of the accounts (unless replacing) or a name of another account's; accounts are
+//! written a batch to a transaction (none is ever half-written), and the counts are read
+//! back afterwards.
 
 use super::sealed::{open_cookies, seal_cookies};
 use super::{Store, StoreError};
+use std::collections::{HashMap, HashSet};
+
+/// Accounts written to the destination per transaction (and per round trip on
+/// PostgreSQL): each account is still whole or absent, whatever stops the copy.
+const COPY_BATCH: usize = 500;
 
 /// What `copy` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,16 +30,22 @@ impl Store {
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Copied, StoreError> {
         let accounts = self.all_brief()?;
-        // Every conflict first, so a refusal writes nothing.
+        // Every conflict first, so a refusal writes nothing; the destination's accounts
+        // read once, not two queries an account.
+        let there = dest.db.identities()?;
+        let unbs: HashSet<&str> = there.iter().map(|(unb, _)| unb.as_str()).collect();
+        let owners: HashMap<&str, &str> = there
+            .iter()
+            .map(|(unb, name)| (name.as_str(), unb.as_str()))
+            .collect();
         let mut clashes = Vec::new();
         for a in &accounts {
-            let by_unb = dest.db.find_brief(&a.unb)?.filter(|d| d.unb == a.unb);
-            if by_unb.is_some() && !replace {
+            if unbs.contains(a.unb.as_str()) && !replace {
                 clashes.push(format!("{} ({})", a.name, a.unb));
                 continue;
             }
-            if let Some(owner) = dest.db.owner_of_name(&a.name)?
-                && owner != a.unb
+            if let Some(owner) = owners.get(a.name.as_str())
+                && *owner != a.unb
             {
                 clashes.push(format!("{} (the name belongs to {owner} there)", a.name));
             }
@@ -61,13 +73,16 @@ impl Store {
             cookies: 0,
             pending: 0,
         };
-        for a in &accounts {
-            let cookies = open_cookies(self.keys.get(), &a.unb, self.db.cookie_rows(a.id)?)
-                .map_err(|(cookie, e)| self.open_error(a.id, cookie, e))?;
-            let rows = seal_cookies(keys, &a.unb, &cookies);
-            dest.db.insert_copy(a, &rows, replace)?;
-            copied.accounts += 1;
-            copied.cookies += rows.len();
+        for chunk in accounts.chunks(COPY_BATCH) {
+            let mut batch = Vec::with_capacity(chunk.len());
+            for a in chunk {
+                let cookies = open_cookies(self.keys.get(), &a.unb, self.db.cookie_rows(a.id)?)
+                    .map_err(|(cookie, e)| self.open_error(a.id, cookie, e))?;
+                batch.push((a, seal_cookies(keys, &a.unb, &cookies)));
+            }
+            dest.db.insert_copies(&batch, replace)?;
+            copied.accounts += batch.len();
+            copied.cookies += batch.iter().map(|(_, rows)| rows.len()).sum::<usize>();
             progress(copied.accounts, accounts.len());
         }
         for p in &pending {
@@ -75,19 +90,16 @@ impl Store {
             copied.pending += 1;
         }
         // Read back: every account there, with as many cookies as here.
+        let (here, there) = (self.db.cookie_counts()?, dest.db.cookie_counts()?);
         for a in &accounts {
-            let there = dest.db.find_brief(&a.unb)?.filter(|d| d.unb == a.unb);
-            let here = self.db.cookie_rows(a.id)?.len();
-            let n = match there {
-                Some(d) => Some(dest.db.cookie_rows(d.id)?.len()),
-                None => None,
-            };
-            if n != Some(here) {
+            let expected = here.get(&a.unb).copied().unwrap_or(0);
+            let found = there.get(&a.unb).copied();
+            if found != Some(expected) {
                 return Err(StoreError::CopyMismatch {
                     dest: dest.location.to_string(),
                     account: a.name.clone(),
-                    expected: here,
-                    found: n,
+                    expected,
+                    found,
                 });
             }
         }

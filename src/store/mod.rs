@@ -22,7 +22,7 @@ pub use copy::Copied;
 pub use error::StoreError;
 pub use location::{Location, PgUrl};
 pub use model::{
-    Account, AccountSummary, KeyUsage, NewAccount, PendingLogin, PendingSummary, Recorded,
+    Account, AccountSummary, KeyUsage, NewAccount, PendingLogin, PendingSummary, Planned, Recorded,
     RefreshRecord, Saved, SavedAs, Status,
 };
 pub use postgres::Probe;

@@ -8,13 +8,15 @@
 use super::{Param, Postgres};
 use crate::store::backend::{Accounts, R, ToSave};
 use crate::store::model::{
-    Account, AccountSummary, CookieRow, SavedAs, Status, last_of_each_key, plan_name,
+    Account, AccountSummary, CookieRow, Planned, SavedAs, Status, last_of_each_key, plan_name,
 };
+use std::collections::HashMap;
 use tokio_postgres::Row;
 
 const BY_NAME: &str = "SELECT id, unb, name, nickname, created_at, updated_at, status, \
      last_checked, last_refreshed, consecutive_failures, next_attempt_at, proxy, user_agent, \
      revision, long_login_refused, long_login_until, checked_by FROM accounts ORDER BY name";
+const PLANNED: &str = "SELECT id, last_checked, updated_at, proxy FROM accounts ORDER BY name";
 const FIND: &str = "SELECT id, unb, name, nickname, created_at, updated_at, status, \
      last_checked, last_refreshed, consecutive_failures, next_attempt_at, proxy, user_agent, \
      revision, long_login_refused, long_login_until, checked_by FROM accounts WHERE name = $1 OR unb = $1 \
@@ -94,6 +96,21 @@ macro_rules! insert_cookies {
 }
 pub(super) use insert_cookies;
 const INSERT_COOKIES: &str = insert_cookies!();
+
+const DELETE_BY_UNB: &str = "DELETE FROM accounts WHERE unb = $1";
+/// An account copied from another store and its cookies, in one statement.
+const COPY_ACCOUNT: &str = "WITH a AS (INSERT INTO accounts (unb, name, nickname, created_at, \
+     updated_at, status, last_checked, last_refreshed, consecutive_failures, next_attempt_at, \
+     proxy, user_agent, revision, long_login_refused, long_login_until) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id) \
+     INSERT INTO cookies (account_id, name, value, domain, host_only, \
+     path, expires, secure, http_only, same_site, key_id) \
+     SELECT a.id, t.name, t.value, t.domain, t.host_only, t.path, t.expires, \
+     t.secure, t.http_only, t.same_site, t.key_id \
+     FROM a, UNNEST($16::text[], $17::text[], $18::text[], $19::bool[], \
+     $20::text[], $21::int8[], $22::bool[], $23::bool[], $24::text[], $25::text[]) \
+     WITH ORDINALITY AS t(name, value, domain, host_only, path, expires, secure, \
+     http_only, same_site, key_id, n) ORDER BY t.n";
 
 /// A cookie set as the columns of `INSERT_COOKIES`: one statement writes them all.
 pub(super) struct Columns {
@@ -229,6 +246,25 @@ impl Accounts for Postgres {
         Ok(all)
     }
 
+    fn planned(&self) -> R<Vec<Planned>> {
+        let n: i64 = self
+            .query_opt("SELECT count(*) FROM accounts", &[])?
+            .map(|r| r.get(0))
+            .unwrap_or(0);
+        let mut all = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
+        let stmt = self.statement(PLANNED)?;
+        self.each_row(&stmt, &mut |r| {
+            all.push(Planned {
+                id: r.get(0),
+                last_checked: r.get(1),
+                updated_at: r.get(2),
+                proxy: r.get(3),
+            });
+            Ok(())
+        })?;
+        Ok(all)
+    }
+
     fn find_brief(&self, query: &str) -> R<Option<Account>> {
         self.first(FIND, &[&query])
     }
@@ -273,42 +309,73 @@ impl Accounts for Postgres {
         })
     }
 
-    fn insert_copy(&self, a: &Account, cookies: &[CookieRow], replace: bool) -> R<()> {
+    fn insert_copies(&self, batch: &[(&Account, Vec<CookieRow>)], replace: bool) -> R<()> {
+        let (delete, insert) = (
+            self.statement(DELETE_BY_UNB)?,
+            self.statement(COPY_ACCOUNT)?,
+        );
+        let statuses: Vec<&str> = batch.iter().map(|(a, _)| a.status.as_str()).collect();
+        let columns: Vec<Columns> = batch.iter().map(|(_, rows)| Columns::of(rows)).collect();
         self.tx(|| {
-            if replace {
-                self.execute("DELETE FROM accounts WHERE unb = $1", &[&a.unb])?;
+            // Every statement of the batch sent at once, run in order by the server: one
+            // round trip where one an account took a minute for 10,000.
+            type Sent<'a> = std::pin::Pin<
+                Box<dyn std::future::Future<Output = Result<u64, tokio_postgres::Error>> + 'a>,
+            >;
+            let mut sent: Vec<Sent<'_>> = Vec::with_capacity(batch.len() * 2);
+            for (((a, _), status), columns) in batch.iter().zip(&statuses).zip(&columns) {
+                if replace {
+                    let delete = &delete;
+                    sent.push(Box::pin(async move {
+                        self.client.execute(delete, &[&a.unb]).await
+                    }));
+                }
+                let account: [Param<'_>; 15] = [
+                    &a.unb,
+                    &a.name,
+                    &a.nickname,
+                    &a.created_at,
+                    &a.updated_at,
+                    status,
+                    &a.last_checked,
+                    &a.last_refreshed,
+                    &a.consecutive_failures,
+                    &a.next_attempt_at,
+                    &a.proxy,
+                    &a.user_agent,
+                    &a.revision,
+                    &a.long_login_refused,
+                    &a.long_login_until,
+                ];
+                let params: Vec<Param<'_>> = account
+                    .into_iter()
+                    .chain(columns.params(&0).into_iter().skip(1))
+                    .collect();
+                let insert = &insert;
+                sent.push(Box::pin(async move {
+                    self.client.execute(insert, &params).await
+                }));
             }
-            let status = a.status.as_str();
-            let id: i64 = self
-                .query(
-                    "INSERT INTO accounts (unb, name, nickname, created_at, updated_at, status, \
-                     last_checked, last_refreshed, consecutive_failures, next_attempt_at, proxy, \
-                     user_agent, revision, long_login_refused, long_login_until) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
-                     RETURNING id",
-                    &[
-                        &a.unb,
-                        &a.name,
-                        &a.nickname,
-                        &a.created_at,
-                        &a.updated_at,
-                        &status,
-                        &a.last_checked,
-                        &a.last_refreshed,
-                        &a.consecutive_failures,
-                        &a.next_attempt_at,
-                        &a.proxy,
-                        &a.user_agent,
-                        &a.revision,
-                        &a.long_login_refused,
-                        &a.long_login_until,
-                    ],
-                )?
-                .first()
-                .map(|r| r.get(0))
-                .unwrap_or_default();
-            self.replace_cookies(id, cookies)
+            self.block(futures_util::future::try_join_all(sent))?;
+            Ok(())
         })
+    }
+
+    fn identities(&self) -> R<Vec<(String, String)>> {
+        let rows = self.query("SELECT unb, name FROM accounts", &[])?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    fn cookie_counts(&self) -> R<HashMap<String, usize>> {
+        let rows = self.query(
+            "SELECT a.unb, (SELECT count(*) FROM cookies c WHERE c.account_id = a.id) \
+             FROM accounts a",
+            &[],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get::<_, i64>(1) as usize))
+            .collect())
     }
 }
 

@@ -3,9 +3,10 @@
 use super::Sqlite;
 use crate::store::backend::{Accounts, R, ToSave};
 use crate::store::model::{
-    Account, AccountSummary, CookieRow, SavedAs, Status, last_of_each_key, plan_name,
+    Account, AccountSummary, CookieRow, Planned, SavedAs, Status, last_of_each_key, plan_name,
 };
 use rusqlite::{OptionalExtension, Row, Transaction, params};
+use std::collections::HashMap;
 
 pub(super) const ACCOUNT_COLUMNS: &str = "id, unb, name, nickname, created_at, updated_at, status, \
      last_checked, last_refreshed, consecutive_failures, next_attempt_at, proxy, user_agent, \
@@ -189,6 +190,31 @@ impl Accounts for Sqlite {
         Ok(all)
     }
 
+    fn planned(&self) -> R<Vec<Planned>> {
+        let c = self.conn();
+        let n: i64 = c
+            .query_row("SELECT count(*) FROM accounts", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        let mut all = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
+        let mut stmt = c
+            .prepare("SELECT id, last_checked, updated_at, proxy FROM accounts ORDER BY name")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(Planned {
+                    id: r.get(0)?,
+                    last_checked: r.get(1)?,
+                    updated_at: r.get(2)?,
+                    proxy: r.get(3)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        for p in rows {
+            all.push(p.map_err(|e| self.err(e))?);
+        }
+        Ok(all)
+    }
+
     fn find_brief(&self, query: &str) -> R<Option<Account>> {
         let sql = format!(
             "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE name = ?1 OR unb = ?1 \
@@ -234,21 +260,23 @@ impl Accounts for Sqlite {
         })
     }
 
-    fn insert_copy(&self, a: &Account, cookies: &[CookieRow], replace: bool) -> R<()> {
+    fn insert_copies(&self, batch: &[(&Account, Vec<CookieRow>)], replace: bool) -> R<()> {
         self.write(|tx| {
-            if replace {
-                tx.execute(
-                    "DELETE FROM cookies WHERE account_id IN (SELECT id FROM accounts WHERE unb = ?1)",
-                    [&a.unb],
-                )?;
-                tx.execute("DELETE FROM accounts WHERE unb = ?1", [&a.unb])?;
-            }
-            tx.execute(
+            let mut insert = tx.prepare_cached(
                 "INSERT INTO accounts (unb, name, nickname, created_at, updated_at, status, \
                  last_checked, last_refreshed, consecutive_failures, next_attempt_at, proxy, \
                  user_agent, revision, long_login_refused, long_login_until) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-                params![
+            )?;
+            for (a, cookies) in batch {
+                if replace {
+                    tx.execute(
+                        "DELETE FROM cookies WHERE account_id IN (SELECT id FROM accounts WHERE unb = ?1)",
+                        [&a.unb],
+                    )?;
+                    tx.execute("DELETE FROM accounts WHERE unb = ?1", [&a.unb])?;
+                }
+                insert.execute(params![
                     a.unb,
                     a.name,
                     a.nickname,
@@ -264,10 +292,36 @@ impl Accounts for Sqlite {
                     a.revision,
                     a.long_login_refused,
                     a.long_login_until
-                ],
-            )?;
-            replace_cookies(tx, tx.last_insert_rowid(), cookies)
+                ])?;
+                replace_cookies(tx, tx.last_insert_rowid(), cookies)?;
+            }
+            Ok(())
         })
+    }
+
+    fn identities(&self) -> R<Vec<(String, String)>> {
+        let mut stmt = self
+            .conn()
+            .prepare("SELECT unb, name FROM accounts")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    fn cookie_counts(&self) -> R<HashMap<String, usize>> {
+        let mut stmt = self
+            .conn()
+            .prepare(
+                "SELECT a.unb, (SELECT count(*) FROM cookies c WHERE c.account_id = a.id) \
+                 FROM accounts a",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as usize)))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 }
 
