@@ -310,6 +310,25 @@ struct Run<'a> {
     talking: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
+/// Why this run leaves `a`, as it is now, alone: an overlapping run has checked it (since
+/// this run listed it, or a run under way when this one started: once a round is
+/// enough), or it is not due.
+pub(super) fn leave_alone(
+    planned: &Planned,
+    a: &Account,
+    under_way: &HashSet<String>,
+    now: i64,
+    opts: &Options,
+) -> Option<Skip> {
+    let checked_meanwhile = ((planned.last_checked, planned.updated_at)
+        != (a.last_checked, a.updated_at))
+        .then(|| a.last_checked.map(|at| Skip::ThisRound { at }))
+        .flatten();
+    checked_meanwhile
+        .or_else(|| checked_this_round(a, under_way))
+        .or_else(|| decide(a, now, opts.min_interval, opts.force))
+}
+
 fn skipped(skip: Skip, a: &Account) -> Report {
     Report {
         name: a.name.clone(),
@@ -326,25 +345,37 @@ fn skipped(skip: Skip, a: &Account) -> Report {
 }
 
 impl Run<'_> {
-    /// An account its batch could not lease: another run holds it. Take it over if that
-    /// run is gone, wait for it with `--wait`, or skip it. `None`: it has been deleted.
-    async fn one(self, planned: Planned) -> anyhow::Result<Option<Report>> {
+    /// An account its batch could not lease (`a`, read brief): another run holds it
+    /// (`holder`, as the claim saw). Take it over if that run is gone, wait for it with
+    /// `--wait`, or skip it.
+    async fn one(
+        self,
+        planned: Planned,
+        a: Account,
+        holder: Option<String>,
+    ) -> anyhow::Result<Report> {
         let (store, owner, opts) = (self.store, self.owner, self.opts);
         let lease_secs = lease_secs(opts);
         let id = planned.id;
-        // What a skip reports: the listing has only what a plan needs.
-        let Some(a) = with_store(store, move |s| s.brief_by_id(id)).await? else {
-            return Ok(None);
-        };
+        // The claim's answer first: in a fleet most held accounts are skipped on it, with
+        // no store call.
+        let mut seen = holder;
         loop {
             let now = crate::time::now();
-            let me = owner.to_owned();
-            if with_store(store, move |s| s.try_lease(id, &me, now + lease_secs, now)).await? {
-                break;
-            }
             // A run killed mid-way (cron timeout, OOM, SIGKILL) leaves its leases behind;
             // the owner's pid says whether it is still running on this machine.
-            let holder = with_store(store, move |s| s.lease_owner(id)).await?;
+            let holder = match seen.take() {
+                Some(h) => Some(h),
+                None => {
+                    let me = owner.to_owned();
+                    if with_store(store, move |s| s.try_lease(id, &me, now + lease_secs, now))
+                        .await?
+                    {
+                        break;
+                    }
+                    with_store(store, move |s| s.lease_owner(id)).await?
+                }
+            };
             if holder.is_none() {
                 // Released since the lease was refused, or deleted: a deleted account is
                 // skipped (under `--wait` it would be waited for forever), a free one taken.
@@ -352,7 +383,7 @@ impl Run<'_> {
                     .await?
                     .is_none()
                 {
-                    return Ok(Some(skipped(Skip::Leased, &a)));
+                    return Ok(skipped(Skip::Leased, &a));
                 }
                 continue;
             }
@@ -367,14 +398,14 @@ impl Run<'_> {
                 }
             }
             if !opts.wait {
-                return Ok(Some(skipped(Skip::Leased, &a)));
+                return Ok(skipped(Skip::Leased, &a));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         let Some(whole) = with_store(store, move |s| s.by_id(id)).await? else {
-            return Ok(Some(skipped(Skip::Leased, &a)));
+            return Ok(skipped(Skip::Leased, &a));
         };
-        self.leased(planned, whole).await.map(Some)
+        self.leased(planned, whole).await
     }
 
     /// Refresh an account this run holds the lease of: `whole` is the account as read
@@ -382,17 +413,9 @@ impl Run<'_> {
     async fn leased(mut self, planned: Planned, a: Account) -> anyhow::Result<Report> {
         let (store, owner, opts) = (self.store, self.owner, self.opts);
         let id = a.id;
-        // An overlapping run may have checked it since this run listed the accounts, and
-        // once is enough.
+        // Its batch's claim asked already, but a run may have checked it since.
         let now = crate::time::now();
-        let checked_meanwhile = ((planned.last_checked, planned.updated_at)
-            != (a.last_checked, a.updated_at))
-            .then(|| a.last_checked.map(|at| Skip::ThisRound { at }))
-            .flatten();
-        if let Some(skip) = checked_meanwhile
-            .or_else(|| checked_this_round(&a, self.under_way))
-            .or_else(|| decide(&a, now, opts.min_interval, opts.force))
-        {
+        if let Some(skip) = leave_alone(&planned, &a, self.under_way, now, opts) {
             let me = owner.to_owned();
             with_store(store, move |s| s.release(id, &me)).await?;
             return Ok(skipped(skip, &a));
@@ -498,13 +521,13 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(300)).await;
             thread.call(move |s| s.delete(id)).await.unwrap().unwrap();
         };
-        let waiting =
-            tokio::time::timeout(Duration::from_secs(10), run(&thread).one(Planned::from(&a)));
+        let waiting = tokio::time::timeout(
+            Duration::from_secs(10),
+            run(&thread).one(Planned::from(&a), a.clone(), None),
+        );
         let (report, ()) = tokio::join!(waiting, delete);
         let report = report.expect("waited for a deleted account").unwrap();
-        assert_eq!(report.unwrap().skipped, Some(Skip::Leased));
-        // Deleted before this run read it: nothing to report.
-        assert!(run(&thread).one(Planned::from(&a)).await.unwrap().is_none());
+        assert_eq!(report.skipped, Some(Skip::Leased));
     }
 
     #[test]

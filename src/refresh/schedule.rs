@@ -14,7 +14,7 @@
 //! yet: that is what a killed run leaves to expire.
 
 use super::store_thread::StoreThread;
-use super::{Options, Report, Run, lease_secs, with_store};
+use super::{Options, Report, Run, Skip, lease_secs, leave_alone, skipped, with_store};
 use crate::passport::Endpoints;
 use crate::store::{Account, Planned};
 use futures_util::future::OptionFuture;
@@ -40,10 +40,19 @@ pub(super) struct Shared {
     pub under_way: HashSet<String>,
 }
 
-/// An account in the order it was listed, as listed, and as read under this run's lease
-/// (`None`: another run held it when its batch was leased).
-type Claimed = (usize, Planned, Option<Account>);
-type Claiming = Pin<Box<dyn Future<Output = anyhow::Result<Vec<Claimed>>> + Send>>;
+/// An account of a claimed batch: where it was listed, as listed, and as its claim found it.
+type Ready = (usize, Planned, Found);
+type Claiming = Pin<Box<dyn Future<Output = anyhow::Result<Vec<Ready>>> + Send>>;
+
+/// What a batch's claim found of one account.
+enum Found {
+    /// Leased by this run, read whole.
+    Leased(Account),
+    /// Another run holds it (read brief), this one as far as the claim saw.
+    Held(Account, Option<String>),
+    /// Nothing to do: its report is ready (`None`: deleted since it was listed).
+    Done(Option<Report>),
+}
 
 /// Refresh `accounts` and hand each report to `report` in the order given.
 pub(super) async fn work_through(
@@ -60,7 +69,7 @@ pub(super) async fn work_through(
     // third of the run's memory. `listed` is the listing index of the queue's front.
     let mut queue: VecDeque<Planned> = VecDeque::from(accounts);
     let mut listed = 0usize;
-    let mut ready: VecDeque<Claimed> = VecDeque::new();
+    let mut ready: VecDeque<Ready> = VecDeque::new();
     let mut claiming: Option<Claiming> = None;
     let mut tasks = tokio::task::JoinSet::new();
     // Reports finished ahead of an earlier account, and the next one to hand on.
@@ -86,51 +95,90 @@ pub(super) async fn work_through(
         tokio::select! {
             Some(claimed) = OptionFuture::from(claiming.as_mut()), if claiming.is_some() => {
                 claiming = None;
-                ready.extend(claimed?);
+                for (i, planned, found) in claimed? {
+                    match found {
+                        Found::Done(done) => {
+                            ahead.insert(i, done);
+                        }
+                        found => ready.push_back((i, planned, found)),
+                    }
+                }
+                hand_on(&mut ahead, &mut next, report);
             }
             permit = talking.clone().acquire_owned(), if may_start => {
                 let permit = permit?;
-                if let Some((i, planned, held)) = ready.pop_front() {
+                if let Some((i, planned, found)) = ready.pop_front() {
                     let http = sh
                         .pools
                         .get(&planned.proxy)
                         .cloned()
                         .ok_or_else(|| anyhow::anyhow!("no HTTP pool"))?;
-                    tasks.spawn(one(sh.clone(), http, i, planned, held, permit));
+                    tasks.spawn(one(sh.clone(), http, i, planned, found, permit));
                 }
             }
             Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
                 let (i, done) = joined?;
-                ahead.insert(i, done?);
-                while let Some(done) = ahead.remove(&next) {
-                    next += 1;
-                    if let Some(r) = done {
-                        report(r);
-                    }
-                }
+                ahead.insert(i, Some(done?));
+                hand_on(&mut ahead, &mut next, report);
             }
         }
     }
     Ok(())
 }
 
-/// Lease and read a batch in one store call.
-async fn claim(sh: Arc<Shared>, chunk: Vec<(usize, Planned)>) -> anyhow::Result<Vec<Claimed>> {
-    let ids: Vec<i64> = chunk.iter().map(|(_, a)| a.id).collect();
+/// Hand on, in listing order, every report from `next` on that is done.
+fn hand_on(
+    ahead: &mut BTreeMap<usize, Option<Report>>,
+    next: &mut usize,
+    report: &mut dyn FnMut(Report),
+) {
+    while let Some(done) = ahead.remove(next) {
+        *next += 1;
+        if let Some(r) = done {
+            report(r);
+        }
+    }
+}
+
+/// Claim a batch in one store call: lease and read whole what this run is to check, read
+/// brief what another run holds, and leave alone (reported skipped) what needs nothing.
+async fn claim(sh: Arc<Shared>, chunk: Vec<(usize, Planned)>) -> anyhow::Result<Vec<Ready>> {
+    let ids: Vec<i64> = chunk.iter().map(|(_, p)| p.id).collect();
     let now = crate::time::now();
     let until = now + lease_secs(&sh.opts);
     let me = sh.owner.clone();
-    let mut leased: HashMap<i64, Account> =
-        with_store(&sh.store, move |s| s.claim(&ids, &me, until, now))
-            .await?
-            .into_iter()
-            .map(|a| (a.id, a))
-            .collect();
+    let listed: HashMap<i64, Planned> = chunk.iter().map(|(_, p)| (p.id, p.clone())).collect();
+    let shared = sh.clone();
+    let mut claimed = with_store(&sh.store, move |s| {
+        let wanted = |a: &Account| {
+            listed
+                .get(&a.id)
+                .is_some_and(|p| leave_alone(p, a, &shared.under_way, now, &shared.opts).is_none())
+        };
+        s.claim(&ids, &me, until, now, &wanted)
+    })
+    .await?;
+    let mut found: HashMap<i64, Found> = HashMap::with_capacity(chunk.len());
+    found.extend(claimed.leased.drain(..).map(|a| (a.id, Found::Leased(a))));
+    found.extend(
+        claimed
+            .held
+            .drain(..)
+            .map(|(a, holder)| (a.id, Found::Held(a, holder))),
+    );
+    for a in &claimed.passed {
+        let planned = chunk.iter().find(|(_, p)| p.id == a.id).map(|(_, p)| p);
+        // The filter's own question on the same row: the same answer.
+        let skip = planned
+            .and_then(|p| leave_alone(p, a, &sh.under_way, now, &sh.opts))
+            .unwrap_or(Skip::Leased);
+        found.insert(a.id, Found::Done(Some(skipped(skip, a))));
+    }
     Ok(chunk
         .into_iter()
-        .map(|(i, a)| {
-            let held = leased.remove(&a.id);
-            (i, a, held)
+        .map(|(i, planned)| {
+            let f = found.remove(&planned.id).unwrap_or(Found::Done(None));
+            (i, planned, f)
         })
         .collect())
 }
@@ -142,9 +190,9 @@ async fn one(
     http: reqwest::Client,
     i: usize,
     planned: Planned,
-    held: Option<Account>,
+    found: Found,
     permit: OwnedSemaphorePermit,
-) -> (usize, anyhow::Result<Option<Report>>) {
+) -> (usize, anyhow::Result<Report>) {
     let opts = &sh.opts;
     if i > 0 && !opts.jitter.is_zero() {
         let ms = rand::random::<u64>() % (opts.jitter.as_millis() as u64 + 1);
@@ -160,11 +208,13 @@ async fn one(
         under_way: &sh.under_way,
         talking: Some(permit),
     };
-    let report = match held {
-        Some(whole) => run.leased(planned, whole).await.map(Some),
-        None => run.one(planned).await,
+    let report = match found {
+        Found::Leased(whole) => run.leased(planned, whole).await,
+        Found::Held(brief, holder) => run.one(planned, brief, holder).await,
+        // Never started: the loop hands these on itself.
+        Found::Done(done) => done.ok_or_else(|| anyhow::anyhow!("no report")),
     };
-    if let Ok(Some(r)) = &report
+    if let Ok(r) = &report
         && r.skipped.is_none()
         && r.old != r.new
     {

@@ -3,7 +3,7 @@
 
 use super::backend::ToSave;
 use super::model::{
-    Account, AccountSummary, CookieChanges, CookieRow, NewAccount, Planned, Recorded,
+    Account, AccountSummary, Claimed, CookieChanges, CookieRow, NewAccount, Planned, Recorded,
     RefreshRecord, Saved, SavedAs,
 };
 use super::sealed::{self, seal_cookies};
@@ -86,20 +86,27 @@ impl Store {
         Ok(a)
     }
 
-    /// Lease each of `ids` that no other run holds (see `try_lease`) and return the leased
-    /// accounts with their cookies as they are now: a refresh's batch of work at once.
+    /// Lease each of `ids` that `wanted` accepts (as it is now) and no other run holds
+    /// (see `try_lease`), and return the leased accounts with their cookies as they are
+    /// now, and the others brief: a refresh's batch of work at once.
     pub fn claim(
         &self,
         ids: &[i64],
         owner: &str,
         until: i64,
         now: i64,
-    ) -> Result<Vec<Account>, StoreError> {
-        self.db
-            .claim(ids, owner, until, now)?
-            .into_iter()
-            .map(|(a, rows)| self.opened(a, rows))
-            .collect()
+        wanted: &dyn Fn(&Account) -> bool,
+    ) -> Result<Claimed<Account>, StoreError> {
+        let c = self.db.claim(ids, owner, until, now, wanted)?;
+        Ok(Claimed {
+            leased: c
+                .leased
+                .into_iter()
+                .map(|(a, rows)| self.opened(a, rows))
+                .collect::<Result<_, _>>()?,
+            passed: c.passed,
+            held: c.held,
+        })
     }
 
     fn whole(&self, found: Option<Account>) -> Result<Option<Account>, StoreError> {
@@ -441,15 +448,37 @@ mod tests {
             })
             .collect();
         assert!(s.try_lease(ids[1], "run-a", 100, 0).unwrap());
-        let got = s.claim(&ids, "run-b", 100, 50).unwrap();
-        let unbs: Vec<&str> = got.iter().map(|a| a.unb.as_str()).collect();
+        let all = |_: &Account| true;
+        let got = s.claim(&ids, "run-b", 100, 50, &all).unwrap();
+        let unbs: Vec<&str> = got.leased.iter().map(|a| a.unb.as_str()).collect();
         assert_eq!(unbs, ["1", "3"]);
-        assert_eq!(got[1].cookies[1].value.expose(), "v3");
+        assert_eq!(got.leased[1].cookies[1].value.expose(), "v3");
+        assert_eq!(got.held.len(), 1);
+        assert_eq!(got.held[0].0.unb, "2");
+        assert_eq!(got.held[0].1.as_deref(), Some("run-a"));
+        assert!(got.held[0].0.cookies.is_empty() && got.passed.is_empty());
         // Leased now: a third run gets nothing, run b's own claim is renewed, and once
         // every lease has run out everything is free again.
-        assert!(s.claim(&ids, "run-c", 100, 60).unwrap().is_empty());
-        assert_eq!(s.claim(&ids[..1], "run-b", 200, 60).unwrap().len(), 1);
-        assert_eq!(s.claim(&ids, "run-c", 300, 200).unwrap().len(), 3);
+        let got = s.claim(&ids, "run-c", 100, 60, &all).unwrap();
+        assert!(got.leased.is_empty() && got.held.len() == 3);
+        assert_eq!(
+            s.claim(&ids[..1], "run-b", 200, 60, &all)
+                .unwrap()
+                .leased
+                .len(),
+            1
+        );
+        // What the filter turns down is passed over, not leased, wherever its lease is.
+        let not_2 = |a: &Account| a.unb != "2";
+        let got = s.claim(&ids, "run-c", 300, 200, &not_2).unwrap();
+        assert_eq!(got.leased.len(), 2);
+        assert_eq!(got.passed.len(), 1);
+        assert_eq!(got.passed[0].unb, "2");
+        assert_eq!(s.lease_owner(ids[1]).unwrap().as_deref(), Some("run-a"));
+        // Deleted accounts are in none of the lists.
+        s.delete(ids[0]).unwrap();
+        let got = s.claim(&ids, "run-d", 900, 800, &all).unwrap();
+        assert_eq!(got.leased.len() + got.held.len() + got.passed.len(), 2);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use super::StoreError;
 use super::model::{
-    Account, AccountSummary, CookieChanges, CookieRow, KeyUsage, NewAccount, PendingRow,
+    Account, AccountSummary, Claimed, CookieChanges, CookieRow, KeyUsage, NewAccount, PendingRow,
     PendingSummary, Planned, Recorded, RefreshRecord, SavedAs,
 };
 use std::collections::HashMap;
@@ -79,16 +79,19 @@ pub(crate) trait Accounts {
 
 pub(crate) trait Leases {
     fn try_lease(&self, id: i64, owner: &str, until: i64, now: i64) -> R<bool>;
-    /// Lease each of `ids` that is free, expired or already `owner`'s, passing over rows
-    /// another process is leasing at this instant, and return the leased accounts with
-    /// their cookie rows: a refresh's batch of work in one call instead of two per account.
+    /// Read each of `ids` brief and lease each that `wanted` accepts and is free, expired
+    /// or already `owner`'s, passing over rows another process is leasing at this instant;
+    /// return the leased accounts with their cookie rows: a refresh's batch of work in one
+    /// call instead of several per account. `wanted` keeps a fleet's runs from leasing and
+    /// reading what another has just checked.
     fn claim(
         &self,
         ids: &[i64],
         owner: &str,
         until: i64,
         now: i64,
-    ) -> R<Vec<(Account, Vec<CookieRow>)>>;
+        wanted: &dyn Fn(&Account) -> bool,
+    ) -> R<Claimed<(Account, Vec<CookieRow>)>>;
     fn steal_lease(&self, id: i64, old_owner: &str, owner: &str, until: i64) -> R<bool>;
     fn lease_owner(&self, id: i64) -> R<Option<String>>;
     fn release(&self, id: i64, owner: &str) -> R<()>;

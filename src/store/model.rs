@@ -66,6 +66,18 @@ impl From<&Account> for Planned {
     }
 }
 
+/// A refresh's batch as its claim left it. Accounts deleted meanwhile are in none.
+#[derive(Debug)]
+pub struct Claimed<L> {
+    /// Leased by this run, read whole.
+    pub leased: Vec<L>,
+    /// Not wanted as they are now (the claim's filter said no): not leased, read brief.
+    pub passed: Vec<Account>,
+    /// Wanted, but another run holds the lease: read brief, with the lease's owner as the
+    /// claim saw it (`None`: unknown, it changed hands meanwhile).
+    pub held: Vec<(Account, Option<String>)>,
+}
+
 /// One account with all its cookies.
 #[derive(Debug, Clone)]
 pub struct Account {

@@ -143,6 +143,10 @@ impl Columns {
         }
     }
 
+    pub(super) fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
     pub(super) fn params<'a>(&'a self, account_id: &'a i64) -> [Param<'a>; 11] {
         [
             account_id,

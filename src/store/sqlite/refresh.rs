@@ -3,7 +3,7 @@
 use super::Sqlite;
 use super::accounts::{ACCOUNT_COLUMNS, account_from_row, cookie_rows};
 use crate::store::backend::{Leases, R};
-use crate::store::model::{Account, CookieChanges, CookieRow, Recorded, RefreshRecord};
+use crate::store::model::{Account, Claimed, CookieChanges, CookieRow, Recorded, RefreshRecord};
 use rusqlite::{OptionalExtension, Transaction, params};
 
 const TRY_LEASE: &str = "UPDATE accounts SET lease_owner = ?2, lease_until = ?3 \
@@ -25,7 +25,8 @@ impl Leases for Sqlite {
         owner: &str,
         until: i64,
         now: i64,
-    ) -> R<Vec<(Account, Vec<CookieRow>)>> {
+        wanted: &dyn Fn(&Account) -> bool,
+    ) -> R<Claimed<(Account, Vec<CookieRow>)>> {
         // One write transaction for the batch: SQLite has one writer anyway, so there is
         // nothing to pass over, and the rows are read in the snapshot that leased them.
         self.write(|tx| {
@@ -33,11 +34,25 @@ impl Leases for Sqlite {
             let mut read = tx.prepare_cached(&format!(
                 "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?1"
             ))?;
-            let mut claimed = Vec::with_capacity(ids.len());
+            let mut claimed = Claimed {
+                leased: Vec::with_capacity(ids.len()),
+                passed: Vec::new(),
+                held: Vec::new(),
+            };
             for &id in ids {
-                if lease.execute(params![id, owner, until, now])? == 1 {
-                    let a = read.query_row([id], account_from_row)?;
-                    claimed.push((a, cookie_rows(tx, id)?));
+                let Some(a) = read.query_row([id], account_from_row).optional()? else {
+                    continue;
+                };
+                if !wanted(&a) {
+                    claimed.passed.push(a);
+                } else if lease.execute(params![id, owner, until, now])? == 1 {
+                    // The lease is not among an account's fields: `a` is the row as leased.
+                    claimed.leased.push((a, cookie_rows(tx, id)?));
+                } else {
+                    let holder = tx
+                        .prepare_cached("SELECT lease_owner FROM accounts WHERE id = ?1")?
+                        .query_row([id], |r| r.get(0))?;
+                    claimed.held.push((a, holder));
                 }
             }
             Ok(claimed)
