@@ -13,17 +13,31 @@ use crate::store::model::{
 use std::collections::HashMap;
 use tokio_postgres::Row;
 
-const BY_NAME: &str = "SELECT id, unb, name, nickname, created_at, updated_at, status, \
-     last_checked, last_refreshed, consecutive_failures, next_attempt_at, proxy, user_agent, \
-     revision, long_login_refused, long_login_until, checked_by FROM accounts ORDER BY name";
+/// An account's columns in the order `account` reads them.
+macro_rules! account_columns {
+    () => {
+        "id, unb, name, nickname, created_at, updated_at, status, last_checked, \
+         last_refreshed, consecutive_failures, next_attempt_at, proxy, user_agent, revision, \
+         long_login_refused, long_login_until, checked_by"
+    };
+}
+pub(super) use account_columns;
+const BY_NAME: &str = concat!(
+    "SELECT ",
+    account_columns!(),
+    " FROM accounts ORDER BY name"
+);
 const PLANNED: &str = "SELECT id, last_checked, updated_at, proxy FROM accounts ORDER BY name";
-const FIND: &str = "SELECT id, unb, name, nickname, created_at, updated_at, status, \
-     last_checked, last_refreshed, consecutive_failures, next_attempt_at, proxy, user_agent, \
-     revision, long_login_refused, long_login_until, checked_by FROM accounts WHERE name = $1 OR unb = $1 \
-     ORDER BY name = $1 DESC LIMIT 1";
-const BY_ID: &str = "SELECT id, unb, name, nickname, created_at, updated_at, status, \
-     last_checked, last_refreshed, consecutive_failures, next_attempt_at, proxy, user_agent, \
-     revision, long_login_refused, long_login_until, checked_by FROM accounts WHERE id = $1";
+const FIND: &str = concat!(
+    "SELECT ",
+    account_columns!(),
+    " FROM accounts WHERE name = $1 OR unb = $1 ORDER BY name = $1 DESC LIMIT 1"
+);
+const BY_ID: &str = concat!(
+    "SELECT ",
+    account_columns!(),
+    " FROM accounts WHERE id = $1"
+);
 
 pub(super) fn account(r: &Row) -> Account {
     Account {

@@ -1,7 +1,7 @@
 //! Leases and refresh results in PostgreSQL: a batch of leases in one statement, and a
 //! result in one transaction of two round trips.
 
-use super::accounts::{Columns, account, cookie_row, insert_cookies};
+use super::accounts::{Columns, account, account_columns, cookie_row, insert_cookies};
 use super::{Param, Postgres};
 use crate::store::backend::{Leases, R};
 use crate::store::model::{Account, Claimed, CookieChanges, CookieRow, Recorded, RefreshRecord};
@@ -11,17 +11,18 @@ use futures_util::future::OptionFuture;
 /// right now is passed over rather than waited for, so hosts claiming overlapping batches
 /// never queue behind each other; the lease condition is checked again on the row as it is
 /// once locked, so a lease won meanwhile is respected.
-const CLAIM: &str = "UPDATE accounts SET lease_owner = $2, lease_until = $3 WHERE id IN \
+const CLAIM: &str = concat!(
+    "UPDATE accounts SET lease_owner = $2, lease_until = $3 WHERE id IN \
      (SELECT id FROM accounts WHERE id = ANY($1) AND (lease_owner IS NULL OR lease_owner = $2 \
-     OR lease_until IS NULL OR lease_until <= $4) FOR UPDATE SKIP LOCKED) \
-     RETURNING id, unb, name, nickname, created_at, updated_at, status, last_checked, \
-     last_refreshed, consecutive_failures, next_attempt_at, proxy, user_agent, revision, \
-     long_login_refused, long_login_until, checked_by";
-/// Many accounts, brief.
-const BRIEF_OF_MANY: &str = "SELECT id, unb, name, nickname, created_at, updated_at, status, \
-     last_checked, last_refreshed, consecutive_failures, next_attempt_at, proxy, user_agent, \
-     revision, long_login_refused, long_login_until, checked_by, lease_owner FROM accounts \
-     WHERE id = ANY($1)";
+     OR lease_until IS NULL OR lease_until <= $4) FOR UPDATE SKIP LOCKED) RETURNING ",
+    account_columns!()
+);
+/// Many accounts, brief, each with its lease's owner last.
+const BRIEF_OF_MANY: &str = concat!(
+    "SELECT ",
+    account_columns!(),
+    ", lease_owner FROM accounts WHERE id = ANY($1)"
+);
 /// The cookies of many accounts; the account id last, so `cookie_row` reads the rest.
 const COOKIES_OF_MANY: &str = "SELECT name, value, domain, host_only, path, expires, secure, \
      http_only, same_site, key_id, account_id FROM cookies WHERE account_id = ANY($1) \
