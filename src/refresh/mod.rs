@@ -506,8 +506,8 @@ mod tests {
         };
         let base = url::Url::parse("http://127.0.0.1:9/").unwrap();
         let none = HashSet::new();
-        let run = |thread| Run {
-            store: thread,
+        let run = Run {
+            store: &thread,
             http: reqwest::Client::new(),
             endpoints: Endpoints::all_at(&base),
             default_ua: "ua",
@@ -523,7 +523,7 @@ mod tests {
         };
         let waiting = tokio::time::timeout(
             Duration::from_secs(10),
-            run(&thread).one(Planned::from(&a), a.clone(), None),
+            run.one(Planned::from(&a), a.clone(), None),
         );
         let (report, ()) = tokio::join!(waiting, delete);
         let report = report.expect("waited for a deleted account").unwrap();

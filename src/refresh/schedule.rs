@@ -14,7 +14,7 @@
 //! yet: that is what a killed run leaves to expire.
 
 use super::store_thread::StoreThread;
-use super::{Options, Report, Run, Skip, lease_secs, leave_alone, skipped, with_store};
+use super::{Options, Report, Run, lease_secs, leave_alone, skipped, with_store};
 use crate::passport::Endpoints;
 use crate::store::{Account, Planned};
 use futures_util::future::OptionFuture;
@@ -40,18 +40,20 @@ pub(super) struct Shared {
     pub under_way: HashSet<String>,
 }
 
-/// An account of a claimed batch: where it was listed, as listed, and as its claim found it.
+/// An account of a claimed batch with work to do: where it was listed, as listed, and as
+/// its claim found it.
 type Ready = (usize, Planned, Found);
-type Claiming = Pin<Box<dyn Future<Output = anyhow::Result<Vec<Ready>>> + Send>>;
+/// An account of a claimed batch with nothing to do: where it was listed, and its report
+/// (`None`: deleted since it was listed).
+type Done = (usize, Option<Report>);
+type Claiming = Pin<Box<dyn Future<Output = anyhow::Result<(Vec<Ready>, Vec<Done>)>> + Send>>;
 
-/// What a batch's claim found of one account.
+/// What a batch's claim found of an account with work to do.
 enum Found {
     /// Leased by this run, read whole.
     Leased(Account),
     /// Another run holds it (read brief), this one as far as the claim saw.
     Held(Account, Option<String>),
-    /// Nothing to do: its report is ready (`None`: deleted since it was listed).
-    Done(Option<Report>),
 }
 
 /// Refresh `accounts` and hand each report to `report` in the order given.
@@ -95,14 +97,9 @@ pub(super) async fn work_through(
         tokio::select! {
             Some(claimed) = OptionFuture::from(claiming.as_mut()), if claiming.is_some() => {
                 claiming = None;
-                for (i, planned, found) in claimed? {
-                    match found {
-                        Found::Done(done) => {
-                            ahead.insert(i, done);
-                        }
-                        found => ready.push_back((i, planned, found)),
-                    }
-                }
+                let (work, done) = claimed?;
+                ready.extend(work);
+                ahead.extend(done);
                 hand_on(&mut ahead, &mut next, report);
             }
             permit = talking.clone().acquire_owned(), if may_start => {
@@ -142,45 +139,54 @@ fn hand_on(
 
 /// Claim a batch in one store call: lease and read whole what this run is to check, read
 /// brief what another run holds, and leave alone (reported skipped) what needs nothing.
-async fn claim(sh: Arc<Shared>, chunk: Vec<(usize, Planned)>) -> anyhow::Result<Vec<Ready>> {
-    let ids: Vec<i64> = chunk.iter().map(|(_, p)| p.id).collect();
+async fn claim(
+    sh: Arc<Shared>,
+    chunk: Vec<(usize, Planned)>,
+) -> anyhow::Result<(Vec<Ready>, Vec<Done>)> {
     let now = crate::time::now();
     let until = now + lease_secs(&sh.opts);
-    let me = sh.owner.clone();
-    let listed: HashMap<i64, Planned> = chunk.iter().map(|(_, p)| (p.id, p.clone())).collect();
     let shared = sh.clone();
-    let mut claimed = with_store(&sh.store, move |s| {
+    with_store(&sh.store, move |s| {
+        let ids: Vec<i64> = chunk.iter().map(|(_, p)| p.id).collect();
+        let listed: HashMap<i64, &Planned> = chunk.iter().map(|(_, p)| (p.id, p)).collect();
+        // Why each account the claim passes over is left alone, noted as it is asked.
+        let skips = std::cell::RefCell::new(HashMap::new());
         let wanted = |a: &Account| {
-            listed
+            let skip = listed
                 .get(&a.id)
-                .is_some_and(|p| leave_alone(p, a, &shared.under_way, now, &shared.opts).is_none())
+                .and_then(|p| leave_alone(p, a, &shared.under_way, now, &shared.opts));
+            let keep = skip.is_none();
+            skips.borrow_mut().extend(skip.map(|skip| (a.id, skip)));
+            keep
         };
-        s.claim(&ids, &me, until, now, &wanted)
+        let claimed = s.claim(&ids, &shared.owner, until, now, &wanted)?;
+        let mut skips = skips.into_inner();
+        let mut found: HashMap<i64, Found> = claimed
+            .leased
+            .into_iter()
+            .map(|a| (a.id, Found::Leased(a)))
+            .chain(
+                claimed
+                    .held
+                    .into_iter()
+                    .map(|(a, holder)| (a.id, Found::Held(a, holder))),
+            )
+            .collect();
+        let mut passed: HashMap<i64, Report> = claimed
+            .passed
+            .iter()
+            .filter_map(|a| Some((a.id, skipped(skips.remove(&a.id)?, a))))
+            .collect();
+        let (mut ready, mut done) = (Vec::new(), Vec::new());
+        for (i, planned) in chunk {
+            match found.remove(&planned.id) {
+                Some(f) => ready.push((i, planned, f)),
+                None => done.push((i, passed.remove(&planned.id))),
+            }
+        }
+        Ok((ready, done))
     })
-    .await?;
-    let mut found: HashMap<i64, Found> = HashMap::with_capacity(chunk.len());
-    found.extend(claimed.leased.drain(..).map(|a| (a.id, Found::Leased(a))));
-    found.extend(
-        claimed
-            .held
-            .drain(..)
-            .map(|(a, holder)| (a.id, Found::Held(a, holder))),
-    );
-    for a in &claimed.passed {
-        let planned = chunk.iter().find(|(_, p)| p.id == a.id).map(|(_, p)| p);
-        // The filter's own question on the same row: the same answer.
-        let skip = planned
-            .and_then(|p| leave_alone(p, a, &sh.under_way, now, &sh.opts))
-            .unwrap_or(Skip::Leased);
-        found.insert(a.id, Found::Done(Some(skipped(skip, a))));
-    }
-    Ok(chunk
-        .into_iter()
-        .map(|(i, planned)| {
-            let f = found.remove(&planned.id).unwrap_or(Found::Done(None));
-            (i, planned, f)
-        })
-        .collect())
+    .await
 }
 
 /// One account, from its jitter to its stored result; `permit` is its slot among the
@@ -211,8 +217,6 @@ async fn one(
     let report = match found {
         Found::Leased(whole) => run.leased(planned, whole).await,
         Found::Held(brief, holder) => run.one(planned, brief, holder).await,
-        // Never started: the loop hands these on itself.
-        Found::Done(done) => done.ok_or_else(|| anyhow::anyhow!("no report")),
     };
     if let Ok(r) = &report
         && r.skipped.is_none()

@@ -201,6 +201,23 @@ impl Postgres {
         })
     }
 
+    /// One value per account, by `sql` (a query over every account): sized by a count,
+    /// and row by row as the server sends them, neither a doubling vector nor every raw
+    /// row at once (see SQLite's `every_account`).
+    fn every_account<T>(&self, sql: &'static str, each: impl Fn(&Row) -> T) -> R<Vec<T>> {
+        let n: i64 = self
+            .query_opt("SELECT count(*) FROM accounts", &[])?
+            .map(|r| r.get(0))
+            .unwrap_or(0);
+        let mut all = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
+        let stmt = self.statement(sql)?;
+        self.each_row(&stmt, &mut |r| {
+            all.push(each(r));
+            Ok(())
+        })?;
+        Ok(all)
+    }
+
     pub(super) fn cookie_rows_of(&self, account_id: i64) -> R<Vec<CookieRow>> {
         Ok(self
             .query(COOKIES, &[&account_id])?
@@ -249,38 +266,16 @@ impl Accounts for Postgres {
     }
 
     fn all_brief(&self) -> R<Vec<Account>> {
-        // Sized by a count, and row by row as the server sends them: neither a doubling
-        // vector nor every raw row at once (see SQLite's `all_brief`).
-        let n: i64 = self
-            .query_opt("SELECT count(*) FROM accounts", &[])?
-            .map(|r| r.get(0))
-            .unwrap_or(0);
-        let mut all = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
-        let stmt = self.statement(BY_NAME)?;
-        self.each_row(&stmt, &mut |r| {
-            all.push(account(r));
-            Ok(())
-        })?;
-        Ok(all)
+        self.every_account(BY_NAME, account)
     }
 
     fn planned(&self) -> R<Vec<Planned>> {
-        let n: i64 = self
-            .query_opt("SELECT count(*) FROM accounts", &[])?
-            .map(|r| r.get(0))
-            .unwrap_or(0);
-        let mut all = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
-        let stmt = self.statement(PLANNED)?;
-        self.each_row(&stmt, &mut |r| {
-            all.push(Planned {
-                id: r.get(0),
-                last_checked: r.get(1),
-                updated_at: r.get(2),
-                proxy: r.get(3),
-            });
-            Ok(())
-        })?;
-        Ok(all)
+        self.every_account(PLANNED, |r| Planned {
+            id: r.get(0),
+            last_checked: r.get(1),
+            updated_at: r.get(2),
+            proxy: r.get(3),
+        })
     }
 
     fn find_brief(&self, query: &str) -> R<Option<Account>> {

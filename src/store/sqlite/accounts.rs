@@ -121,6 +121,28 @@ fn insert_cookies_sql() -> &'static [String; 3] {
     })
 }
 
+impl Sqlite {
+    /// One value per account, by `sql` (a query over every account), in a vector sized by
+    /// a count first: a vector of 100,000 accounts grown by doubling holds two copies at
+    /// its last doubling, which was the peak of a refresh's memory.
+    fn every_account<T>(
+        &self,
+        sql: &str,
+        each: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> R<Vec<T>> {
+        let c = self.conn();
+        let n: i64 = c
+            .query_row("SELECT count(*) FROM accounts", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        let mut all = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
+        let mut stmt = c.prepare(sql).map_err(|e| self.err(e))?;
+        for row in stmt.query_map([], each).map_err(|e| self.err(e))? {
+            all.push(row.map_err(|e| self.err(e))?);
+        }
+        Ok(all)
+    }
+}
+
 impl Accounts for Sqlite {
     fn list(&self, each: &mut dyn FnMut(AccountSummary) -> R<()>) -> R<()> {
         let mut stmt = self
@@ -172,47 +194,22 @@ impl Accounts for Sqlite {
     }
 
     fn all_brief(&self) -> R<Vec<Account>> {
-        // Sized by a count first: a vector of 100,000 accounts grown by doubling holds two
-        // copies at its last doubling, which was the peak of a refresh's memory.
-        let c = self.conn();
-        let n: i64 = c
-            .query_row("SELECT count(*) FROM accounts", [], |r| r.get(0))
-            .map_err(|e| self.err(e))?;
-        let mut all = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
         let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY name");
-        let mut stmt = c.prepare(&sql).map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], account_from_row)
-            .map_err(|e| self.err(e))?;
-        for a in rows {
-            all.push(a.map_err(|e| self.err(e))?);
-        }
-        Ok(all)
+        self.every_account(&sql, account_from_row)
     }
 
     fn planned(&self) -> R<Vec<Planned>> {
-        let c = self.conn();
-        let n: i64 = c
-            .query_row("SELECT count(*) FROM accounts", [], |r| r.get(0))
-            .map_err(|e| self.err(e))?;
-        let mut all = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
-        let mut stmt = c
-            .prepare("SELECT id, last_checked, updated_at, proxy FROM accounts ORDER BY name")
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], |r| {
+        self.every_account(
+            "SELECT id, last_checked, updated_at, proxy FROM accounts ORDER BY name",
+            |r| {
                 Ok(Planned {
                     id: r.get(0)?,
                     last_checked: r.get(1)?,
                     updated_at: r.get(2)?,
                     proxy: r.get(3)?,
                 })
-            })
-            .map_err(|e| self.err(e))?;
-        for p in rows {
-            all.push(p.map_err(|e| self.err(e))?);
-        }
-        Ok(all)
+            },
+        )
     }
 
     fn find_brief(&self, query: &str) -> R<Option<Account>> {

@@ -31,8 +31,9 @@ impl Leases for Sqlite {
         // nothing to pass over, and the rows are read in the snapshot that leased them.
         self.write(|tx| {
             let mut lease = tx.prepare_cached(TRY_LEASE)?;
+            // Each row with its lease's owner last, for the accounts another run holds.
             let mut read = tx.prepare_cached(&format!(
-                "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?1"
+                "SELECT {ACCOUNT_COLUMNS}, lease_owner FROM accounts WHERE id = ?1"
             ))?;
             let mut claimed = Claimed {
                 leased: Vec::with_capacity(ids.len()),
@@ -40,7 +41,10 @@ impl Leases for Sqlite {
                 held: Vec::new(),
             };
             for &id in ids {
-                let Some(a) = read.query_row([id], account_from_row).optional()? else {
+                let row = read.query_row([id], |r| {
+                    Ok((account_from_row(r)?, r.get::<_, Option<String>>(17)?))
+                });
+                let Some((a, holder)) = row.optional()? else {
                     continue;
                 };
                 if !wanted(&a) {
@@ -49,9 +53,6 @@ impl Leases for Sqlite {
                     // The lease is not among an account's fields: `a` is the row as leased.
                     claimed.leased.push((a, cookie_rows(tx, id)?));
                 } else {
-                    let holder = tx
-                        .prepare_cached("SELECT lease_owner FROM accounts WHERE id = ?1")?
-                        .query_row([id], |r| r.get(0))?;
                     claimed.held.push((a, holder));
                 }
             }
