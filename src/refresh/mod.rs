@@ -280,7 +280,12 @@ async fn with_store<T: Send + 'static>(
     store: &StoreThread,
     f: impl FnOnce(&Store) -> Result<T, crate::store::StoreError> + Send + 'static,
 ) -> anyhow::Result<T> {
-    match store.call(f).await {
+    answered(store.call(f).await)
+}
+
+/// A store thread's answer, or why there is none.
+fn answered<T>(answer: Option<Result<T, crate::store::StoreError>>) -> anyhow::Result<T> {
+    match answer {
         Some(result) => Ok(result?),
         None => anyhow::bail!("the account database's thread stopped"),
     }
@@ -442,11 +447,14 @@ impl Run<'_> {
             ..record(&a, &verdict, cookies, now)
         };
         let me = owner.to_owned();
-        let (recorded, a, rec) = with_store(store, move |s| {
-            let recorded = s.record_refresh(&a, &me, &rec)?;
-            Ok((recorded, a, rec))
-        })
-        .await?;
+        // Grouped: nothing but this account's report waits on it.
+        let stored = store
+            .call_grouped(move |s| {
+                let recorded = s.record_refresh(&a, &me, &rec)?;
+                Ok((recorded, a, rec))
+            })
+            .await;
+        let (recorded, a, rec) = answered(stored)?;
         match recorded {
             Recorded::Stored => {}
             Recorded::LeaseLost => return Ok(skipped(Skip::Leased, &a)),
@@ -473,7 +481,7 @@ impl Run<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::NewAccount;
+    use crate::store::{Location, NewAccount};
 
     #[tokio::test]
     async fn an_account_deleted_under_another_runs_lease_is_skipped_even_with_wait() {
@@ -519,7 +527,10 @@ mod tests {
         let id = a.id;
         let delete = async {
             tokio::time::sleep(Duration::from_millis(300)).await;
-            thread.call(move |s| s.delete(id)).await.unwrap().unwrap();
+            // `qrlogin delete` is another process, with a connection of its own.
+            let at = Location::Sqlite(dir.path().join("a.db"));
+            let other = Store::open(&at).unwrap();
+            other.delete(id).unwrap();
         };
         let waiting = tokio::time::timeout(
             Duration::from_secs(10),

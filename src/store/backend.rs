@@ -32,6 +32,16 @@ pub(crate) trait Backend: Accounts + Leases + Runs + Pending + Keys + Send {
     /// Make sure data just removed leaves no copy behind (SQLite's WAL); `Ok(false)`:
     /// another process held that off.
     fn checkpoint(&self) -> R<bool>;
+    /// From now on hold writes in one open transaction, each a savepoint of it, until
+    /// `commit_held` (see `Store::hold_commits`); `false`: this backend commits each write
+    /// by itself anyway.
+    fn hold_commits(&self) -> bool {
+        false
+    }
+    /// Commit the writes held so far; `Err(why)`: they were all undone.
+    fn commit_held(&self) -> Result<(), String> {
+        Ok(())
+    }
     /// The server, for `doctor`; `None` for an embedded store.
     fn probe(&self) -> R<Option<super::Probe>> {
         Ok(None)

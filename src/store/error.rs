@@ -90,6 +90,36 @@ pub enum StoreError {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    #[error(transparent)]
+    Undone(#[from] Undone),
+}
+
+/// Writes held to be committed together (`Store::hold_commits`: a refresh's results) that
+/// were undone together, by the error `why`. Each of their callers gets a copy.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "the account database {store} could not commit a group of refresh results ({why}); none of that group was stored"
+)]
+pub struct Undone {
+    /// The store as shown to people (a URL's password redacted).
+    pub store: String,
+    pub why: String,
+}
+
+/// An error and its causes on one line, each cause once (some errors repeat their
+/// source's text in their own).
+pub(crate) fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
 }
 
 /// The first few clashes of a copy, and how many more.

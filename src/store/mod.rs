@@ -19,7 +19,7 @@ mod sealed;
 mod sqlite;
 
 pub use copy::Copied;
-pub use error::StoreError;
+pub use error::{StoreError, Undone};
 pub use location::{Location, PgUrl};
 pub use model::{
     Account, AccountSummary, Claimed, KeyUsage, NewAccount, PendingLogin, PendingSummary, Planned,
@@ -81,6 +81,24 @@ impl Store {
     /// not finish, so the caller can tell the user instead of claiming the data is gone.
     pub fn checkpoint(&self) -> Result<bool, StoreError> {
         self.db.checkpoint()
+    }
+
+    /// From now on, hold this store's writes in one open transaction (each write a
+    /// savepoint of it, so one that fails undoes only itself) until `commit_held`: a
+    /// refresh's store thread commits the results that reach it together at once instead
+    /// of one commit, with its WAL write, per account. `false`: the backend commits each
+    /// write by itself anyway (PostgreSQL, where a commit is the server's work).
+    pub fn hold_commits(&self) -> bool {
+        self.db.hold_commits()
+    }
+
+    /// Commit the writes held so far; `Err`: they were all undone, and each of their
+    /// callers must be told.
+    pub fn commit_held(&self) -> Result<(), Undone> {
+        self.db.commit_held().map_err(|why| Undone {
+            store: self.location.to_string(),
+            why,
+        })
     }
 
     /// "ok", or the first problem found.

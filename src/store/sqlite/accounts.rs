@@ -5,7 +5,7 @@ use crate::store::backend::{Accounts, R, ToSave};
 use crate::store::model::{
     Account, AccountSummary, CookieRow, Planned, SavedAs, Status, last_of_each_key, plan_name,
 };
-use rusqlite::{OptionalExtension, Row, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 use std::collections::HashMap;
 
 pub(super) const ACCOUNT_COLUMNS: &str = "id, unb, name, nickname, created_at, updated_at, status, \
@@ -64,7 +64,7 @@ pub(super) fn cookie_rows(
 /// Replace every cookie of an account. Called inside the account's transaction only, by
 /// a caller that also writes the account's readable long-login expiry in its own statement.
 pub(super) fn replace_cookies(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     account_id: i64,
     cookies: &[CookieRow],
 ) -> rusqlite::Result<()> {
@@ -324,7 +324,7 @@ impl Accounts for Sqlite {
 
 /// One account of `save_all`, in the caller's transaction. `Ok(Err(_))`: its name cannot
 /// be given, and nothing of it was written.
-fn save_one(tx: &Transaction<'_>, item: &ToSave<'_>, now: i64) -> rusqlite::Result<R<SavedAs>> {
+fn save_one(tx: &Connection, item: &ToSave<'_>, now: i64) -> rusqlite::Result<R<SavedAs>> {
     let ToSave {
         new,
         cookies,

@@ -83,21 +83,21 @@ impl Keys for Sqlite {
     }
 
     fn rewrite_cookies(&self, account_id: i64, f: Rewrite<'_>) -> R<()> {
-        // Not `write`: `f` refuses in StoreError, and dropping the transaction on any
-        // error rolls it back. The same cookies re-sealed: the long-login expiry stays.
+        // `transact`, not `write`: `f` refuses in StoreError, and that undoes the rest.
+        // The same cookies re-sealed: the long-login expiry stays.
         let err = |e| self.err(e);
-        let tx = self.begin()?;
-        let unb: String = tx
-            .query_row(
-                "SELECT unb FROM accounts WHERE id = ?1",
-                [account_id],
-                |r| r.get(0),
-            )
-            .map_err(err)?;
-        let rows = cookie_rows(&tx, account_id).map_err(err)?;
-        let new = f(&unb, rows)?;
-        replace_cookies(&tx, account_id, &new).map_err(err)?;
-        tx.commit().map_err(err)
+        self.transact(|tx| {
+            let unb: String = tx
+                .query_row(
+                    "SELECT unb FROM accounts WHERE id = ?1",
+                    [account_id],
+                    |r| r.get(0),
+                )
+                .map_err(err)?;
+            let rows = cookie_rows(tx, account_id).map_err(err)?;
+            let new = f(&unb, rows)?;
+            replace_cookies(tx, account_id, &new).map_err(err)
+        })
     }
 
     fn first_sealed_account(&self) -> R<Option<(i64, String)>> {

@@ -12,10 +12,12 @@ mod migrations;
 mod pending;
 mod refresh;
 mod runs;
+mod transactions;
 
 use super::StoreError;
 use super::backend::{Backend, R};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
+use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -29,6 +31,14 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) struct Sqlite {
     conn: Connection,
     path: PathBuf,
+    /// Writes are held (`hold_commits`): each is a savepoint of one open transaction that
+    /// `commit_held` commits, instead of a transaction of its own.
+    holding: Cell<bool>,
+    /// The held writes' transaction is open.
+    open: Cell<bool>,
+    /// Why SQLite itself undid the held writes (an I/O error or a full disk rolls back the
+    /// whole transaction, not just the statement): `commit_held` reports it.
+    undone: RefCell<Option<String>>,
 }
 
 impl Sqlite {
@@ -48,6 +58,9 @@ impl Sqlite {
         let store = Sqlite {
             conn,
             path: path.to_owned(),
+            holding: Cell::new(false),
+            open: Cell::new(false),
+            undone: RefCell::new(None),
         };
         // configure reads the schema version and application id; an up-to-date store needs
         // no second look (this runs at the start of every command).
@@ -112,8 +125,12 @@ impl Sqlite {
         // WAL lets readers and one writer work at once. Where it cannot be turned on (a
         // read-only file), SQLite keeps the old mode and reads still work.
         let _mode: Result<String, _> = c.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0));
+        // Temporary files (a savepoint's journal of the pages it changed: every held write
+        // of a refresh) in memory: they would hold copies of cookie rows outside the 0600
+        // file, and writing them cost a refresh a system call per page.
         c.execute_batch(
-            "PRAGMA secure_delete = ON; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+            "PRAGMA secure_delete = ON; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
+             PRAGMA temp_store = MEMORY;",
         )
         .map_err(|e| self.err(e))?;
         // Plans that do not depend on bound values. Without it, a statement whose planning
@@ -168,24 +185,6 @@ impl Sqlite {
         })
     }
 
-    /// `BEGIN IMMEDIATE` (see `write`); the transaction rolls back when dropped.
-    fn begin(&self) -> R<rusqlite::Transaction<'_>> {
-        rusqlite::Transaction::new_unchecked(&self.conn, rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))
-    }
-
-    /// Run `f` in one `BEGIN IMMEDIATE` transaction: the write lock is taken up front so
-    /// two writers queue on the busy timeout instead of failing with SQLITE_BUSY halfway.
-    fn write<T>(
-        &self,
-        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, rusqlite::Error>,
-    ) -> Result<T, StoreError> {
-        let tx = self.begin()?;
-        let out = f(&tx).map_err(|e| self.err(e))?;
-        tx.commit().map_err(|e| self.err(e))?;
-        Ok(out)
-    }
-
     fn conn(&self) -> &Connection {
         &self.conn
     }
@@ -196,12 +195,25 @@ impl Sqlite {
 }
 
 impl Backend for Sqlite {
+    fn hold_commits(&self) -> bool {
+        self.holding.set(true);
+        true
+    }
+
+    fn commit_held(&self) -> Result<(), String> {
+        self.commit_held_writes()
+    }
+
     /// Move everything the WAL holds into the main file and empty the WAL, so that data
     /// just deleted (and wiped by `secure_delete`) leaves no copy behind in the WAL.
     /// Another process reading the store can hold the checkpoint off: it is retried for
     /// about three seconds (not the 30 s a writer waits), and `Ok(false)` says it could
     /// not finish, so the caller can tell the user instead of claiming the data is gone.
     fn checkpoint(&self) -> R<bool> {
+        if self.open.get() {
+            // Inside the held writes' transaction SQLite refuses to checkpoint: "not yet".
+            return Ok(false);
+        }
         let short = Duration::from_millis(250);
         self.conn.busy_timeout(short).map_err(|e| self.err(e))?;
         let mut done = false;

@@ -4,7 +4,7 @@ use super::Sqlite;
 use super::accounts::{ACCOUNT_COLUMNS, account_from_row, cookie_rows};
 use crate::store::backend::{Leases, R};
 use crate::store::model::{Account, Claimed, CookieChanges, CookieRow, Recorded, RefreshRecord};
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 const TRY_LEASE: &str = "UPDATE accounts SET lease_owner = ?2, lease_until = ?3 \
      WHERE id = ?1 AND (lease_owner IS NULL OR lease_owner = ?2 OR lease_until IS NULL OR lease_until <= ?4)";
@@ -151,7 +151,7 @@ impl Leases for Sqlite {
 /// its row (which keeps its place in the account's order, as a browser's jar keeps a
 /// cookie's creation time), a new one inserted after the rest.
 fn apply_cookie_changes(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     account_id: i64,
     changes: &CookieChanges,
 ) -> rusqlite::Result<()> {
