@@ -210,9 +210,13 @@ impl Ctx {
                 rename: false,
             });
             if batch.len() == 500 || i + 1 == n {
-                let saved = store.save_many(&batch, qrlogin::time::now()).expect("save");
-                assert!(saved.iter().all(Result::is_ok), "an account not saved");
-                batch.clear();
+                let batches = std::iter::once(((), std::mem::take(&mut batch)));
+                store
+                    .save_batches(batches, qrlogin::time::now(), |(), _, saved| {
+                        assert!(saved.iter().all(Result::is_ok), "an account not saved");
+                        Ok::<(), qrlogin::store::StoreError>(())
+                    })
+                    .expect("save");
             }
         }
     }

@@ -81,8 +81,9 @@ fn import_xianyu(store: &Store, path: &Path, printer: &Printer) -> anyhow::Resul
     // unb → the row id that brought it: a second row with the same unb would overwrite
     // the first one's cookies, so it is reported and skipped instead.
     let mut seen: std::collections::HashMap<String, String> = Default::default();
-    for chunk in rows.chunks(BATCH) {
-        // Each row: parsed (its account is next in `news`), or why it cannot be imported.
+    // Each row of a batch: parsed (its account is next in the batch), or why it cannot be
+    // imported. Parsed on the store's sealing thread, ahead of the writes.
+    let batches = rows.chunks(BATCH).map(|chunk| {
         let mut parsed: Vec<anyhow::Result<()>> = Vec::with_capacity(chunk.len());
         let mut news: Vec<NewAccount> = Vec::with_capacity(chunk.len());
         for (id, value) in chunk {
@@ -91,7 +92,13 @@ fn import_xianyu(store: &Store, path: &Path, printer: &Printer) -> anyhow::Resul
                 news.push(new);
             }));
         }
-        let mut saved = news.iter().zip(store.save_many(&news, crate::time::now())?);
+        ((chunk, parsed), news)
+    });
+    let report = |(chunk, parsed): (&[(String, String)], Vec<anyhow::Result<()>>),
+                  news: &[NewAccount],
+                  saved: Vec<Result<crate::store::SavedAs, crate::store::StoreError>>|
+     -> anyhow::Result<()> {
+        let mut saved = news.iter().zip(saved);
         for ((id, _), row) in chunk.iter().zip(parsed) {
             let result = row.and_then(|()| {
                 let (new, to) = saved
@@ -113,7 +120,9 @@ fn import_xianyu(store: &Store, path: &Path, printer: &Printer) -> anyhow::Resul
                 }
             }
         }
-    }
+        Ok(())
+    };
+    store.save_batches(batches, crate::time::now(), report)?;
     printer.info(&format!(
         "imported {} of {} accounts from {}",
         rows.len() - skipped,
