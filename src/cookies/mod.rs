@@ -87,21 +87,37 @@ impl Cookie {
 
     /// Whether a browser would send this cookie with a request to `url` at `now`
     /// (RFC 6265 §5.4: domain-match, path-match, Secure only over https, not expired).
+    /// Allocation-free: the jar asks it of every cookie for every request.
     pub fn would_send_to(&self, url: &Url, now: i64) -> bool {
-        let Some(host) = url.host_str() else {
-            return false;
-        };
-        let host = host.to_ascii_lowercase();
         let domain_ok = if self.host_only {
-            host == self.domain
+            url.host_str()
+                .is_some_and(|h| h.eq_ignore_ascii_case(&self.domain))
         } else {
-            host == self.domain || host.ends_with(&format!(".{}", self.domain))
+            host_domain_matches(url, &self.domain)
         };
         let path = url.path();
         let path_ok = path == self.path
             || (path.starts_with(&self.path)
                 && (self.path.ends_with('/') || path[self.path.len()..].starts_with('/')));
         domain_ok && path_ok && (!self.secure || url.scheme() == "https") && !self.is_expired(now)
+    }
+}
+
+/// RFC 6265 §5.1.3: whether `url`'s host domain-matches `domain` (no leading dot): the
+/// same host, or a subdomain of it when the host is a name rather than an IP address.
+pub fn host_domain_matches(url: &Url, domain: &str) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(h)) => {
+            let (h, d) = (h.as_bytes(), domain.as_bytes());
+            h.eq_ignore_ascii_case(d)
+                || (h.len() > d.len()
+                    && h[h.len() - d.len() - 1] == b'.'
+                    && h[h.len() - d.len()..].eq_ignore_ascii_case(d))
+        }
+        Some(_) => url
+            .host_str()
+            .is_some_and(|h| h.eq_ignore_ascii_case(domain)),
+        None => false,
     }
 }
 

@@ -30,7 +30,6 @@ pub use endpoints::{
 };
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Client, RequestBuilder, StatusCode};
-use reqwest_cookie_store::CookieStoreMutex;
 use serde::de::DeserializeOwned;
 use std::fmt;
 use std::sync::Arc;
@@ -39,7 +38,7 @@ use url::Url;
 
 pub struct PassportClient {
     http: Client,
-    jar: Arc<CookieStoreMutex>,
+    jar: Arc<jar::Jar>,
     /// With a shared `Client` (refresh), cookies and the User-Agent are added per request
     /// from this account's own jar instead of by the client.
     shared: bool,
@@ -131,7 +130,7 @@ impl PassportClient {
         cookies: &[Cookie],
         trace: Option<Trace>,
     ) -> Result<PassportClient, PassportError> {
-        let jar = Arc::new(CookieStoreMutex::new(jar::import(cookies)));
+        let jar = Arc::new(jar::Jar::new(cookies));
         // Up to 10 redirects, each one noted in the trace when there is one.
         let noted = trace.clone();
         let policy = reqwest::redirect::Policy::custom(move |attempt| {
@@ -170,7 +169,7 @@ impl PassportClient {
     ) -> PassportClient {
         PassportClient {
             http,
-            jar: Arc::new(CookieStoreMutex::new(jar::import(cookies))),
+            jar: Arc::new(jar::Jar::new(cookies)),
             shared: true,
             endpoints,
             user_agent: user_agent.to_owned(),
@@ -191,8 +190,7 @@ impl PassportClient {
 
     /// Every cookie the jar holds now.
     pub fn cookies(&self) -> Vec<Cookie> {
-        let jar = self.jar.lock().unwrap_or_else(|p| p.into_inner());
-        jar::export(&jar)
+        self.jar.export()
     }
 
     /// The cookies worth keeping for the account: those of the service's own domains
@@ -227,10 +225,7 @@ impl PassportClient {
     /// copied into a form goes no further than the cookie itself would (a `.goofish.com`
     /// cookie never reaches a passport host configured elsewhere).
     fn cookie_sent_to(&self, url: &Url, name: &str) -> Option<String> {
-        let jar = self.jar.lock().unwrap_or_else(|p| p.into_inner());
-        jar.get_request_values(url)
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.to_owned())
+        self.jar.value_sent_to(url, name)
     }
 }
 
