@@ -107,13 +107,7 @@ impl Cookie {
 /// same host, or a subdomain of it when the host is a name rather than an IP address.
 pub fn host_domain_matches(url: &Url, domain: &str) -> bool {
     match url.host() {
-        Some(url::Host::Domain(h)) => {
-            let (h, d) = (h.as_bytes(), domain.as_bytes());
-            h.eq_ignore_ascii_case(d)
-                || (h.len() > d.len()
-                    && h[h.len() - d.len() - 1] == b'.'
-                    && h[h.len() - d.len()..].eq_ignore_ascii_case(d))
-        }
+        Some(url::Host::Domain(h)) => domain_within(h, domain),
         Some(_) => url
             .host_str()
             .is_some_and(|h| h.eq_ignore_ascii_case(domain)),
@@ -134,9 +128,17 @@ pub fn value_of<'a>(cookies: &'a [Cookie], name: &str) -> Option<&'a str> {
 }
 
 /// Whether `domain` is `service` or one of its subdomains.
+/// Case-insensitive and allocation-free: the jar and refresh ask it of every cookie.
 pub fn domain_within(domain: &str, service: &str) -> bool {
-    let d = domain.trim_start_matches('.').to_ascii_lowercase();
-    d == service || d.ends_with(&format!(".{service}"))
+    let (d, s) = (
+        domain.trim_start_matches('.').as_bytes(),
+        service.as_bytes(),
+    );
+    d.eq_ignore_ascii_case(s)
+        || (!s.is_empty()
+            && d.len() > s.len()
+            && d[d.len() - s.len() - 1] == b'.'
+            && d[d.len() - s.len()..].eq_ignore_ascii_case(s))
 }
 
 /// Merge `newer` into `base`: a cookie with the same (domain, host_only, path, name)

@@ -125,7 +125,7 @@ pub async fn wait(
         }
         // Only a CONFIRMED answer needs to know whether the login cookies are in the jar.
         let has_unb = matches!(obs, Observation::State(QrState::Confirmed(_)))
-            && cookies::value_of(&client.cookies(), "unb").is_some_and(|u| !u.is_empty());
+            && client.with_cookies(|c| cookies::value_of(c, "unb").is_some_and(|u| !u.is_empty()));
         let before = m.phase.clone();
         let (next_m, next) = machine::step(&m, obs, has_unb, opts.poll_interval);
         m = next_m;

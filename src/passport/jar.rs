@@ -48,15 +48,28 @@ impl Jar {
     /// Every unexpired cookie, with all its attributes, in a stable order (domain, path,
     /// name): a stored account should not reorder its cookies from one run to the next.
     pub fn export(&self) -> Vec<Cookie> {
-        let now = crate::time::now();
-        let mut out: Vec<Cookie> = self
-            .lock()
-            .iter()
-            .filter(|c| !c.is_expired(now))
-            .cloned()
-            .collect();
+        self.export_where(|_| true)
+    }
+
+    /// [`Jar::export`] of only the cookies `keep` accepts (the others are never copied).
+    pub fn export_where(&self, keep: impl Fn(&Cookie) -> bool) -> Vec<Cookie> {
+        let mut out: Vec<Cookie> =
+            self.with_live(|live| live.iter().filter(|c| keep(c)).cloned().collect());
         out.sort_by(|a, b| (&a.domain, &a.path, &a.name).cmp(&(&b.domain, &b.path, &b.name)));
         out
+    }
+
+    /// `f` over the unexpired cookies, in the jar's order, without copying them when none
+    /// has expired since it was stored (a refresh reads its jar this way for every account).
+    pub fn with_live<T>(&self, f: impl FnOnce(&[Cookie]) -> T) -> T {
+        let now = crate::time::now();
+        let jar = self.lock();
+        if jar.iter().any(|c| c.is_expired(now)) {
+            let live: Vec<Cookie> = jar.iter().filter(|c| !c.is_expired(now)).cloned().collect();
+            drop(jar);
+            return f(&live);
+        }
+        f(&jar)
     }
 
     /// The value of cookie `name` as a request to `url` would carry it (the most specific

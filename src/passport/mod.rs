@@ -206,19 +206,22 @@ impl PassportClient {
         .iter()
         .filter_map(|u| u.host_str().map(str::to_ascii_lowercase))
         .collect();
-        let mut cookies = self.cookies();
-        cookies.retain(|c| {
+        self.jar.export_where(|c| {
             let ours = crate::cookies::domain_within(&c.domain, "goofish.com")
                 || hosts
                     .iter()
-                    .any(|h| crate::cookies::domain_within(h, &c.domain.to_ascii_lowercase()));
+                    .any(|h| crate::cookies::domain_within(h, &c.domain));
             ours && !(c.name == "unb" && c.path != "/")
-        });
-        cookies
+        })
+    }
+
+    /// `f` over every cookie the jar holds now, without copying them.
+    pub fn with_cookies<T>(&self, f: impl FnOnce(&[Cookie]) -> T) -> T {
+        self.jar.with_live(f)
     }
 
     fn cookie_value(&self, name: &str) -> Option<String> {
-        crate::cookies::value_of(&self.cookies(), name).map(str::to_owned)
+        self.with_cookies(|c| crate::cookies::value_of(c, name).map(str::to_owned))
     }
 
     /// The value of cookie `name` only if the jar would send it to `url`: a session value

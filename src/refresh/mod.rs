@@ -134,7 +134,7 @@ pub async fn check(client: &PassportClient, a: &Account, now_ms: i64) -> Check {
         return Check::failed(verdict, actions);
     }
     let mut refused = None;
-    if !long_login_on(&client.cookies(), now_ms) && !a.long_login_refused {
+    if !client.with_cookies(|c| long_login_on(c, now_ms)) && !a.long_login_refused {
         // Long login is a bonus: the account is alive either way. Turn it on, then ask
         // whether it really is (§7.3: YD re-queries queryLoginSettings).
         actions.push(Sent::SetLoginSettings);
