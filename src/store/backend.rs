@@ -42,6 +42,11 @@ pub(crate) trait Backend: Accounts + Leases + Runs + Pending + Keys + Send {
     fn commit_held(&self) -> Result<(), String> {
         Ok(())
     }
+    /// After a bulk load (`copy`): bring the planner's statistics up to date, where the
+    /// backend has a planner that needs them before its own schedule would.
+    fn after_bulk_load(&self) -> R<()> {
+        Ok(())
+    }
     /// The server, for `doctor`; `None` for an embedded store.
     fn probe(&self) -> R<Option<super::Probe>> {
         Ok(None)

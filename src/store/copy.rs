@@ -103,6 +103,7 @@ impl Store {
                 });
             }
         }
+        dest.db.after_bulk_load()?;
         Ok(copied)
     }
 }

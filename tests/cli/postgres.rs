@@ -161,6 +161,14 @@ fn copy_sqlite_to_postgres_and_back_gives_identical_exports() {
     );
     assert!(!stderr.contains(&pg::cluster().password), "{stderr}");
     assert!(stderr.contains("qrlogin:***@"), "{stderr}");
+    // The planner has statistics for what was just loaded (without them, a fleet's first
+    // refresh read each batch's cookies by scanning the whole table).
+    let analyzed = pg::cluster().sql(
+        &pg::db_name(&url),
+        "SELECT count(*) FROM pg_stat_user_tables WHERE relname IN ('accounts', 'cookies') \
+         AND last_analyze IS NOT NULL",
+    );
+    assert_eq!(analyzed.trim(), "2", "copy left the tables unanalyzed");
 
     // Again: every account is there already, so nothing is written (exit 2).
     let dump = pg::cluster().dump(&pg::db_name(&url));
