@@ -107,8 +107,8 @@ proptest! {
 
     #[test]
     fn the_jar_keeps_every_cookie(cookies in cookie_set()) {
-        // Cookies on a public suffix or with a path that does not fit are the jar's to
-        // refuse; everything it accepted comes back with every attribute.
+        // Expired cookies and duplicates of a key are the jar's to drop; everything it
+        // accepted comes back with every attribute.
         let back = jar::Jar::new(&cookies).export();
         for c in &back {
             prop_assert!(cookies.contains(c), "{:?} not in {:?}", c, cookies);

@@ -72,33 +72,23 @@ impl Jar {
         f(&jar)
     }
 
-    /// The value of cookie `name` as a request to `url` would carry it (the most specific
-    /// path first, as in the header).
+    /// The value of cookie `name` as a request to `url` would carry it first (the most
+    /// specific path, as in the header).
     pub fn value_sent_to(&self, url: &Url, name: &str) -> Option<String> {
-        let now = crate::time::now();
         let jar = self.lock();
-        let mut first: Option<&Cookie> = None;
-        for c in jar
-            .iter()
-            .filter(|c| c.name == name && c.would_send_to(url, now))
-        {
-            if first.is_none_or(|f| c.path.len() > f.path.len()) {
-                first = Some(c);
-            }
-        }
-        first.map(|c| c.value.expose().to_owned())
+        sent_to(&jar, url, crate::time::now())
+            .into_iter()
+            .find(|c| c.name == name)
+            .map(|c| c.value.expose().to_owned())
     }
 
-    /// The Cookie header for a request to `url` (§5.4): longer paths first, then in
-    /// creation order.
+    /// The Cookie header for a request to `url`.
     pub fn header_for(&self, url: &Url) -> Option<String> {
-        let now = crate::time::now();
         let jar = self.lock();
-        let mut sent: Vec<&Cookie> = jar.iter().filter(|c| c.would_send_to(url, now)).collect();
+        let sent = sent_to(&jar, url, crate::time::now());
         if sent.is_empty() {
             return None;
         }
-        sent.sort_by_key(|c| std::cmp::Reverse(c.path.len()));
         let len = sent
             .iter()
             .map(|c| c.name.len() + c.value.expose().len() + 3)
@@ -143,6 +133,14 @@ impl reqwest::cookie::CookieStore for Jar {
         // A value with bytes a header may not carry is not sent rather than sent broken.
         HeaderValue::from_str(&self.header_for(url)?).ok()
     }
+}
+
+/// The cookies a request to `url` carries, in the header's order (§5.4 step 2): longer
+/// paths first, then in creation order (the sort is stable).
+fn sent_to<'a>(jar: &'a [Cookie], url: &Url, now: i64) -> Vec<&'a Cookie> {
+    let mut sent: Vec<&Cookie> = jar.iter().filter(|c| c.would_send_to(url, now)).collect();
+    sent.sort_by_key(|c| std::cmp::Reverse(c.path.len()));
+    sent
 }
 
 /// The cookie key of §5.3 step 11: name, domain and path.
