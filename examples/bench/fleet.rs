@@ -22,6 +22,20 @@ pub struct Fleet {
     pub cpu_per_account_ms: f64,
     pub peak_rss_mb: f64,
     pub floor_s: f64,
+    /// Where the machine's CPU went while the fleet ran (`Cpu`).
+    pub cpu: Cpu,
+}
+
+/// CPU seconds spent while the fleet ran, by whom, and how busy the machine was: the
+/// fleet's floor assumes the machine can keep up, and on a small one it may not.
+pub struct Cpu {
+    pub clients_s: f64,
+    pub postgres_s: f64,
+    /// The benchmark process: the simulator, nearly all of it.
+    pub simulator_s: f64,
+    /// Busy time of all cores over the wall time of all cores.
+    pub machine_busy: f64,
+    pub cores: usize,
 }
 
 pub fn run(ctx: &Ctx, sim: &Simulator, sqlite: &Path, accounts: usize, latency_ms: u64) -> Fleet {
@@ -37,6 +51,7 @@ pub fn run(ctx: &Ctx, sim: &Simulator, sqlite: &Path, accounts: usize, latency_m
         .expect("copy");
     assert!(copy.success(), "copy into PostgreSQL failed");
     let copy_s = start.elapsed().as_secs_f64();
+    let before = (machine_ticks(), postgres_ticks(), own_ticks());
     let start = Instant::now();
     let processes: usize = std::env::var("QRLOGIN_BENCH_PROCESSES")
         .ok()
@@ -66,13 +81,89 @@ pub fn run(ctx: &Ctx, sim: &Simulator, sqlite: &Path, accounts: usize, latency_m
         rss_max = rss_max.max(kib);
     }
     let wall_s = start.elapsed().as_secs_f64();
+    // The servers' backends end with their clients; the postmaster adds their time to its
+    // own children's once it has reaped them.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let after = (machine_ticks(), postgres_ticks(), own_ticks());
+    let hz = clock_ticks_per_second();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpu_stats = Cpu {
+        clients_s: cpu,
+        postgres_s: (after.1 - before.1) as f64 / hz,
+        simulator_s: (after.2 - before.2) as f64 / hz,
+        machine_busy: (after.0.0 - before.0.0) as f64 / (after.0.1 - before.0.1).max(1) as f64,
+        cores,
+    };
     Fleet {
         copy_s,
         wall_s,
         cpu_per_account_ms: cpu * 1000.0 / accounts as f64,
         peak_rss_mb: rss_max as f64 / 1024.0,
         floor_s: floor(accounts, latency_ms, processes * 64),
+        cpu: cpu_stats,
     }
+}
+
+/// Busy and total clock ticks of all cores, from `/proc/stat`'s first line.
+fn machine_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal: idle and iowait are not busy.
+    let total: u64 = ticks.iter().take(8).sum();
+    let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
+    (total - idle, total)
+}
+
+/// User and system ticks of a process and its reaped children, from `/proc/PID/stat`, with
+/// its command name.
+fn process_ticks(stat: &str) -> Option<(String, u64)> {
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let comm = stat[open + 1..close].to_owned();
+    // After the name: state is field 3; utime, stime, cutime, cstime are fields 14-17.
+    let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+    let ticks = fields
+        .get(11..15)?
+        .iter()
+        .map(|f| f.parse::<i64>().unwrap_or(0).max(0) as u64)
+        .sum();
+    Some((comm, ticks))
+}
+
+/// Every PostgreSQL process's ticks, its reaped backends' included.
+fn postgres_ticks() -> u64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    dir.flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter_map(|s| process_ticks(&s))
+        .filter(|(comm, _)| comm == "postgres")
+        .map(|(_, t)| t)
+        .sum()
+}
+
+/// The benchmark's own ticks, without its children's: the clients are its children.
+fn own_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rfind(')')
+        .map(|close| stat[close + 2..].split_whitespace().collect())
+        .unwrap_or_default();
+    fields
+        .get(11..13)
+        .map_or(0, |f| f.iter().filter_map(|t| t.parse::<u64>().ok()).sum())
+}
+
+fn clock_ticks_per_second() -> f64 {
+    super::sh("getconf CLK_TCK").parse().unwrap_or(100.0)
 }
 
 /// The latency floor of a refresh: every round trip waited for, `concurrency` at a time.

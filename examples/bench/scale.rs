@@ -67,13 +67,19 @@ pub fn run(ctx: &Ctx, accounts: usize, hold: bool, fleet: bool, out: &Path) {
              | copy SQLite → PostgreSQL | {:.1} s | — |\n\
              | refresh, 4 × `--concurrency 64 --jitter 0 --force`, 20 ms latency: wall | {:.1} s ({:.2}× the {:.2} s floor) | ≤ 1.25× the floor |\n\
              | refresh: CPU per account, all four | {:.3} ms | ≤ 0.25 ms |\n\
-             | refresh: peak RSS of one | {:.1} MB | ≤ 64 MB |\n",
+             | refresh: peak RSS of one | {:.1} MB | ≤ 64 MB |\n\
+             | CPU while it ran: the four clients, PostgreSQL, the simulator | {:.1} s, {:.1} s, {:.1} s; the {} cores {:.0} % busy | — |\n",
             f.copy_s,
             f.wall_s,
             f.wall_s / f.floor_s,
             f.floor_s,
             f.cpu_per_account_ms,
             f.peak_rss_mb,
+            f.cpu.clients_s,
+            f.cpu.postgres_s,
+            f.cpu.simulator_s,
+            f.cpu.cores,
+            f.cpu.machine_busy * 100.0,
         ));
     }
     eprint!("{section}");
