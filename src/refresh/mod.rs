@@ -446,14 +446,8 @@ impl Run<'_> {
             long_login_refused,
             ..record(&a, &verdict, cookies, now)
         };
-        let me = owner.to_owned();
         // Grouped: nothing but this account's report waits on it.
-        let stored = store
-            .call_grouped(move |s| {
-                let recorded = s.record_refresh(&a, &me, &rec)?;
-                Ok((recorded, a, rec))
-            })
-            .await;
+        let stored = store.record(a, owner.to_owned(), rec).await;
         let (recorded, a, rec) = answered(stored)?;
         match recorded {
             Recorded::Stored => {}

@@ -8,38 +8,49 @@
 //! work to each other for every account. One thread and a queue give the same order of
 //! writes, with none of that.
 //!
-//! The thread also groups commits (`Store::hold_commits`, SQLite): the results that reach
-//! it within `GROUP_WAIT` share one transaction, each call a savepoint of it, committed
-//! then, at the next call a task waits on to go on (a claim, a lease), or once `GROUP_MAX`
-//! calls are in. A commit of its own for every account was a tenth of a refresh's CPU at
-//! 10,000 accounts and more at 100,000. The answers wait for that commit, so no task hears
-//! "stored" of a result that a failed commit then undid.
+//! The thread also groups refresh results (`StoreThread::record`): those that reach it
+//! within `GROUP_WAIT` are written together (`Store::record_refreshes`) at the next call a
+//! task waits on to go on (a claim, a lease), or once `GROUP_MAX` are in. On SQLite they
+//! share one commit, each a savepoint of it (`Store::hold_commits`): a commit of its own
+//! for every account was a tenth of a refresh's CPU at 10,000 accounts and more at
+//! 100,000. On PostgreSQL they share one transaction of two round trips: statements for
+//! each account were most of the server's work in a fleet. The answers wait for that
+//! commit, so no task hears "stored" of a result that a failed commit then undid.
 
-use crate::store::{Store, StoreError, Undone};
+use crate::store::{Account, Recorded, RefreshRecord, Store, StoreError, Undone};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
 
-/// How many calls at most share a commit: bounds how long the write lock is held while
-/// other processes on the same file wait.
+/// How many results at most are written together: bounds how long SQLite's write lock is
+/// held while other processes on the same file wait, and a PostgreSQL statement's size.
 const GROUP_MAX: usize = 64;
 
-/// How long a commit waits for more calls to share it once the queue is empty. Calls come
-/// one at a time, each well before the next (the thread is idle most of a refresh), so
-/// without a wait nearly every group would be one call. An answer waits at most this
-/// long more; a refresh's slots are given back before their results are stored, so this
-/// costs no throughput. The write lock is held as long: another process writing the same
-/// file waits that much more (its busy timeout is 30 s).
+/// How long a group waits for more results once the queue is empty. Results come one at
+/// a time, each well before the next (the thread is idle most of a refresh), so without
+/// a wait nearly every group would be one result. An answer waits at most this long
+/// more; a refresh's slots are given back before their results are stored, so this costs
+/// no throughput, only a lease held that much longer.
 const GROUP_WAIT: Duration = Duration::from_millis(10);
 
 /// What a call leaves once it has run: its answer, handed over when its commit is done.
 type Deliver = Box<dyn FnOnce(Option<&Undone>) + Send>;
-/// A call, and whether its caller waits on it to go on (`call`) or only to report
-/// (`call_grouped`).
-type Job = (Box<dyn FnOnce(&Store) -> Deliver + Send>, Urgent);
-#[derive(Clone, Copy, PartialEq)]
-enum Urgent {
-    Yes,
-    No,
+
+/// A refresh result, its account as read, and its answer: the account and the result come
+/// back with it, for the report.
+type RecordAnswer = Result<(Recorded, Account, RefreshRecord), StoreError>;
+
+struct Recording {
+    account: Account,
+    owner: String,
+    rec: RefreshRecord,
+    answer: oneshot::Sender<RecordAnswer>,
+}
+
+enum Job {
+    /// A call its task waits on to go on.
+    Call(Box<dyn FnOnce(&Store) -> Deliver + Send>),
+    Record(Box<Recording>),
 }
 
 pub(super) struct StoreThread {
@@ -58,38 +69,40 @@ impl StoreThread {
     }
 
     /// Run `f` on the store thread and wait for its answer, which comes as soon as what it
-    /// wrote is committed (with what was held before it). `None` only if the thread is
-    /// gone (it panicked): the caller reports that as an error.
+    /// wrote is committed (with the results written before it). `None` only if the thread
+    /// is gone (it panicked): the caller reports that as an error.
     pub async fn call<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Option<Result<T, StoreError>> {
-        self.send(f, Urgent::Yes).await
-    }
-
-    /// `call` for a write nothing waits on but a report (a refresh's result): it may wait
-    /// up to `GROUP_WAIT` for others to share its commit. A lease or a claim must not:
-    /// the next accounts wait on it, and a batch's lead is about that long.
-    pub async fn call_grouped<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
-    ) -> Option<Result<T, StoreError>> {
-        self.send(f, Urgent::No).await
-    }
-
-    async fn send<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
-        urgent: Urgent,
-    ) -> Option<Result<T, StoreError>> {
-        let (answer, answered) = tokio::sync::oneshot::channel();
+        let (answer, answered) = oneshot::channel();
         let job = Box::new(move |s: &Store| -> Deliver {
             let out = f(s);
             Box::new(move |undone: Option<&Undone>| {
                 let _ = answer.send(answer_after(out, undone));
             })
         });
-        self.jobs.send((job, urgent)).ok()?;
+        self.jobs.send(Job::Call(job)).ok()?;
+        answered.await.ok()
+    }
+
+    /// Store a refresh result (`Store::record_refresh`), with others that come within
+    /// `GROUP_WAIT`: nothing waits on it but a report. A lease or a claim must not wait
+    /// so: the next accounts wait on it, and a batch's lead is about that long.
+    pub async fn record(
+        &self,
+        account: Account,
+        owner: String,
+        rec: RefreshRecord,
+    ) -> Option<RecordAnswer> {
+        let (answer, answered) = oneshot::channel();
+        let job = Recording {
+            account,
+            owner,
+            rec,
+            answer,
+        };
+        self.jobs.send(Job::Record(Box::new(job))).ok()?;
         answered.await.ok()
     }
 }
@@ -103,14 +116,65 @@ fn answer_after<T>(out: Result<T, StoreError>, undone: Option<&Undone>) -> Resul
     }
 }
 
-/// The thread's loop: run each call as it comes, and commit (then answer) at an urgent
-/// call, once the first waiting call has waited `GROUP_WAIT`, or when a group is full.
+/// The results not yet written, and the answers written but not yet committed.
+#[derive(Default)]
+struct Group {
+    results: Vec<Recording>,
+    waiting: Vec<Deliver>,
+}
+
+impl Group {
+    fn len(&self) -> usize {
+        self.results.len() + self.waiting.len()
+    }
+
+    /// Write the results held, in the order they came.
+    fn write(&mut self, store: &Store) {
+        if self.results.is_empty() {
+            return;
+        }
+        let results = std::mem::take(&mut self.results);
+        let batch: Vec<_> = results
+            .iter()
+            .map(|r| (&r.account, r.owner.as_str(), &r.rec))
+            .collect();
+        let outs = store.record_refreshes(&batch);
+        drop(batch);
+        for (r, out) in results.into_iter().zip(outs) {
+            let Recording {
+                account,
+                rec,
+                answer,
+                ..
+            } = r;
+            self.waiting.push(Box::new(move |undone: Option<&Undone>| {
+                let out = out.map(|recorded| (recorded, account, rec));
+                let _ = answer.send(answer_after(out, undone));
+            }));
+        }
+    }
+
+    /// Write what is held, commit, and give every waiting call its answer.
+    fn settle(&mut self, store: &Store) {
+        self.write(store);
+        if self.waiting.is_empty() {
+            return;
+        }
+        let undone = store.commit_held().err();
+        for deliver in self.waiting.drain(..) {
+            deliver(undone.as_ref());
+        }
+    }
+}
+
+/// The thread's loop: hold each result as it comes, and write and commit (then answer)
+/// at a call, once the first result held has waited `GROUP_WAIT`, or when a group is full.
 fn serve(store: &Store, queue: &mpsc::Receiver<Job>) {
-    let grouped = store.hold_commits();
-    let mut waiting: Vec<Deliver> = Vec::with_capacity(GROUP_MAX);
+    store.hold_commits();
+    let mut group = Group::default();
     let mut due = Instant::now();
     loop {
-        let job = if waiting.is_empty() {
+        let job = if group.len() == 0 {
             match queue.recv() {
                 Ok(job) => job,
                 Err(_) => break,
@@ -119,38 +183,31 @@ fn serve(store: &Store, queue: &mpsc::Receiver<Job>) {
             match queue.recv_timeout(due.saturating_duration_since(Instant::now())) {
                 Ok(job) => job,
                 Err(RecvTimeoutError::Timeout) => {
-                    settle(store, &mut waiting);
+                    group.settle(store);
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
             }
         };
-        let (job, urgent) = job;
-        let deliver = job(store);
-        if !grouped {
-            deliver(None);
-            continue;
-        }
-        if waiting.is_empty() {
-            due = Instant::now() + GROUP_WAIT;
-        }
-        waiting.push(deliver);
-        if urgent == Urgent::Yes || waiting.len() >= GROUP_MAX || Instant::now() >= due {
-            settle(store, &mut waiting);
+        match job {
+            Job::Call(call) => {
+                // The results that came before it are written before it runs.
+                group.write(store);
+                group.waiting.push(call(store));
+                group.settle(store);
+            }
+            Job::Record(result) => {
+                if group.len() == 0 {
+                    due = Instant::now() + GROUP_WAIT;
+                }
+                group.results.push(*result);
+                if group.len() >= GROUP_MAX || Instant::now() >= due {
+                    group.settle(store);
+                }
+            }
         }
     }
-    settle(store, &mut waiting);
-}
-
-/// Commit what the waiting calls wrote and give them their answers.
-fn settle(store: &Store, waiting: &mut Vec<Deliver>) {
-    if waiting.is_empty() {
-        return;
-    }
-    let undone = store.commit_held().err();
-    for deliver in waiting.drain(..) {
-        deliver(undone.as_ref());
-    }
+    group.settle(store);
 }
 
 #[cfg(test)]
@@ -196,22 +253,29 @@ mod tests {
         let (a, _) = store.save(&new, 0).unwrap();
         let thread = StoreThread::start(store).unwrap();
         let other = Store::open(&at).unwrap();
+        let mut a = a;
         for round in 0..3 {
             let owner = format!("{round}-x@here");
             let o = owner.clone();
-            // Grouped or not, an answer means committed.
-            let leased = thread
-                .call_grouped(move |s| s.try_lease(a.id, &o, i64::MAX, 0))
-                .await;
+            let id = a.id;
+            let leased = thread.call(move |s| s.try_lease(id, &o, i64::MAX, 0)).await;
             assert!(leased.unwrap().unwrap());
             assert_eq!(other.lease_owner(a.id).unwrap().as_deref(), Some(&*owner));
-            let o = owner.clone();
-            thread
-                .call(move |s| s.release(a.id, &o))
-                .await
-                .unwrap()
-                .unwrap();
-            assert_eq!(other.lease_owner(a.id).unwrap(), None);
+            // A result held for its group is answered only once it is committed.
+            let rec = RefreshRecord {
+                status: Status::Ok,
+                checked_at: 100 + round,
+                refreshed: false,
+                consecutive_failures: 0,
+                next_attempt_at: None,
+                cookies: None,
+                long_login_refused: None,
+            };
+            let (recorded, _, _) = thread.record(a, owner, rec).await.unwrap().unwrap();
+            assert!(recorded.stored());
+            assert_eq!(other.lease_owner(id).unwrap(), None);
+            a = other.all_brief().unwrap().remove(0);
+            assert_eq!(a.last_checked, Some(100 + round));
         }
     }
 }

@@ -3,8 +3,7 @@
 
 use super::backend::ToSave;
 use super::model::{
-    Account, AccountSummary, Claimed, CookieChanges, CookieRow, NewAccount, Planned, Recorded,
-    RefreshRecord, Saved, SavedAs,
+    Account, AccountSummary, Claimed, CookieRow, NewAccount, Planned, Saved, SavedAs,
 };
 use super::sealed::{self, seal_cookies};
 use super::{Store, StoreError};
@@ -258,39 +257,6 @@ impl Store {
     pub fn release(&self, id: i64, owner: &str) -> Result<(), StoreError> {
         self.db.release(id, owner)
     }
-
-    /// Store a refresh result of `a` (as the refresh read it) and release the lease, in
-    /// one transaction. Nothing is written when this run no longer holds the lease, or when
-    /// the account is no longer at the revision the refresh read: a newer write is never
-    /// overwritten.
-    pub fn record_refresh(
-        &self,
-        a: &Account,
-        owner: &str,
-        rec: &RefreshRecord,
-    ) -> Result<Recorded, StoreError> {
-        // Only what the renewal changed is sealed and written: the rest of the stored rows
-        // hold the same values already (the revision check below makes sure nothing else
-        // wrote them since `a` was read).
-        let changes = match &rec.cookies {
-            Some(cookies) => {
-                let (write, remove) = super::changes::changed_cookies(&a.cookies, cookies);
-                let changes = CookieChanges {
-                    write: seal_cookies(self.sealing_keys()?, &a.unb, write),
-                    remove,
-                };
-                Some((changes, cookies::long_login_expiry(cookies)))
-            }
-            None => None,
-        };
-        self.db.record_refresh(
-            a.id,
-            owner,
-            rec,
-            a.revision,
-            changes.as_ref().map(|(changes, until)| (changes, *until)),
-        )
-    }
 }
 
 fn to_save<'a>(keys: &crate::vault::Keyring, new: &'a NewAccount) -> ToSave<'a> {
@@ -314,7 +280,7 @@ fn sealed_parts(keys: &crate::vault::Keyring, new: &NewAccount) -> (Vec<CookieRo
 mod tests {
     use super::*;
     use crate::cookies::Cookie;
-    use crate::store::model::Status;
+    use crate::store::model::{Recorded, RefreshRecord, Status};
 
     fn new_account(unb: &str, name: Option<&str>, nick: &str) -> NewAccount {
         NewAccount {

@@ -24,6 +24,17 @@ pub(crate) struct ToSave<'a> {
     pub long_login_until: Option<i64>,
 }
 
+/// One refresh result for `Leases::record_refreshes`: what renewal changed of the stored
+/// cookies (sealed) and the new long-login expiry, when renewal succeeded.
+pub(crate) struct ToRecord<'a> {
+    pub id: i64,
+    pub owner: &'a str,
+    pub rec: &'a RefreshRecord,
+    /// The account's revision as the refresh read it.
+    pub revision: i64,
+    pub cookies: Option<(CookieChanges, Option<i64>)>,
+}
+
 /// A whole backend: what `Store` holds.
 pub(crate) trait Backend: Accounts + Leases + Runs + Pending + Keys + Send {
     fn schema_version(&self) -> R<i64>;
@@ -110,16 +121,12 @@ pub(crate) trait Leases {
     fn steal_lease(&self, id: i64, old_owner: &str, owner: &str, until: i64) -> R<bool>;
     fn lease_owner(&self, id: i64) -> R<Option<String>>;
     fn release(&self, id: i64, owner: &str) -> R<()>;
-    /// `cookies`: what renewal changed of the stored set (sealed) and the new long-login
-    /// expiry, when renewal succeeded.
-    fn record_refresh(
-        &self,
-        id: i64,
-        owner: &str,
-        rec: &RefreshRecord,
-        revision: i64,
-        cookies: Option<(&CookieChanges, Option<i64>)>,
-    ) -> R<Recorded>;
+    /// Store refresh results, an answer for each in order. Each account's result is
+    /// written whole or not at all, and only while `owner` holds its lease and the account
+    /// is at the revision the refresh read (`Store::record_refresh`). A backend with round
+    /// trips to pay writes them all in one transaction; an error there undoes all of them,
+    /// and each is told.
+    fn record_refreshes(&self, batch: &[ToRecord<'_>]) -> Vec<R<Recorded>>;
 }
 
 /// The refresh runs under way, so that overlapping runs make one round (see

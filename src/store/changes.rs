@@ -1,8 +1,92 @@
-//! What a renewal changed of an account's stored cookies: `Store::record_refresh` seals and
-//! writes only that (`CookieChanges`), since a renewal changes a few cookies of many.
+//! Refresh results into the store: `Store::record_refreshes` seals and writes only what a
+//! renewal changed of an account's stored cookies (`CookieChanges`), since a renewal
+//! changes a few cookies of many.
 
-use super::model::{CookieKey, RowKey, last_of_each_key};
+use super::backend::ToRecord;
+use super::model::last_of_each_key;
+use super::model::{Account, CookieChanges, CookieKey, Recorded, RefreshRecord, RowKey};
+use super::sealed::seal_cookies;
+use super::{Store, StoreError};
 use crate::cookies;
+
+impl Store {
+    /// Store a refresh result of `a` (as the refresh read it) and release the lease, in
+    /// one transaction. Nothing is written when this run no longer holds the lease, or when
+    /// the account is no longer at the revision the refresh read: a newer write is never
+    /// overwritten.
+    pub fn record_refresh(
+        &self,
+        a: &Account,
+        owner: &str,
+        rec: &RefreshRecord,
+    ) -> Result<Recorded, StoreError> {
+        let mut answers = self.record_refreshes(&[(a, owner, rec)]);
+        answers.pop().unwrap_or_else(|| Err(self.unanswered()))
+    }
+
+    /// `record_refresh` for many results, an answer each in order: the backend may write
+    /// them in one transaction (each account's result still whole or not at all).
+    pub fn record_refreshes(
+        &self,
+        batch: &[(&Account, &str, &RefreshRecord)],
+    ) -> Vec<Result<Recorded, StoreError>> {
+        let mut answers: Vec<Option<Result<Recorded, StoreError>>> =
+            Vec::with_capacity(batch.len());
+        let mut rows = Vec::with_capacity(batch.len());
+        for &(a, owner, rec) in batch {
+            match self.changes(a, rec) {
+                Ok(cookies) => {
+                    answers.push(None);
+                    rows.push(ToRecord {
+                        id: a.id,
+                        owner,
+                        rec,
+                        revision: a.revision,
+                        cookies,
+                    });
+                }
+                Err(e) => answers.push(Some(Err(e))),
+            }
+        }
+        let mut written = self.db.record_refreshes(&rows).into_iter();
+        answers
+            .into_iter()
+            .map(|a| match a {
+                Some(failed) => failed,
+                None => written.next().unwrap_or_else(|| Err(self.unanswered())),
+            })
+            .collect()
+    }
+
+    /// A result the backend gave no answer for. Never: a backend answers each result
+    /// (`Leases::record_refreshes`); this keeps a broken one from passing as stored.
+    fn unanswered(&self) -> StoreError {
+        StoreError::Undone(super::Undone {
+            store: self.location.to_string(),
+            why: "the database gave no answer for it".into(),
+        })
+    }
+
+    /// What renewal changed of `a`'s stored cookies, sealed, with the new long-login
+    /// expiry; `None` when renewal did not succeed. Only that is written: the rest of the
+    /// stored rows hold the same values already (the revision check makes sure nothing
+    /// else wrote them since `a` was read).
+    fn changes(
+        &self,
+        a: &Account,
+        rec: &RefreshRecord,
+    ) -> Result<Option<(CookieChanges, Option<i64>)>, StoreError> {
+        let Some(cookies) = &rec.cookies else {
+            return Ok(None);
+        };
+        let (write, remove) = changed_cookies(&a.cookies, cookies);
+        let changes = CookieChanges {
+            write: seal_cookies(self.sealing_keys()?, &a.unb, write),
+            remove,
+        };
+        Ok(Some((changes, cookies::long_login_expiry(cookies))))
+    }
+}
 
 /// What storing the cookie set `new` over the stored `old` writes: the cookies of `new`
 /// that are not stored as they are (new, or with another value or attribute), in `new`'s

@@ -385,3 +385,67 @@ fn a_refresh_never_overwrites_a_newer_import() {
     let (_, r, _) = report(&env, &[]);
     assert!(r[0]["skipped"].is_null(), "{r:?}");
 }
+
+/// Results that reach the store together are written together (in one transaction on
+/// PostgreSQL): one superseded among them is left out, and the others are stored whole.
+#[test]
+fn a_superseded_result_among_others_leaves_them_stored() {
+    let env = Env::with_sim(Scenario::default());
+    seed(&env, 3, true);
+    let before: Vec<_> = (0..3)
+        .map(|i| env.export_json(&format!("acct-{i}")))
+        .collect();
+    // All three renewals answer together, after the import below.
+    env.fault(
+        "/newlogin/silentHasLogin.do",
+        json!({"type": "delay", "ms": 2500}),
+        Some(3),
+    );
+    let running = env
+        .spawn(&["refresh", "--jitter", "0", "--json"])
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while hits(&env, "/newlogin/silentHasLogin.do") < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "refresh never renewed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    env.cmd()
+        .args(["import", "acct-1", "--from", "-"])
+        .write_stdin("unb=2219000000002; cookie2=fromtheimport")
+        .assert()
+        .success();
+    let out = running.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let r: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let of = |name: &str| r.iter().find(|x| x["name"] == name).unwrap().clone();
+    assert_eq!(of("acct-1")["skipped"], "superseded", "{r:?}");
+    let imported = env.export_json("acct-1");
+    assert_eq!(
+        imported.len(),
+        2,
+        "the refresh wrote over the import: {imported:?}"
+    );
+    for i in [0, 2] {
+        let name = format!("acct-{i}");
+        assert_eq!(of(&name)["new_status"], "ok", "{r:?}");
+        let after = env.export_json(&name);
+        assert_ne!(after, before[i], "{name}'s renewed cookies were not stored");
+        // Renewal adds cookies and drops none: every one stored before is there still.
+        let names = |set: &[Value]| -> std::collections::BTreeSet<String> {
+            set.iter().map(|c| c["name"].to_string()).collect()
+        };
+        assert!(
+            names(&after).is_superset(&names(&before[i])),
+            "{name}: {after:?}"
+        );
+        assert!(
+            after.len() > before[i].len(),
+            "{name}: no renewed cookie added"
+        );
+    }
+}

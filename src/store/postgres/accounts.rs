@@ -94,22 +94,15 @@ pub(super) fn cookie_row(r: &Row) -> CookieRow {
 }
 
 const DELETE_COOKIES: &str = "DELETE FROM cookies WHERE account_id = $1";
-/// The statement that inserts a cookie set, as a macro so that `leases.rs` can extend it
-/// into an upsert with `concat!`.
-macro_rules! insert_cookies {
-    () => {
-        "INSERT INTO cookies (account_id, name, value, domain, host_only, \
+/// A cookie set of one account, in one statement.
+const INSERT_COOKIES: &str = "INSERT INTO cookies (account_id, name, value, domain, host_only, \
      path, expires, secure, http_only, same_site, key_id) \
      SELECT $1::int8, t.name, t.value, t.domain, t.host_only, t.path, t.expires, \
      t.secure, t.http_only, t.same_site, t.key_id \
      FROM UNNEST($2::text[], $3::text[], $4::text[], $5::bool[], \
      $6::text[], $7::int8[], $8::bool[], $9::bool[], $10::text[], $11::text[]) \
      WITH ORDINALITY AS t(name, value, domain, host_only, path, expires, secure, \
-     http_only, same_site, key_id, n) ORDER BY t.n"
-    };
-}
-pub(super) use insert_cookies;
-const INSERT_COOKIES: &str = insert_cookies!();
+     http_only, same_site, key_id, n) ORDER BY t.n";
 
 const DELETE_BY_UNB: &str = "DELETE FROM accounts WHERE unb = $1";
 /// An account copied from another store and its cookies, in one statement.
@@ -127,6 +120,7 @@ const COPY_ACCOUNT: &str = "WITH a AS (INSERT INTO accounts (unb, name, nickname
      http_only, same_site, key_id, n) ORDER BY t.n";
 
 /// A cookie set as the columns of `INSERT_COOKIES`: one statement writes them all.
+#[derive(Default)]
 pub(super) struct Columns {
     names: Vec<String>,
     values: Vec<String>,
@@ -142,26 +136,32 @@ pub(super) struct Columns {
 
 impl Columns {
     pub(super) fn of(cookies: &[CookieRow]) -> Columns {
+        let mut columns = Columns::default();
+        columns.push(cookies);
+        columns
+    }
+
+    /// Add a cookie set after those already in; of cookies with one key, the last.
+    pub(super) fn push(&mut self, cookies: &[CookieRow]) -> usize {
         let kept = last_of_each_key(cookies);
-        Columns {
-            names: kept.iter().map(|c| c.name.clone()).collect(),
-            values: kept.iter().map(|c| c.value.clone()).collect(),
-            domains: kept.iter().map(|c| c.domain.clone()).collect(),
-            host_only: kept.iter().map(|c| c.host_only).collect(),
-            paths: kept.iter().map(|c| c.path.clone()).collect(),
-            expires: kept.iter().map(|c| c.expires).collect(),
-            secure: kept.iter().map(|c| c.secure).collect(),
-            http_only: kept.iter().map(|c| c.http_only).collect(),
-            same_site: kept.iter().map(|c| c.same_site.clone()).collect(),
-            key_ids: kept.iter().map(|c| c.key_id.clone()).collect(),
+        for c in &kept {
+            self.names.push(c.name.clone());
+            self.values.push(c.value.clone());
+            self.domains.push(c.domain.clone());
+            self.host_only.push(c.host_only);
+            self.paths.push(c.path.clone());
+            self.expires.push(c.expires);
+            self.secure.push(c.secure);
+            self.http_only.push(c.http_only);
+            self.same_site.push(c.same_site.clone());
+            self.key_ids.push(c.key_id.clone());
         }
+        kept.len()
     }
 
-    pub(super) fn is_empty(&self) -> bool {
-        self.names.is_empty()
-    }
-
-    pub(super) fn params<'a>(&'a self, account_id: &'a i64) -> [Param<'a>; 11] {
+    /// The parameters of `INSERT_COOKIES`: `account_id` is one id, or (for a statement
+    /// over many accounts) an id a cookie.
+    pub(super) fn params<'a>(&'a self, account_id: Param<'a>) -> [Param<'a>; 11] {
         [
             account_id,
             &self.names,
@@ -362,7 +362,7 @@ impl Accounts for Postgres {
                 ];
                 let params: Vec<Param<'_>> = account
                     .into_iter()
-                    .chain(columns.params(&0).into_iter().skip(1))
+                    .chain(columns.params(&0i64).into_iter().skip(1))
                     .collect();
                 let insert = &insert;
                 sent.push(Box::pin(async move {

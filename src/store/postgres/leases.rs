@@ -1,11 +1,13 @@
 //! Leases and refresh results in PostgreSQL: a batch of leases in one statement, and a
-//! result in one transaction of two round trips.
+//! group of results in one transaction of two round trips.
 
-use super::accounts::{Columns, account, account_columns, cookie_row, insert_cookies};
+use super::accounts::{Columns, account, account_columns, cookie_row};
 use super::{Param, Postgres};
-use crate::store::backend::{Leases, R};
-use crate::store::model::{Account, Claimed, CookieChanges, CookieRow, Recorded, RefreshRecord};
+use crate::store::Undone;
+use crate::store::backend::{Leases, R, ToRecord};
+use crate::store::model::{Account, Claimed, CookieChanges, CookieRow, Recorded};
 use futures_util::future::OptionFuture;
+use std::collections::HashSet;
 
 /// A batch of leases in one statement. `SKIP LOCKED`: a row another process is leasing
 /// right now is passed over rather than waited for, so hosts claiming overlapping batches
@@ -28,15 +30,25 @@ const COOKIES_OF_MANY: &str = "SELECT name, value, domain, host_only, path, expi
      http_only, same_site, key_id, account_id FROM cookies WHERE account_id = ANY($1) \
      ORDER BY account_id, seq";
 
-const RECORD: &str = "UPDATE accounts SET status = $3, last_checked = $4, \
-     last_refreshed = CASE WHEN $5 THEN $4 ELSE last_refreshed END, \
-     consecutive_failures = $6, next_attempt_at = $7, updated_at = $4, \
-     lease_owner = NULL, lease_until = NULL, checked_by = $2, revision = revision + 1, \
-     long_login_refused = COALESCE($9, long_login_refused), \
-     long_login_until = CASE WHEN $10 THEN $11 ELSE long_login_until END \
-     WHERE id = $1 AND lease_owner = $2 AND revision = $8";
+/// Many refresh results, each written only where its run still holds the lease and the
+/// account is at the revision it read; the ids written come back.
+const RECORD_MANY: &str = "UPDATE accounts a SET status = t.status, last_checked = t.checked, \
+     last_refreshed = CASE WHEN t.refreshed THEN t.checked ELSE a.last_refreshed END, \
+     consecutive_failures = t.failures, next_attempt_at = t.next_attempt, updated_at = t.checked, \
+     lease_owner = NULL, lease_until = NULL, checked_by = t.owner, revision = a.revision + 1, \
+     long_login_refused = COALESCE(t.refused, a.long_login_refused), \
+     long_login_until = CASE WHEN t.renewed THEN t.until ELSE a.long_login_until END \
+     FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::int8[], $5::bool[], $6::int8[], \
+     $7::int8[], $8::int8[], $9::bool[], $10::bool[], $11::int8[]) AS t(id, owner, status, \
+     checked, refreshed, failures, next_attempt, revision, refused, renewed, until) \
+     WHERE a.id = t.id AND a.lease_owner = t.owner AND a.revision = t.revision RETURNING a.id";
 const RELEASE: &str = "UPDATE accounts SET lease_owner = NULL, lease_until = NULL \
      WHERE id = $1 AND lease_owner = $2";
+/// The leases of results not written (superseded, or their lease lost); the ids whose
+/// lease this released come back.
+const RELEASE_MANY: &str = "UPDATE accounts a SET lease_owner = NULL, lease_until = NULL \
+     FROM UNNEST($1::int8[], $2::text[]) AS t(id, owner) \
+     WHERE a.id = t.id AND a.lease_owner = t.owner RETURNING a.id";
 
 impl Leases for Postgres {
     fn try_lease(&self, id: i64, owner: &str, until: i64, now: i64) -> R<bool> {
@@ -120,110 +132,180 @@ impl Leases for Postgres {
         Ok(())
     }
 
-    fn record_refresh(
-        &self,
-        id: i64,
-        owner: &str,
-        rec: &RefreshRecord,
-        revision: i64,
-        cookies: Option<(&CookieChanges, Option<i64>)>,
-    ) -> R<Recorded> {
-        // One transaction in two round trips: BEGIN with the conditional UPDATE, then the
-        // cookies (or the lease's release) with COMMIT. A statement that fails aborts the
-        // transaction, so the COMMIT sent behind it rolls back; ROLLBACK makes sure.
-        let status = rec.status.as_str();
-        let renewed = cookies.is_some();
-        let until = cookies.and_then(|(_, until)| until);
-        let record = self.statement(RECORD)?;
-        let release = self.statement(RELEASE)?;
+    fn record_refreshes(&self, batch: &[ToRecord<'_>]) -> Vec<R<Recorded>> {
+        if batch.is_empty() {
+            return Vec::new();
+        }
+        match self.record_all(batch) {
+            Ok(recorded) => recorded.into_iter().map(Ok).collect(),
+            Err(e) => {
+                let _ = self.block(self.client.batch_execute("ROLLBACK"));
+                let why = crate::store::error::with_causes(&e);
+                let undone = || Undone {
+                    store: self.shown.clone(),
+                    why: why.clone(),
+                };
+                batch.iter().map(|_| Err(undone().into())).collect()
+            }
+        }
+    }
+}
+
+impl Postgres {
+    /// `record_refreshes` in one transaction of two round trips, whatever the number of
+    /// results: BEGIN with the conditional UPDATE of every row, then the cookies of those
+    /// written and the release of the others, with COMMIT. Statements for each account
+    /// were most of the server's work in a fleet (a refresh is a few cookies), and the
+    /// server's CPU is the fleet's. A statement that fails aborts the transaction, so the
+    /// COMMIT sent behind it rolls back; the caller's ROLLBACK makes sure.
+    fn record_all(&self, batch: &[ToRecord<'_>]) -> R<Vec<Recorded>> {
+        let record = self.statement(RECORD_MANY)?;
+        let release = self.statement(RELEASE_MANY)?;
         let (delete, upsert) = (
             self.statement(DELETE_SOME_COOKIES)?,
             self.statement(UPSERT_COOKIES)?,
         );
-        let changes =
-            cookies.map(|(changes, _)| (Removed::of(changes), Columns::of(&changes.write)));
+        let rows = Results::of(batch);
         let c = &self.client;
-        let outcome = self.block(async {
-            let (begun, n) = futures_util::future::join(
+        self.block(async {
+            let (begun, written) = futures_util::future::join(
                 c.batch_execute("BEGIN"),
-                c.execute(
-                    &record,
-                    &[
-                        &id,
-                        &owner,
-                        &status,
-                        &rec.checked_at,
-                        &rec.refreshed,
-                        &rec.consecutive_failures,
-                        &rec.next_attempt_at,
-                        &revision,
-                        &rec.long_login_refused,
-                        &renewed,
-                        &until,
-                    ],
-                ),
+                c.query(&record, &rows.params()),
             )
             .await;
             begun?;
-            if n? == 1 {
-                // Only the statements with something to do: most renewals drop no cookie,
-                // and PostgreSQL plans that DELETE anew each time it is sent.
-                let params = changes
-                    .as_ref()
-                    .map(|(removed, written)| (removed.params(&id), written.params(&id)));
-                let (delete, upsert) = match (&changes, &params) {
-                    (Some((removed, written)), Some((gone, kept))) => (
-                        (!removed.names.is_empty()).then(|| c.execute(&delete, gone)),
-                        (!written.is_empty()).then(|| c.execute(&upsert, kept)),
-                    ),
-                    _ => (None, None),
-                };
-                let (deleted, inserted, committed) = futures_util::future::join3(
-                    OptionFuture::from(delete),
-                    OptionFuture::from(upsert),
-                    c.batch_execute("COMMIT"),
-                )
-                .await;
-                deleted.transpose()?;
-                inserted.transpose()?;
-                committed?;
-                return Ok(Recorded::Stored);
+            let written: HashSet<i64> = written?.iter().map(|r| r.get(0)).collect();
+            let mut removed = Removed::default();
+            let (mut changed, mut changed_ids) = (Columns::default(), Vec::new());
+            let mut others = (Vec::new(), Vec::new());
+            for one in batch {
+                if !written.contains(&one.id) {
+                    others.0.push(one.id);
+                    others.1.push(one.owner);
+                } else if let Some((changes, _)) = &one.cookies {
+                    removed.push(one.id, changes);
+                    let n = changed.push(&changes.write);
+                    changed_ids.extend(std::iter::repeat_n(one.id, n));
+                }
             }
-            let (released, committed) = futures_util::future::join(
-                c.execute(&release, &[&id, &owner]),
+            // Only the statements with something to do: most renewals drop no cookie,
+            // and PostgreSQL plans that DELETE anew each time it is sent.
+            let gone = removed.params();
+            let kept = changed.params(&changed_ids);
+            let delete = (!removed.ids.is_empty()).then(|| c.execute(&delete, &gone));
+            let upsert = (!changed_ids.is_empty()).then(|| c.execute(&upsert, &kept));
+            let others_params: [Param<'_>; 2] = [&others.0, &others.1];
+            let release = (!others.0.is_empty()).then(|| c.query(&release, &others_params));
+            let (deleted, upserted, released, committed) = futures_util::future::join4(
+                OptionFuture::from(delete),
+                OptionFuture::from(upsert),
+                OptionFuture::from(release),
                 c.batch_execute("COMMIT"),
             )
             .await;
+            deleted.transpose()?;
+            upserted.transpose()?;
+            let released: HashSet<i64> = released
+                .transpose()?
+                .unwrap_or_default()
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
             committed?;
-            Ok(if released? == 1 {
-                Recorded::Superseded
-            } else {
-                Recorded::LeaseLost
-            })
-        });
-        if outcome.is_err() {
-            let _ = self.block(c.batch_execute("ROLLBACK"));
+            Ok(batch
+                .iter()
+                .map(|one| {
+                    if written.contains(&one.id) {
+                        Recorded::Stored
+                    } else if released.contains(&one.id) {
+                        Recorded::Superseded
+                    } else {
+                        Recorded::LeaseLost
+                    }
+                })
+                .collect())
+        })
+    }
+}
+
+/// `ToRecord`s as the columns of `RECORD_MANY`.
+struct Results<'a> {
+    ids: Vec<i64>,
+    owners: Vec<&'a str>,
+    statuses: Vec<&'static str>,
+    checked: Vec<i64>,
+    refreshed: Vec<bool>,
+    failures: Vec<i64>,
+    next_attempt: Vec<Option<i64>>,
+    revisions: Vec<i64>,
+    refused: Vec<Option<bool>>,
+    renewed: Vec<bool>,
+    until: Vec<Option<i64>>,
+}
+
+impl<'a> Results<'a> {
+    fn of(batch: &[ToRecord<'a>]) -> Results<'a> {
+        let col = |f: &dyn Fn(&ToRecord<'a>) -> i64| batch.iter().map(f).collect::<Vec<_>>();
+        Results {
+            ids: col(&|r| r.id),
+            owners: batch.iter().map(|r| r.owner).collect(),
+            statuses: batch.iter().map(|r| r.rec.status.as_str()).collect(),
+            checked: col(&|r| r.rec.checked_at),
+            refreshed: batch.iter().map(|r| r.rec.refreshed).collect(),
+            failures: col(&|r| r.rec.consecutive_failures),
+            next_attempt: batch.iter().map(|r| r.rec.next_attempt_at).collect(),
+            revisions: col(&|r| r.revision),
+            refused: batch.iter().map(|r| r.rec.long_login_refused).collect(),
+            renewed: batch.iter().map(|r| r.cookies.is_some()).collect(),
+            until: batch
+                .iter()
+                .map(|r| r.cookies.as_ref().and_then(|(_, until)| *until))
+                .collect(),
         }
-        outcome
+    }
+
+    fn params(&self) -> [Param<'_>; 11] {
+        [
+            &self.ids,
+            &self.owners,
+            &self.statuses,
+            &self.checked,
+            &self.refreshed,
+            &self.failures,
+            &self.next_attempt,
+            &self.revisions,
+            &self.refused,
+            &self.renewed,
+            &self.until,
+        ]
     }
 }
 
 /// The stored cookies a renewal dropped, by key (`CookieChanges::remove`).
 const DELETE_SOME_COOKIES: &str = "DELETE FROM cookies c \
-     USING UNNEST($2::text[], $3::text[], $4::bool[], $5::text[]) AS t(name, domain, host_only, path) \
-     WHERE c.account_id = $1 AND c.name = t.name AND c.domain = t.domain \
+     USING UNNEST($1::int8[], $2::text[], $3::text[], $4::bool[], $5::text[]) \
+     AS t(account_id, name, domain, host_only, path) \
+     WHERE c.account_id = t.account_id AND c.name = t.name AND c.domain = t.domain \
      AND c.host_only = t.host_only AND c.path = t.path";
-/// What a renewal changed: a changed cookie is updated in its row (which keeps its `seq`,
-/// its place in the account's order), a new one inserted after the rest.
-const UPSERT_COOKIES: &str = concat!(
-    insert_cookies!(),
-    " ON CONFLICT (account_id, domain, host_only, path, name) DO UPDATE SET \
+/// What renewals changed: a changed cookie is updated in its row (which keeps its `seq`,
+/// its place in the account's order), a new one inserted after the rest. Its `$1` is an
+/// account id a cookie.
+const UPSERT_COOKIES: &str = "INSERT INTO cookies (account_id, name, value, domain, \
+     host_only, path, expires, secure, http_only, same_site, key_id) \
+     SELECT t.account_id, t.name, t.value, t.domain, t.host_only, t.path, t.expires, \
+     t.secure, t.http_only, t.same_site, t.key_id \
+     FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::bool[], \
+     $6::text[], $7::int8[], $8::bool[], $9::bool[], $10::text[], $11::text[]) \
+     WITH ORDINALITY AS t(account_id, name, value, domain, host_only, path, expires, secure, \
+     http_only, same_site, key_id, n) ORDER BY t.n \
+     ON CONFLICT (account_id, domain, host_only, path, name) DO UPDATE SET \
      value = EXCLUDED.value, expires = EXCLUDED.expires, secure = EXCLUDED.secure, \
-     http_only = EXCLUDED.http_only, same_site = EXCLUDED.same_site, key_id = EXCLUDED.key_id"
-);
+     http_only = EXCLUDED.http_only, same_site = EXCLUDED.same_site, key_id = EXCLUDED.key_id";
 
-/// `CookieChanges::remove` as the columns of `DELETE_SOME_COOKIES`.
+/// The `CookieChanges::remove` of many accounts as the columns of `DELETE_SOME_COOKIES`.
+#[derive(Default)]
 struct Removed {
+    ids: Vec<i64>,
     names: Vec<String>,
     domains: Vec<String>,
     host_only: Vec<bool>,
@@ -231,19 +313,19 @@ struct Removed {
 }
 
 impl Removed {
-    fn of(changes: &CookieChanges) -> Removed {
-        let keys = &changes.remove;
-        Removed {
-            names: keys.iter().map(|k| k.name.clone()).collect(),
-            domains: keys.iter().map(|k| k.domain.clone()).collect(),
-            host_only: keys.iter().map(|k| k.host_only).collect(),
-            paths: keys.iter().map(|k| k.path.clone()).collect(),
+    fn push(&mut self, account_id: i64, changes: &CookieChanges) {
+        for k in &changes.remove {
+            self.ids.push(account_id);
+            self.names.push(k.name.clone());
+            self.domains.push(k.domain.clone());
+            self.host_only.push(k.host_only);
+            self.paths.push(k.path.clone());
         }
     }
 
-    fn params<'a>(&'a self, account_id: &'a i64) -> [Param<'a>; 5] {
+    fn params(&self) -> [Param<'_>; 5] {
         [
-            account_id,
+            &self.ids,
             &self.names,
             &self.domains,
             &self.host_only,

@@ -2,8 +2,8 @@
 
 use super::Sqlite;
 use super::accounts::{ACCOUNT_COLUMNS, account_from_row, cookie_rows};
-use crate::store::backend::{Leases, R};
-use crate::store::model::{Account, Claimed, CookieChanges, CookieRow, Recorded, RefreshRecord};
+use crate::store::backend::{Leases, R, ToRecord};
+use crate::store::model::{Account, Claimed, CookieChanges, CookieRow, Recorded};
 use rusqlite::{Connection, OptionalExtension, params};
 
 const TRY_LEASE: &str = "UPDATE accounts SET lease_owner = ?2, lease_until = ?3 \
@@ -93,14 +93,22 @@ impl Leases for Sqlite {
         })
     }
 
-    fn record_refresh(
-        &self,
-        id: i64,
-        owner: &str,
-        rec: &RefreshRecord,
-        revision: i64,
-        cookies: Option<(&CookieChanges, Option<i64>)>,
-    ) -> R<Recorded> {
+    fn record_refreshes(&self, batch: &[ToRecord<'_>]) -> Vec<R<Recorded>> {
+        // Each its own transaction, or its own savepoint while commits are held: one write
+        // costs no round trip here, and a failed one undoes only itself.
+        batch.iter().map(|one| self.record_one(one)).collect()
+    }
+}
+
+impl Sqlite {
+    fn record_one(&self, one: &ToRecord<'_>) -> R<Recorded> {
+        let ToRecord {
+            id,
+            owner,
+            rec,
+            revision,
+            ref cookies,
+        } = *one;
         self.write(|tx| {
             let n = tx
                 .prepare_cached(
@@ -124,7 +132,7 @@ impl Leases for Sqlite {
                     revision,
                     rec.long_login_refused,
                     cookies.is_some(),
-                    cookies.and_then(|(_, until)| until)
+                    cookies.as_ref().and_then(|(_, until)| *until)
                 ])?;
             if n == 1 {
                 if let Some((changes, _)) = cookies {
