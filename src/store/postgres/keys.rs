@@ -105,22 +105,33 @@ impl Pending for Postgres {
     }
 }
 
+/// The key ids in use. The cookies' are read from their index one id at a time, each the
+/// least above the last (a skip scan): a `DISTINCT` read every row of the index, a
+/// quarter of a second at 100,000 accounts for every process that writes.
+const KEY_IDS: &str = "WITH RECURSIVE k(id) AS ( \
+       SELECT min(key_id) FROM cookies \
+       UNION ALL SELECT (SELECT min(key_id) FROM cookies WHERE key_id > k.id) FROM k \
+       WHERE k.id IS NOT NULL) \
+     SELECT id FROM k WHERE id IS NOT NULL \
+     UNION SELECT key_id FROM pending_logins WHERE key_id IS NOT NULL";
+
 impl Keys for Postgres {
     fn has_values(&self, sealed: bool) -> R<bool> {
-        let rows = self.query(
-            "SELECT EXISTS (SELECT 1 FROM cookies WHERE (key_id IS NOT NULL) = $1) \
-             OR EXISTS (SELECT 1 FROM pending_logins WHERE (key_id IS NOT NULL) = $1)",
-            &[&sealed],
-        )?;
+        // Two statements, not `(key_id IS NOT NULL) = $1`: only a plain IS [NOT] NULL can
+        // be answered from the index, where no match would otherwise read every row.
+        let sql = if sealed {
+            "SELECT EXISTS (SELECT 1 FROM cookies WHERE key_id IS NOT NULL) \
+             OR EXISTS (SELECT 1 FROM pending_logins WHERE key_id IS NOT NULL)"
+        } else {
+            "SELECT EXISTS (SELECT 1 FROM cookies WHERE key_id IS NULL) \
+             OR EXISTS (SELECT 1 FROM pending_logins WHERE key_id IS NULL)"
+        };
+        let rows = self.query(sql, &[])?;
         Ok(rows.first().is_some_and(|r| r.get(0)))
     }
 
     fn key_ids(&self) -> R<Vec<String>> {
-        let rows = self.query(
-            "SELECT DISTINCT key_id FROM cookies WHERE key_id IS NOT NULL \
-             UNION SELECT DISTINCT key_id FROM pending_logins WHERE key_id IS NOT NULL",
-            &[],
-        )?;
+        let rows = self.query(KEY_IDS, &[])?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 

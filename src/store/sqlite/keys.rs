@@ -6,6 +6,16 @@ use crate::store::backend::{Keys, R, Rewrite};
 use crate::store::model::KeyUsage;
 use rusqlite::OptionalExtension;
 
+/// The key ids in use, the cookies' read from their index one id at a time (a skip scan,
+/// as PostgreSQL's `KEY_IDS`): a `DISTINCT` read every entry of the index before every
+/// write.
+const KEY_IDS: &str = "WITH RECURSIVE k(id) AS ( \
+       SELECT min(key_id) FROM cookies \
+       UNION ALL SELECT (SELECT min(key_id) FROM cookies WHERE key_id > k.id) FROM k \
+       WHERE k.id IS NOT NULL) \
+     SELECT id FROM k WHERE id IS NOT NULL \
+     UNION SELECT key_id FROM pending_logins WHERE key_id IS NOT NULL";
+
 impl Keys for Sqlite {
     fn has_values(&self, sealed: bool) -> R<bool> {
         let sql = if sealed {
@@ -21,13 +31,7 @@ impl Keys for Sqlite {
     }
 
     fn key_ids(&self) -> R<Vec<String>> {
-        let mut stmt = self
-            .conn()
-            .prepare(
-                "SELECT DISTINCT key_id FROM cookies WHERE key_id IS NOT NULL \
-                 UNION SELECT DISTINCT key_id FROM pending_logins WHERE key_id IS NOT NULL",
-            )
-            .map_err(|e| self.err(e))?;
+        let mut stmt = self.conn().prepare(KEY_IDS).map_err(|e| self.err(e))?;
         let rows = stmt.query_map([], |r| r.get(0)).map_err(|e| self.err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
@@ -121,5 +125,29 @@ impl Keys for Sqlite {
             )
             .optional()
             .map_err(|e| self.err(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The skip scan finds every key id, not only the least, and none for plain text.
+    #[test]
+    fn key_ids_are_every_distinct_id_in_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Sqlite::open(&dir.path().join("a.db")).unwrap();
+        db.conn()
+            .execute_batch(
+                "INSERT INTO accounts (id, unb, name, created_at, updated_at) VALUES (1, 'u', 'n', 0, 0);
+                 INSERT INTO cookies (account_id, name, value, domain, host_only, path, secure, http_only, key_id)
+                 VALUES (1, 'a', 'v', 'd', 0, '/', 0, 0, 'k2'), (1, 'b', 'v', 'd', 0, '/', 0, 0, NULL),
+                        (1, 'c', 'v', 'd', 0, '/', 0, 0, 'k1'), (1, 'd', 'v', 'd', 0, '/', 0, 0, 'k2'),
+                        (1, 'e', 'v', 'd', 0, '/', 0, 0, 'k3');",
+            )
+            .unwrap();
+        let mut ids = db.key_ids().unwrap();
+        ids.sort();
+        assert_eq!(ids, ["k1", "k2", "k3"]);
     }
 }
