@@ -124,8 +124,8 @@ pub(crate) trait Leases {
     /// Store refresh results, an answer for each in order. Each account's result is
     /// written whole or not at all, and only while `owner` holds its lease and the account
     /// is at the revision the refresh read (`Store::record_refresh`). A backend with round
-    /// trips to pay writes them all in one transaction; an error there undoes all of them,
-    /// and each is told.
+    /// trips to pay writes them all in one transaction, and when that fails, each again by
+    /// itself: one account whose write fails never costs the others theirs.
     fn record_refreshes(&self, batch: &[ToRecord<'_>]) -> Vec<R<Recorded>>;
 }
 

@@ -7,7 +7,7 @@ use crate::pg;
 use crate::support::{Env, closed_port};
 use qrlogin::sim::Scenario;
 use qrlogin::store::Status;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -461,4 +461,44 @@ fn doctor_shows_the_server_and_the_rights_a_user_lacks() {
         .stdout(predicates::str::contains("shop"));
     let e = fails_7(&env, &ro, &["delete", "shop", "--yes"]);
     assert!(e.contains("permission denied for table"), "{e}");
+}
+
+/// Results written together on PostgreSQL: one account whose write fails (here a trigger
+/// refuses it) fails alone, and the others beside it are stored.
+#[test]
+fn one_account_whose_write_fails_does_not_cost_the_others_theirs() {
+    let env = Env::with_sim(Scenario::default()).on_postgres();
+    seed(&env, 6);
+    let url = env.location().into_string().unwrap();
+    pg::cluster().sql(
+        &pg::db_name(&url),
+        "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN \
+           IF NEW.name = 'f00000' AND NEW.revision <> OLD.revision THEN \
+             RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql; \
+         CREATE TRIGGER refuse BEFORE UPDATE ON accounts FOR EACH ROW EXECUTE FUNCTION refuse();",
+    );
+    // All six renewals answer together, so their results reach the store as one group.
+    env.fault(
+        "/newlogin/silentHasLogin.do",
+        json!({"type": "delay", "ms": 500}),
+        Some(6),
+    );
+    let out = env
+        .cmd()
+        .args(["refresh", "--jitter", "0", "--concurrency", "16", "--json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("refused by the test"), "{stderr}");
+    assert!(!stderr.contains(&pg::cluster().password), "{stderr}");
+    let listed = env.list_json();
+    let stored = |name: &str| {
+        listed
+            .iter()
+            .any(|a| a["name"] == name && !a["last_refreshed"].is_null())
+    };
+    assert!(!stored("f00000"), "{listed:?}");
+    // f00001 was leased with f00000 (a batch is a quarter of `--concurrency`) and
+    // answered with it: the same group.
+    assert!(stored("f00001"), "{listed:?}");
 }

@@ -3,7 +3,6 @@
 
 use super::accounts::{Columns, account, account_columns, cookie_row};
 use super::{Param, Postgres};
-use crate::store::Undone;
 use crate::store::backend::{Leases, R, ToRecord};
 use crate::store::model::{Account, Claimed, CookieChanges, CookieRow, Recorded};
 use futures_util::future::OptionFuture;
@@ -138,14 +137,27 @@ impl Leases for Postgres {
         }
         match self.record_all(batch) {
             Ok(recorded) => recorded.into_iter().map(Ok).collect(),
+            // One account's write that fails (a constraint, a trigger) undid the whole
+            // group: each is written again by itself, so that only it fails, as it would
+            // on SQLite or alone. A lost connection fails each at once.
+            Err(_) if batch.len() > 1 => {
+                self.roll_back();
+                batch
+                    .iter()
+                    .map(|one| {
+                        let out = self.record_all(std::slice::from_ref(one));
+                        if out.is_err() {
+                            self.roll_back();
+                        }
+                        // `record_all` answers each of its results: one here. Were it
+                        // none, "not written" is the answer that claims nothing.
+                        out.map(|mut r| r.pop().unwrap_or(Recorded::LeaseLost))
+                    })
+                    .collect()
+            }
             Err(e) => {
-                let _ = self.block(self.client.batch_execute("ROLLBACK"));
-                let why = crate::store::error::with_causes(&e);
-                let undone = || Undone {
-                    store: self.shown.clone(),
-                    why: why.clone(),
-                };
-                batch.iter().map(|_| Err(undone().into())).collect()
+                self.roll_back();
+                vec![Err(e)]
             }
         }
     }
@@ -157,7 +169,7 @@ impl Postgres {
     /// written and the release of the others, with COMMIT. Statements for each account
     /// were most of the server's work in a fleet (a refresh is a few cookies), and the
     /// server's CPU is the fleet's. A statement that fails aborts the transaction, so the
-    /// COMMIT sent behind it rolls back; the caller's ROLLBACK makes sure.
+    /// COMMIT sent behind it rolls back; the caller's `roll_back` makes sure.
     fn record_all(&self, batch: &[ToRecord<'_>]) -> R<Vec<Recorded>> {
         let record = self.statement(RECORD_MANY)?;
         let release = self.statement(RELEASE_MANY)?;
@@ -225,6 +237,13 @@ impl Postgres {
                 })
                 .collect())
         })
+    }
+}
+
+impl Postgres {
+    /// End a transaction a failed statement left open, if it did.
+    fn roll_back(&self) {
+        let _ = self.block(self.client.batch_execute("ROLLBACK"));
     }
 }
 
