@@ -335,39 +335,48 @@ fn five_hundred_accounts_in_one_run() {
     assert_eq!(hits(&env, "/newlogin/silentHasLogin.do"), 500);
 }
 
-/// A refresh whose renewal answer is slow must not overwrite an import (or login) that
-/// saved the account meanwhile: the newer data stays, the refresh reports it skipped.
-#[test]
-fn a_refresh_never_overwrites_a_newer_import() {
-    let env = Env::with_sim(Scenario::default());
-    seed(&env, 1, true);
+/// `refresh --json` whose first `renewals` renewals answer 2.5 s late, with `meanwhile`
+/// run once all of them are under way; its report, once it succeeded.
+fn refresh_around(env: &Env, renewals: u32, meanwhile: impl FnOnce()) -> Vec<Value> {
     env.fault(
         "/newlogin/silentHasLogin.do",
         json!({"type": "delay", "ms": 2500}),
-        Some(1),
+        Some(renewals),
     );
+    // At `--concurrency 16` the first batch leases four accounts at once: they are
+    // renewed, and their results stored, together.
     let running = env
-        .spawn(&["refresh", "--jitter", "0", "--json"])
+        .spawn(&["refresh", "--jitter", "0", "--concurrency", "16", "--json"])
         .spawn()
         .unwrap();
-    // Wait until the refresh is inside its renewal call.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while hits(&env, "/newlogin/silentHasLogin.do") == 0 {
+    while hits(env, "/newlogin/silentHasLogin.do") < u64::from(renewals) {
         assert!(
             std::time::Instant::now() < deadline,
             "refresh never renewed"
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    env.cmd()
-        .args(["import", "acct-0", "--from", "-"])
-        .write_stdin("unb=2219000000001; cookie2=fromtheimport; sgcookie=imported")
-        .assert()
-        .success();
+    meanwhile();
     let out = running.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    let r: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A refresh whose renewal answer is slow must not overwrite an import (or login) that
+/// saved the account meanwhile: the newer data stays, the refresh reports it skipped.
+#[test]
+fn a_refresh_never_overwrites_a_newer_import() {
+    let env = Env::with_sim(Scenario::default());
+    seed(&env, 1, true);
+    let r = refresh_around(&env, 1, || {
+        env.cmd()
+            .args(["import", "acct-0", "--from", "-"])
+            .write_stdin("unb=2219000000001; cookie2=fromtheimport; sgcookie=imported")
+            .assert()
+            .success();
+    });
     assert_eq!(r[0]["skipped"], "superseded", "{r:?}");
     let cookies = env.export_json("acct-0");
     let value = |n: &str| {
@@ -395,33 +404,14 @@ fn a_superseded_result_among_others_leaves_them_stored() {
     let before: Vec<_> = (0..3)
         .map(|i| env.export_json(&format!("acct-{i}")))
         .collect();
-    // All three renewals answer together, after the import below.
-    env.fault(
-        "/newlogin/silentHasLogin.do",
-        json!({"type": "delay", "ms": 2500}),
-        Some(3),
-    );
-    let running = env
-        .spawn(&["refresh", "--jitter", "0", "--json"])
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while hits(&env, "/newlogin/silentHasLogin.do") < 3 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "refresh never renewed"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    env.cmd()
-        .args(["import", "acct-1", "--from", "-"])
-        .write_stdin("unb=2219000000002; cookie2=fromtheimport")
-        .assert()
-        .success();
-    let out = running.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    let r: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    // All three renewals answer together, after the import.
+    let r = refresh_around(&env, 3, || {
+        env.cmd()
+            .args(["import", "acct-1", "--from", "-"])
+            .write_stdin("unb=2219000000002; cookie2=fromtheimport")
+            .assert()
+            .success();
+    });
     let of = |name: &str| r.iter().find(|x| x["name"] == name).unwrap().clone();
     assert_eq!(of("acct-1")["skipped"], "superseded", "{r:?}");
     let imported = env.export_json("acct-1");
