@@ -75,8 +75,10 @@ fn start() -> Cluster {
     let bin = bin_dir();
     let root = std::env::temp_dir().join(format!("qrlogin-pg-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).unwrap();
-    // The server's user (nobody, as root) must own its directories.
+    // Made by the server's user (nobody, as root), which owns its directories and must be
+    // able to remove this one at the end: in /tmp (sticky) only a directory's owner can.
+    let made = command(Path::new("mkdir")).arg(&root).status().unwrap();
+    assert!(made.success(), "could not make {}", root.display());
     std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o777)).unwrap();
     let password = format!("pw-{}", std::process::id());
     let pwfile = root.join("pw");
