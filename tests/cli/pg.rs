@@ -189,6 +189,16 @@ impl Cluster {
     }
 
     /// One of the cluster's client programs, connected as the superuser.
+    /// Run `sql` in `db` in the background (a transaction holding locks, say).
+    pub fn hold(&self, db: &str, sql: &str) -> std::process::Child {
+        self.client("psql")
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db, "-c", sql])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
     fn client(&self, program: &str) -> Command {
         let mut c = Command::new(self.bin.join(program));
         c.args([

@@ -502,3 +502,72 @@ fn one_account_whose_write_fails_does_not_cost_the_others_theirs() {
     // answered with it: the same group.
     assert!(stored("f00001"), "{listed:?}");
 }
+
+/// A group of results never waits long on a row another writer holds: it gives up its
+/// locks, and its accounts are written one by one, so the others are stored while that
+/// one waits. Holding several rows while waiting, it could close a deadlock with an import
+/// and get the import aborted.
+#[test]
+fn a_group_does_not_wait_on_a_row_another_writer_holds() {
+    let env = Env::with_sim(Scenario::default()).on_postgres();
+    seed(&env, 6);
+    let url = env.location().into_string().unwrap();
+    let db = pg::db_name(&url);
+    let sql = |q: &str| pg::cluster().sql(&db, q).trim().to_owned();
+    let stored = || {
+        sql("SELECT string_agg(name, ',' ORDER BY name) FROM accounts \
+             WHERE last_refreshed IS NOT NULL")
+    };
+    env.fault(
+        "/newlogin/silentHasLogin.do",
+        json!({"type": "delay", "ms": 2500}),
+        Some(6),
+    );
+    let running = env
+        .spawn(&["refresh", "--jitter", "0", "--concurrency", "16", "--json"])
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while env.state()["hits"]["/newlogin/silentHasLogin.do"].as_u64() < Some(6) {
+        assert!(started.elapsed() < Duration::from_secs(10), "never renewed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // All six are leased and renewing: another writer now holds f00000's row for 6 s.
+    let mut holder = pg::cluster().hold(
+        &db,
+        "BEGIN; SELECT 1 FROM accounts WHERE name = 'f00000' FOR UPDATE; \
+         SELECT pg_sleep(6); COMMIT;",
+    );
+    while sql(
+        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(6)%' \
+               AND wait_event = 'PgSleep'",
+    ) != "1"
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        stored(),
+        "",
+        "stored before the row was held: too slow a machine"
+    );
+    // The five others are stored while f00000's row is still held.
+    loop {
+        let seen = stored();
+        if seen == "f00001,f00002,f00003,f00004,f00005" {
+            break;
+        }
+        assert!(
+            holder.try_wait().unwrap().is_none(),
+            "the others waited on f00000's row: {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = running.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    holder.wait().unwrap();
+    assert_eq!(stored(), "f00000,f00001,f00002,f00003,f00004,f00005");
+}

@@ -3,6 +3,7 @@
 
 use super::accounts::{Columns, account, account_columns, cookie_row};
 use super::{Param, Postgres};
+use crate::store::StoreError;
 use crate::store::backend::{Leases, R, ToRecord};
 use crate::store::model::{Account, Claimed, CookieChanges, CookieRow, Recorded};
 use futures_util::future::OptionFuture;
@@ -132,36 +133,55 @@ impl Leases for Postgres {
     }
 
     fn record_refreshes(&self, batch: &[ToRecord<'_>]) -> Vec<R<Recorded>> {
-        if batch.is_empty() {
-            return Vec::new();
-        }
-        match self.record_all(batch) {
-            Ok(recorded) => recorded.into_iter().map(Ok).collect(),
-            // One account's write that fails (a constraint, a trigger) undid the whole
-            // group: each is written again by itself, so that only it fails, as it would
-            // on SQLite or alone. A lost connection fails each at once.
-            Err(_) if batch.len() > 1 => {
-                self.roll_back();
-                batch
-                    .iter()
-                    .map(|one| {
-                        let out = self.record_all(std::slice::from_ref(one));
-                        if out.is_err() {
-                            self.roll_back();
-                        }
-                        // `record_all` answers each of its results: one here. Were it
-                        // none, "not written" is the answer that claims nothing.
-                        out.map(|mut r| r.pop().unwrap_or(Recorded::LeaseLost))
-                    })
-                    .collect()
+        if batch.len() > 1 {
+            if let Written::Done(recorded) = self.record_all(batch, BEGIN_BRIEFLY) {
+                return recorded.into_iter().map(Ok).collect();
             }
-            Err(e) => {
-                self.roll_back();
-                vec![Err(e)]
-            }
+            self.roll_back();
         }
+        // One by one: one account's write that fails (a constraint, a trigger) or waits
+        // on a row another writer holds no longer holds up the others, as on SQLite or
+        // alone. First each waiting briefly for its row, then those that could not,
+        // waiting as long as it takes. A lost connection fails each at once.
+        let one = |one: &ToRecord<'_>, begin: &str| -> Option<R<Recorded>> {
+            let out = self.record_all(std::slice::from_ref(one), begin);
+            if !matches!(out, Written::Done(_)) {
+                self.roll_back();
+            }
+            match out {
+                // `record_all` answers each of its results: one here. Were it none, "not
+                // written" is the answer that claims nothing.
+                Written::Done(mut r) => Some(Ok(r.pop().unwrap_or(Recorded::LeaseLost))),
+                Written::LockBusy(_) if begin == BEGIN_BRIEFLY => None,
+                Written::LockBusy(e) | Written::Failed(e) => Some(Err(e)),
+            }
+        };
+        let first: Vec<Option<R<Recorded>>> = batch.iter().map(|r| one(r, BEGIN_BRIEFLY)).collect();
+        first
+            .into_iter()
+            .zip(batch)
+            .map(|(answer, r)| match answer {
+                Some(answer) => answer,
+                None => one(r, "BEGIN").unwrap_or_else(|| Ok(Recorded::LeaseLost)),
+            })
+            .collect()
     }
 }
+
+/// How a transaction of results ended.
+enum Written {
+    Done(Vec<Recorded>),
+    /// It waited for a row lock longer than its `lock_timeout`.
+    LockBusy(StoreError),
+    Failed(StoreError),
+}
+
+/// A transaction of results that waits at most this long for a row lock, then fails (and
+/// its results are written one by one, or later). Locking several rows, a group could
+/// otherwise close a deadlock with another writer of several accounts (an import, a
+/// copy), and the one PostgreSQL aborts (after `deadlock_timeout`, 1 s by default) could
+/// be that other writer; and one account another writer holds would hold up the rest.
+const BEGIN_BRIEFLY: &str = "BEGIN; SET LOCAL lock_timeout = '100ms'";
 
 impl Postgres {
     /// `record_refreshes` in one transaction of two round trips, whatever the number of
@@ -170,18 +190,24 @@ impl Postgres {
     /// were most of the server's work in a fleet (a refresh is a few cookies), and the
     /// server's CPU is the fleet's. A statement that fails aborts the transaction, so the
     /// COMMIT sent behind it rolls back; the caller's `roll_back` makes sure.
-    fn record_all(&self, batch: &[ToRecord<'_>]) -> R<Vec<Recorded>> {
-        let record = self.statement(RECORD_MANY)?;
-        let release = self.statement(RELEASE_MANY)?;
-        let (delete, upsert) = (
-            self.statement(DELETE_SOME_COOKIES)?,
-            self.statement(UPSERT_COOKIES)?,
-        );
+    fn record_all(&self, batch: &[ToRecord<'_>], begin: &str) -> Written {
+        let prepared = (|| {
+            Ok::<_, StoreError>((
+                self.statement(RECORD_MANY)?,
+                self.statement(RELEASE_MANY)?,
+                self.statement(DELETE_SOME_COOKIES)?,
+                self.statement(UPSERT_COOKIES)?,
+            ))
+        })();
+        let (record, release, delete, upsert) = match prepared {
+            Ok(statements) => statements,
+            Err(e) => return Written::Failed(e),
+        };
         let rows = Results::of(batch);
         let c = &self.client;
-        self.block(async {
+        let out: Result<Vec<Recorded>, tokio_postgres::Error> = futures_executor::block_on(async {
             let (begun, written) = futures_util::future::join(
-                c.batch_execute("BEGIN"),
+                c.batch_execute(begin),
                 c.query(&record, &rows.params()),
             )
             .await;
@@ -236,7 +262,14 @@ impl Postgres {
                     }
                 })
                 .collect())
-        })
+        });
+        match out {
+            Ok(recorded) => Written::Done(recorded),
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
+                Written::LockBusy(self.err(e))
+            }
+            Err(e) => Written::Failed(self.err(e)),
+        }
     }
 }
 
