@@ -121,16 +121,16 @@ fn machine_ticks() -> (u64, u64) {
     (total - idle, total)
 }
 
-/// User and system ticks of a process and its reaped children, from `/proc/PID/stat`, with
-/// its command name.
-fn process_ticks(stat: &str) -> Option<(String, u64)> {
+/// User and system ticks of a process (and, `with_children`, of its reaped children),
+/// from `/proc/PID/stat`, with its command name.
+fn process_ticks(stat: &str, with_children: bool) -> Option<(String, u64)> {
     let open = stat.find('(')?;
     let close = stat.rfind(')')?;
     let comm = stat[open + 1..close].to_owned();
     // After the name: state is field 3; utime, stime, cutime, cstime are fields 14-17.
     let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
     let ticks = fields
-        .get(11..15)?
+        .get(11..if with_children { 15 } else { 13 })?
         .iter()
         .map(|f| f.parse::<i64>().unwrap_or(0).max(0) as u64)
         .sum();
@@ -144,7 +144,7 @@ fn postgres_ticks() -> u64 {
     };
     dir.flatten()
         .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
-        .filter_map(|s| process_ticks(&s))
+        .filter_map(|s| process_ticks(&s, true))
         .filter(|(comm, _)| comm == "postgres")
         .map(|(_, t)| t)
         .sum()
@@ -153,13 +153,7 @@ fn postgres_ticks() -> u64 {
 /// The benchmark's own ticks, without its children's: the clients are its children.
 fn own_ticks() -> u64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rfind(')')
-        .map(|close| stat[close + 2..].split_whitespace().collect())
-        .unwrap_or_default();
-    fields
-        .get(11..13)
-        .map_or(0, |f| f.iter().filter_map(|t| t.parse::<u64>().ok()).sum())
+    process_ticks(&stat, false).map_or(0, |(_, t)| t)
 }
 
 fn clock_ticks_per_second() -> f64 {

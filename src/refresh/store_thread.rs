@@ -139,7 +139,6 @@ impl Group {
             .map(|r| (&r.account, r.owner.as_str(), &r.rec))
             .collect();
         let outs = store.record_refreshes(&batch);
-        drop(batch);
         for (r, out) in results.into_iter().zip(outs) {
             let Recording {
                 account,
@@ -250,10 +249,9 @@ mod tests {
             None,
             Status::Unknown,
         );
-        let (a, _) = store.save(&new, 0).unwrap();
+        let (mut a, _) = store.save(&new, 0).unwrap();
         let thread = StoreThread::start(store).unwrap();
         let other = Store::open(&at).unwrap();
-        let mut a = a;
         for round in 0..3 {
             let owner = format!("{round}-x@here");
             let o = owner.clone();

@@ -137,32 +137,20 @@ impl Leases for Postgres {
             if let Written::Done(recorded) = self.record_all(batch, BEGIN_BRIEFLY) {
                 return recorded.into_iter().map(Ok).collect();
             }
-            self.roll_back();
         }
         // One by one: one account's write that fails (a constraint, a trigger) or waits
         // on a row another writer holds no longer holds up the others, as on SQLite or
         // alone. First each waiting briefly for its row, then those that could not,
         // waiting as long as it takes. A lost connection fails each at once.
-        let one = |one: &ToRecord<'_>, begin: &str| -> Option<R<Recorded>> {
-            let out = self.record_all(std::slice::from_ref(one), begin);
-            if !matches!(out, Written::Done(_)) {
-                self.roll_back();
-            }
-            match out {
-                // `record_all` answers each of its results: one here. Were it none, "not
-                // written" is the answer that claims nothing.
-                Written::Done(mut r) => Some(Ok(r.pop().unwrap_or(Recorded::LeaseLost))),
-                Written::LockBusy(_) if begin == BEGIN_BRIEFLY => None,
-                Written::LockBusy(e) | Written::Failed(e) => Some(Err(e)),
-            }
-        };
-        let first: Vec<Option<R<Recorded>>> = batch.iter().map(|r| one(r, BEGIN_BRIEFLY)).collect();
+        let alone =
+            |one: &ToRecord<'_>, begin: &str| self.record_all(std::slice::from_ref(one), begin);
+        let first: Vec<Written> = batch.iter().map(|one| alone(one, BEGIN_BRIEFLY)).collect();
         first
             .into_iter()
             .zip(batch)
-            .map(|(answer, r)| match answer {
-                Some(answer) => answer,
-                None => one(r, "BEGIN").unwrap_or_else(|| Ok(Recorded::LeaseLost)),
+            .map(|(out, one)| match out {
+                Written::LockBusy(_) => alone(one, "BEGIN").answer(),
+                out => out.answer(),
             })
             .collect()
     }
@@ -174,6 +162,18 @@ enum Written {
     /// It waited for a row lock longer than its `lock_timeout`.
     LockBusy(StoreError),
     Failed(StoreError),
+}
+
+impl Written {
+    /// The answer of a transaction of one result.
+    fn answer(self) -> R<Recorded> {
+        match self {
+            // `record_all` answers each of its results: one here. Were it none, "not
+            // written" is the answer that claims nothing.
+            Written::Done(mut r) => Ok(r.pop().unwrap_or(Recorded::LeaseLost)),
+            Written::LockBusy(e) | Written::Failed(e) => Err(e),
+        }
+    }
 }
 
 /// A transaction of results that waits at most this long for a row lock, then fails (and
@@ -189,7 +189,7 @@ impl Postgres {
     /// written and the release of the others, with COMMIT. Statements for each account
     /// were most of the server's work in a fleet (a refresh is a few cookies), and the
     /// server's CPU is the fleet's. A statement that fails aborts the transaction, so the
-    /// COMMIT sent behind it rolls back; the caller's `roll_back` makes sure.
+    /// COMMIT sent behind it rolls back; `roll_back` makes sure.
     fn record_all(&self, batch: &[ToRecord<'_>], begin: &str) -> Written {
         let prepared = (|| {
             Ok::<_, StoreError>((
@@ -263,6 +263,9 @@ impl Postgres {
                 })
                 .collect())
         });
+        if out.is_err() {
+            self.roll_back();
+        }
         match out {
             Ok(recorded) => Written::Done(recorded),
             Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
@@ -270,13 +273,6 @@ impl Postgres {
             }
             Err(e) => Written::Failed(self.err(e)),
         }
-    }
-}
-
-impl Postgres {
-    /// End a transaction a failed statement left open, if it did.
-    fn roll_back(&self) {
-        let _ = self.block(self.client.batch_execute("ROLLBACK"));
     }
 }
 
@@ -297,16 +293,15 @@ struct Results<'a> {
 
 impl<'a> Results<'a> {
     fn of(batch: &[ToRecord<'a>]) -> Results<'a> {
-        let col = |f: &dyn Fn(&ToRecord<'a>) -> i64| batch.iter().map(f).collect::<Vec<_>>();
         Results {
-            ids: col(&|r| r.id),
+            ids: batch.iter().map(|r| r.id).collect(),
             owners: batch.iter().map(|r| r.owner).collect(),
             statuses: batch.iter().map(|r| r.rec.status.as_str()).collect(),
-            checked: col(&|r| r.rec.checked_at),
+            checked: batch.iter().map(|r| r.rec.checked_at).collect(),
             refreshed: batch.iter().map(|r| r.rec.refreshed).collect(),
-            failures: col(&|r| r.rec.consecutive_failures),
+            failures: batch.iter().map(|r| r.rec.consecutive_failures).collect(),
             next_attempt: batch.iter().map(|r| r.rec.next_attempt_at).collect(),
-            revisions: col(&|r| r.revision),
+            revisions: batch.iter().map(|r| r.revision).collect(),
             refused: batch.iter().map(|r| r.rec.long_login_refused).collect(),
             renewed: batch.iter().map(|r| r.cookies.is_some()).collect(),
             until: batch

@@ -118,12 +118,17 @@ impl Postgres {
                 Ok(out)
             }
             Err(e) => {
-                // The error that counts is `f`'s; a failed rollback ends the session
-                // anyway, and the server rolls back with it.
-                let _ = self.block(self.client.batch_execute("ROLLBACK"));
+                self.roll_back();
                 Err(e)
             }
         }
+    }
+
+    /// End a transaction that failed, if the failure left it open. The error that counts
+    /// is the one that failed it: a failed rollback ends the session anyway, and the
+    /// server rolls back with it.
+    fn roll_back(&self) {
+        let _ = self.block(self.client.batch_execute("ROLLBACK"));
     }
 
     fn migrate(&self) -> R<()> {
