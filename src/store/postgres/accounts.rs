@@ -186,7 +186,7 @@ impl Postgres {
         stmt: &tokio_postgres::Statement,
         each: &mut dyn FnMut(&Row) -> R<()>,
     ) -> R<()> {
-        futures_executor::block_on(async {
+        self.wait(async {
             use futures_util::TryStreamExt;
             let rows = self
                 .client
@@ -198,7 +198,7 @@ impl Postgres {
                 each(&r)?;
             }
             Ok(())
-        })
+        })?
     }
 
     /// One value per account, by `sql` (a query over every account): sized by a count,

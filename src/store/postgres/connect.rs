@@ -5,6 +5,7 @@
 //! tokio-postgres knows only disable/prefer/require, so the TLS parameters are taken out
 //! of the URL here and applied with rustls.
 
+use super::driver::Driver;
 use crate::store::StoreError;
 use crate::store::location::PgUrl;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -24,9 +25,9 @@ enum Mode {
     Verify,
 }
 
-/// Connect, and whether the session is encrypted. The connection task runs on a thread of
-/// its own until the client is dropped.
-pub(super) fn connect(url: &PgUrl) -> Result<(Client, bool), StoreError> {
+/// Connect: the client, whether the session is encrypted, and the driver its connection
+/// task runs on (see `driver`).
+pub(super) fn connect(url: &PgUrl) -> Result<(Client, bool, Driver), StoreError> {
     let shown = url.redacted();
     let unreachable = |why: String| StoreError::Unreachable {
         url: shown.clone(),
@@ -47,41 +48,24 @@ pub(super) fn connect(url: &PgUrl) -> Result<(Client, bool), StoreError> {
         Mode::Require | Mode::Verify => SslMode::Require,
     });
     let tls = tls_config(mode, root.as_deref()).map_err(&unreachable)?;
-    let (sent, received) = std::sync::mpsc::channel();
-    std::thread::Builder::new()
-        .name("qrlogin-postgres".into())
-        .spawn(move || {
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    let _ = sent.send(Err(format!("cannot start its connection thread: {e}")));
-                    return;
-                }
-            };
-            rt.block_on(async move {
-                let connector = tokio_postgres_rustls::MakeRustlsConnect::new(tls);
-                match config.connect(connector).await {
-                    Ok((client, connection)) => {
-                        let encrypted = mode != Mode::Disable && is_encrypted(&client).await;
-                        let _ = sent.send(Ok((client, encrypted)));
-                        // Runs until the client is dropped (or the server goes away, which
-                        // the next query reports).
-                        let _ = connection.await;
-                    }
-                    Err(e) => {
-                        let _ = sent.send(Err(super::describe(&e)));
-                    }
-                }
-            });
-        })
-        .map_err(|e| unreachable(format!("cannot start its connection thread: {e}")))?;
-    received
-        .recv()
-        .map_err(|_| unreachable("its connection thread ended".into()))?
-        .map_err(unreachable)
+    let driver =
+        Driver::new().map_err(|e| unreachable(format!("cannot start its connection: {e}")))?;
+    let connector = tokio_postgres_rustls::MakeRustlsConnect::new(tls);
+    let cannot_wait = || unreachable("cannot wait for the server on a one-thread runtime".into());
+    let (client, connection) = driver
+        .block_on(config.connect(connector))
+        .ok_or_else(cannot_wait)?
+        .map_err(|e| unreachable(super::describe(&e)))?;
+    // Runs until the client is dropped (or the server goes away, which the next query
+    // reports), whenever a caller waits on the driver.
+    driver.spawn(async move {
+        let _ = connection.await;
+    });
+    let encrypted = mode != Mode::Disable
+        && driver
+            .block_on(is_encrypted(&client))
+            .ok_or_else(cannot_wait)?;
+    Ok((client, encrypted, driver))
 }
 
 /// Whether the server sees this session as encrypted.

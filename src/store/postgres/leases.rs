@@ -205,7 +205,7 @@ impl Postgres {
         };
         let rows = Results::of(batch);
         let c = &self.client;
-        let out: Result<Vec<Recorded>, tokio_postgres::Error> = futures_executor::block_on(async {
+        let out = self.wait(async {
             let (begun, written) = futures_util::future::join(
                 c.batch_execute(begin),
                 c.query(&record, &rows.params()),
@@ -261,8 +261,12 @@ impl Postgres {
                         Recorded::LeaseLost
                     }
                 })
-                .collect())
+                .collect::<Vec<_>>())
         });
+        let out: Result<Vec<Recorded>, tokio_postgres::Error> = match out {
+            Ok(out) => out,
+            Err(e) => return Written::Failed(e),
+        };
         if out.is_err() {
             self.roll_back();
         }

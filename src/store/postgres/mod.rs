@@ -1,10 +1,9 @@
 //! The PostgreSQL backend: one database that any number of qrlogin processes on any
 //! number of hosts share.
 //!
-//! One connection per process, through tokio-postgres. Its connection task runs on a
-//! thread of its own (a one-thread runtime), so the store's methods can stay synchronous,
-//! as on SQLite, and block on a query from any thread, inside or outside the commands'
-//! runtime. Every change to one account is one transaction; leases are conditional
+//! One connection per process, through tokio-postgres. The store's methods stay
+//! synchronous, as on SQLite: each blocks on its queries, and the thread that waits drives
+//! the connection meanwhile (`driver`). Every change to one account is one transaction; leases are conditional
 //! updates that take row locks, never table locks, so hosts never queue behind each other.
 //! The schema is versioned in `qrlogin_meta` and migrated under an advisory lock (one
 //! process migrates, the others wait and find nothing to do). The URL's password never
@@ -12,6 +11,7 @@
 
 mod accounts;
 mod connect;
+mod driver;
 mod keys;
 mod leases;
 mod migrations;
@@ -37,7 +37,9 @@ pub struct Probe {
 }
 
 pub(crate) struct Postgres {
+    /// Declared before `driver`, so it is dropped first.
     client: Client,
+    driver: driver::Driver,
     /// The URL with its password replaced, for messages.
     shown: String,
     tls: bool,
@@ -49,9 +51,10 @@ type Param<'a> = &'a (dyn ToSql + Sync);
 
 impl Postgres {
     pub fn open(url: &PgUrl) -> Result<Postgres, StoreError> {
-        let (client, tls) = connect::connect(url)?;
+        let (client, tls, driver) = connect::connect(url)?;
         let db = Postgres {
             client,
+            driver,
             shown: url.redacted(),
             tls,
             statements: Mutex::new(HashMap::new()),
@@ -67,13 +70,21 @@ impl Postgres {
         }
     }
 
-    /// Wait for one request to the server. The connection is driven on its own thread,
-    /// so this never needs (or blocks) the caller's runtime.
+    /// Wait for requests to the server, driving the connection meanwhile.
     fn block<T>(
         &self,
         fut: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
     ) -> R<T> {
-        futures_executor::block_on(fut).map_err(|e| self.err(e))
+        self.wait(fut)?.map_err(|e| self.err(e))
+    }
+
+    /// Wait for `fut` on this thread, which drives the connection meanwhile (`driver`).
+    fn wait<T>(&self, fut: impl std::future::Future<Output = T>) -> R<T> {
+        self.driver.block_on(fut).ok_or_else(|| StoreError::Postgres {
+            url: self.shown.clone(),
+            why: "a store call on the refresh's runtime thread, which cannot wait (a bug in qrlogin)"
+                .into(),
+        })
     }
 
     fn statement(&self, sql: &'static str) -> R<Statement> {
