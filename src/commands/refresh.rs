@@ -44,12 +44,24 @@ pub fn run(globals: &Globals, cfg: &RefreshConfig, printer: &Printer) -> anyhow:
     let hook = cfg.on_change.clone();
     let hook_printer = printer.clone();
     let hook_timeout = cfg.on_change_timeout;
-    let on_change: Arc<dyn Fn(&Report) + Send + Sync> = Arc::new(move |r: &Report| {
-        if let Some(cmd) = &hook {
-            run_hook(cmd, r, hook_timeout, &hook_printer);
-        }
+    let on_change: refresh::OnChange = Arc::new(move |r: &Report| {
+        let Some(cmd) = hook.clone() else {
+            return Box::pin(std::future::ready(()));
+        };
+        let (r, printer) = (r.clone(), hook_printer.clone());
+        // On a blocking thread: the hook may take up to its timeout, and the runtime's one
+        // thread carries every other account meanwhile.
+        let hook = tokio::task::spawn_blocking({
+            let printer = printer.clone();
+            move || run_hook(&cmd, &r, hook_timeout, &printer)
+        });
+        Box::pin(async move {
+            if let Err(e) = hook.await {
+                printer.warn(&format!("--on-change command could not run: {e}"));
+            }
+        })
     });
-    let rt = super::runtime()?;
+    let rt = super::runtime_one_thread()?;
     let trace = cfg.trace.as_ref().map(|_| crate::passport::Trace::new());
     let opts = refresh::Options {
         trace: trace.clone(),
@@ -67,24 +79,39 @@ pub fn run(globals: &Globals, cfg: &RefreshConfig, printer: &Printer) -> anyhow:
         None => None,
     };
     let mut unwritten: Option<serde_json::Error> = None;
-    let ran = rt.block_on(refresh::run(
-        store,
-        accounts,
-        globals.endpoints.clone(),
-        globals.user_agent.clone(),
-        opts,
-        on_change,
-        &mut |r: Report| {
-            tally.add(&r);
-            print_line(&r, printer);
-            if let Some(seq) = seq.as_mut()
-                && unwritten.is_none()
-                && let Err(e) = seq.serialize_element(&report_json(&r))
-            {
-                unwritten = Some(e);
+    let (sent, mut reports) = tokio::sync::mpsc::channel(REPORTS_QUEUED);
+    let mut print = |r: Report| {
+        tally.add(&r);
+        print_line(&r, printer);
+        if let Some(seq) = seq.as_mut()
+            && unwritten.is_none()
+            && let Err(e) = seq.serialize_element(&report_json(&r))
+        {
+            unwritten = Some(e);
+        }
+    };
+    let (endpoints, ua) = (globals.endpoints.clone(), globals.user_agent.clone());
+    let ran = std::thread::scope(|s| {
+        let run = std::thread::Builder::new()
+            .name("qrlogin-refresh".into())
+            .spawn_scoped(s, move || {
+                rt.block_on(refresh::run(
+                    store, accounts, endpoints, ua, opts, on_change, sent,
+                ))
+            })?;
+        // Printed here, where a slow reader of stdout or stderr holds back only new
+        // accounts. Woken once per batch, not once per account: after printing what has
+        // come, wait a little for more.
+        while let Some(r) = reports.blocking_recv() {
+            print(r);
+            while let Ok(r) = reports.try_recv() {
+                print(r);
             }
-        },
-    ));
+            std::thread::sleep(PRINT_PAUSE);
+        }
+        run.join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the refresh thread panicked")))
+    });
     if let Some(seq) = seq {
         seq.end()?;
     }
@@ -102,6 +129,12 @@ pub fn run(globals: &Globals, cfg: &RefreshConfig, printer: &Printer) -> anyhow:
     }
     Ok(tally.code())
 }
+
+/// Reports the refresh may finish ahead of the printing: beyond these it waits to start
+/// new accounts (about 200 bytes each).
+const REPORTS_QUEUED: usize = 1024;
+/// How long the printing lets reports gather before it looks again.
+const PRINT_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// An account's lines on stderr: the long-login refusal once, and what happened to it.
 fn print_line(r: &Report, printer: &Printer) {
@@ -204,36 +237,36 @@ fn report_json(r: &Report) -> ReportJson<'_> {
 
 /// `sh -c CMD` with the transition in its environment; its output goes to our stderr so
 /// stdout stays the `--json` report. A command still running after `timeout` is killed
-/// (its whole process group), so a hanging hook cannot stall the refresh.
+/// (its whole process group), so a hanging hook cannot hold its account for long. Blocks:
+/// run on a blocking thread.
 fn run_hook(cmd: &str, r: &Report, timeout: std::time::Duration, printer: &Printer) {
     use std::os::unix::process::CommandExt;
-    let outcome =
-        tokio::task::block_in_place(|| -> std::io::Result<Option<std::process::ExitStatus>> {
-            let mut child = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(cmd)
-                .env("QRLOGIN_ACCOUNT", &r.name)
-                .env("QRLOGIN_UNB", &r.unb)
-                .env("QRLOGIN_OLD_STATUS", r.old.as_str())
-                .env("QRLOGIN_NEW_STATUS", r.new.as_str())
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::from(std::io::stderr()))
-                .process_group(0)
-                .spawn()?;
-            let deadline = std::time::Instant::now() + timeout;
-            loop {
-                if let Some(status) = child.try_wait()? {
-                    return Ok(Some(status));
-                }
-                if std::time::Instant::now() >= deadline {
-                    // SAFETY: kill(2) on the process group this child leads.
-                    unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-                    let _ = child.wait();
-                    return Ok(None);
-                }
-                std::thread::sleep(std::time::Duration::from_millis(20));
+    let outcome = (|| -> std::io::Result<Option<std::process::ExitStatus>> {
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .env("QRLOGIN_ACCOUNT", &r.name)
+            .env("QRLOGIN_UNB", &r.unb)
+            .env("QRLOGIN_OLD_STATUS", r.old.as_str())
+            .env("QRLOGIN_NEW_STATUS", r.new.as_str())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::from(std::io::stderr()))
+            .process_group(0)
+            .spawn()?;
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok(Some(status));
             }
-        });
+            if std::time::Instant::now() >= deadline {
+                // SAFETY: kill(2) on the process group this child leads.
+                unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+                let _ = child.wait();
+                return Ok(None);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    })();
     let who = crate::escape::for_terminal(&r.name);
     match outcome {
         Ok(Some(s)) if s.success() => {}

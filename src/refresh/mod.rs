@@ -17,6 +17,8 @@ use crate::passport::{self, MtopOutcome, PassportClient, PassportError, SilentMo
 use crate::redacted::Proxy;
 use crate::store::{Account, Planned, Recorded, RefreshRecord, Status, Store};
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use store_thread::StoreThread;
@@ -153,9 +155,15 @@ pub async fn check(client: &PassportClient, a: &Account, now_ms: i64) -> Check {
     }
 }
 
+/// What a status transition sets off once stored (`--on-change`); its account's report
+/// waits for it.
+pub type OnChange = Arc<dyn Fn(&Report) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
 /// Run the refresh over `accounts` (already selected; each is read whole once leased)
-/// and hand `report` one report per account, in the order given, as soon as it and those
-/// before it are done (an account deleted before this run read it has none). At most
+/// and send `reports` one report per account, in the order given, as soon as it and those
+/// before it are done (an account deleted before this run read it has none). The reader
+/// is another thread: printing may block (a full pipe), and this runtime's one thread
+/// must keep reading answers meanwhile. A full channel holds back new accounts only. At most
 /// `concurrency` accounts are in flight at once and no report is kept, so memory stays
 /// flat however many there are. `on_change` is called for every status transition
 /// after it is stored.
@@ -165,8 +173,8 @@ pub async fn run(
     endpoints: Endpoints,
     default_ua: String,
     opts: Options,
-    on_change: Arc<dyn Fn(&Report) + Send + Sync>,
-    report: &mut dyn FnMut(Report),
+    on_change: OnChange,
+    reports: tokio::sync::mpsc::Sender<Report>,
 ) -> anyhow::Result<()> {
     // `<pid>-<random>@<host>`: which process holds a lease, and where.
     let owner = format!(
@@ -175,27 +183,29 @@ pub async fn run(
         crate::ids::random_hex(8),
         opts.host
     );
+    // From here on the store is reached through its thread only: on PostgreSQL this
+    // runtime's thread cannot wait for the server.
+    let store = Arc::new(StoreThread::start(store)?);
     // One shared connection pool per (proxy): accounts share TLS set-up and connections.
     let mut pools: HashMap<Option<String>, reqwest::Client> = HashMap::new();
     for a in &accounts {
         if !pools.contains_key(&a.proxy) {
-            let proxy = a
-                .proxy
-                .as_deref()
-                .map(Proxy::parse)
-                .transpose()
-                .map_err(|e| {
+            let proxy = match a.proxy.as_deref().map(Proxy::parse).transpose() {
+                Ok(proxy) => proxy,
+                Err(e) => {
                     // The listing has no names: read this one's for the message.
-                    let name = match store.brief_by_id(a.id) {
+                    let id = a.id;
+                    let name = match with_store(&store, move |s| s.brief_by_id(id)).await {
                         Ok(Some(a)) => a.name,
-                        _ => format!("#{}", a.id),
+                        _ => format!("#{id}"),
                     };
-                    anyhow::anyhow!(
+                    anyhow::bail!(
                         "account {}: its stored proxy {} is unusable: {e}",
                         crate::escape::for_terminal(&name),
                         crate::redacted::redact_url(a.proxy.as_deref().unwrap_or_default())
                     )
-                })?;
+                }
+            };
             let http = passport::shared_http(
                 &endpoints,
                 proxy.as_ref(),
@@ -205,7 +215,6 @@ pub async fn run(
             pools.insert(a.proxy.clone(), http);
         }
     }
-    let store = Arc::new(StoreThread::start(store)?);
     let lease_secs = lease_secs(&opts);
     // Before this run leases anything, it registers as under way and notes the other
     // runs under way: what they check is theirs this round, even what they checked
@@ -228,7 +237,7 @@ pub async fn run(
         on_change,
         under_way,
     });
-    let result = schedule::work_through(accounts, shared, report).await;
+    let result = schedule::work_through(accounts, shared, reports).await;
     heartbeat.abort();
     // Awaited, not left to a destructor: a registration left behind would make the next
     // run, if it starts within `lease_secs`, leave this run's accounts alone.

@@ -35,7 +35,7 @@ pub(super) struct Shared {
     /// This run's lease owner.
     pub owner: String,
     pub opts: Options,
-    pub on_change: Arc<dyn Fn(&Report) + Send + Sync>,
+    pub on_change: super::OnChange,
     /// The runs under way when this one started (see `checked_this_round`).
     pub under_way: HashSet<String>,
 }
@@ -56,11 +56,11 @@ enum Found {
     Held(Account, Option<String>),
 }
 
-/// Refresh `accounts` and hand each report to `report` in the order given.
+/// Refresh `accounts` and send each report to `reports` in the order given.
 pub(super) async fn work_through(
     accounts: Vec<Planned>,
     sh: Arc<Shared>,
-    report: &mut dyn FnMut(Report),
+    reports: tokio::sync::mpsc::Sender<Report>,
 ) -> anyhow::Result<()> {
     let concurrency = sh.opts.concurrency.max(1);
     // One store call leases and reads a batch, where one per account would make the store
@@ -100,7 +100,7 @@ pub(super) async fn work_through(
                 let (work, done) = claimed?;
                 ready.extend(work);
                 ahead.extend(done);
-                hand_on(&mut ahead, &mut next, report);
+                hand_on(&mut ahead, &mut next, &reports).await?;
             }
             permit = talking.clone().acquire_owned(), if may_start => {
                 let permit = permit?;
@@ -116,25 +116,29 @@ pub(super) async fn work_through(
             Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
                 let (i, done) = joined?;
                 ahead.insert(i, Some(done?));
-                hand_on(&mut ahead, &mut next, report);
+                hand_on(&mut ahead, &mut next, &reports).await?;
             }
         }
     }
     Ok(())
 }
 
-/// Hand on, in listing order, every report from `next` on that is done.
-fn hand_on(
+/// Send on, in listing order, every report from `next` on that is done.
+async fn hand_on(
     ahead: &mut BTreeMap<usize, Option<Report>>,
     next: &mut usize,
-    report: &mut dyn FnMut(Report),
-) {
+    reports: &tokio::sync::mpsc::Sender<Report>,
+) -> anyhow::Result<()> {
     while let Some(done) = ahead.remove(next) {
         *next += 1;
         if let Some(r) = done {
-            report(r);
+            reports
+                .send(r)
+                .await
+                .map_err(|_| anyhow::anyhow!("the refresh's reports are no longer read"))?;
         }
     }
+    Ok(())
 }
 
 /// Claim a batch in one store call: lease and read whole what this run is to check, read
@@ -222,7 +226,7 @@ async fn one(
         && r.skipped.is_none()
         && r.old != r.new
     {
-        (sh.on_change)(r);
+        (sh.on_change)(r).await;
     }
     (i, report)
 }

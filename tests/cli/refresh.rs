@@ -439,3 +439,52 @@ fn a_superseded_result_among_others_leaves_them_stored() {
         );
     }
 }
+
+#[test]
+fn a_reader_that_falls_behind_holds_back_no_answer() {
+    // The refresh's one runtime thread reads every answer; the printing is elsewhere.
+    // Printed on that thread, a full stdout pipe stopped it, and answers already on
+    // their way outlived the 1 s HTTP timeout.
+    let env = Env::with_sim(Scenario {
+        latency_ms: 5,
+        ..Scenario::default()
+    });
+    seed(&env, 600, true);
+    let running = env
+        .spawn(&["refresh", "--jitter", "0", "--concurrency", "16", "--json"])
+        .env("QRLOGIN_HTTP_TIMEOUT", "1")
+        .spawn()
+        .unwrap();
+    // About 150 KB of report against a 64 KiB pipe, left unread for a while.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let out = running.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let r: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r.len(), 600);
+    assert!(r.iter().all(|x| x["new_status"] == "ok"), "{stderr}");
+}
+
+#[test]
+fn a_stored_proxy_that_does_not_parse_is_named_with_its_account() {
+    let env = Env::with_sim(Scenario::default());
+    seed(&env, 1, true);
+    let store = env.store();
+    let mut bad = store.get("acct-0").unwrap();
+    bad.proxy = Some("ftp://user:hunter2@proxy.example:21".into());
+    let new = qrlogin::store::NewAccount {
+        proxy: bad.proxy.clone(),
+        name: Some(bad.name.clone()),
+        ..qrlogin::store::NewAccount::from_cookies(bad.cookies.clone(), None, Status::Ok)
+    };
+    store.save(&new, qrlogin::time::now()).unwrap();
+    let out = refresh(&env, &[]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr
+            .contains("account acct-0: its stored proxy ftp://user:***@proxy.example is unusable"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
