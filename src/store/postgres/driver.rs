@@ -65,3 +65,50 @@ impl Drop for Driver {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Driver;
+
+    /// A future that needs the driver's own runtime: a task spawned on it (as the
+    /// connection is) that only that runtime runs.
+    fn answer(driver: &Driver) -> tokio::sync::oneshot::Receiver<u32> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        driver.spawn(async move {
+            tokio::task::yield_now().await;
+            let _ = tx.send(7);
+        });
+        rx
+    }
+
+    #[test]
+    fn waits_on_a_plain_thread_and_on_a_runtime_worker_but_not_on_a_one_thread_runtime() {
+        let driver = Driver::new().unwrap();
+        let rx = answer(&driver);
+        assert_eq!(driver.block_on(rx).map(Result::ok), Some(Some(7)));
+
+        let workers = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        let from_worker = workers.block_on(async {
+            tokio::spawn(async move {
+                let rx = answer(&driver);
+                let got = driver.block_on(rx).map(Result::ok);
+                // Dropped on a worker: must not wait for the blocking pool there.
+                drop(driver);
+                got
+            })
+            .await
+            .unwrap()
+        });
+        assert_eq!(from_worker, Some(Some(7)));
+
+        let one = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let driver = Driver::new().unwrap();
+        let refused = one.block_on(async { driver.block_on(std::future::ready(1)) });
+        assert_eq!(refused, None);
+    }
+}
