@@ -50,15 +50,11 @@ pub fn run(globals: &Globals, cfg: &RefreshConfig, printer: &Printer) -> anyhow:
         };
         let (r, printer) = (r.clone(), hook_printer.clone());
         // On a blocking thread: the hook may take up to its timeout, and the runtime's one
-        // thread carries every other account meanwhile.
-        let hook = tokio::task::spawn_blocking({
-            let printer = printer.clone();
-            move || run_hook(&cmd, &r, hook_timeout, &printer)
-        });
+        // thread carries every other account meanwhile. `run_hook` reports its own
+        // failures; it does not panic.
+        let hook = tokio::task::spawn_blocking(move || run_hook(&cmd, &r, hook_timeout, &printer));
         Box::pin(async move {
-            if let Err(e) = hook.await {
-                printer.warn(&format!("--on-change command could not run: {e}"));
-            }
+            let _ = hook.await;
         })
     });
     let rt = super::runtime_one_thread()?;

@@ -205,7 +205,7 @@ impl Postgres {
         };
         let rows = Results::of(batch);
         let c = &self.client;
-        let out = self.wait(async {
+        let out: Result<Vec<Recorded>, tokio_postgres::Error> = match self.wait(async {
             let (begun, written) = futures_util::future::join(
                 c.batch_execute(begin),
                 c.query(&record, &rows.params()),
@@ -261,9 +261,8 @@ impl Postgres {
                         Recorded::LeaseLost
                     }
                 })
-                .collect::<Vec<_>>())
-        });
-        let out: Result<Vec<Recorded>, tokio_postgres::Error> = match out {
+                .collect())
+        }) {
             Ok(out) => out,
             Err(e) => return Written::Failed(e),
         };

@@ -3,11 +3,11 @@
 //!
 //! One connection per process, through tokio-postgres. The store's methods stay
 //! synchronous, as on SQLite: each blocks on its queries, and the thread that waits drives
-//! the connection meanwhile (`driver`). Every change to one account is one transaction; leases are conditional
-//! updates that take row locks, never table locks, so hosts never queue behind each other.
-//! The schema is versioned in `qrlogin_meta` and migrated under an advisory lock (one
-//! process migrates, the others wait and find nothing to do). The URL's password never
-//! leaves `connect`: every message shows the URL redacted.
+//! the connection meanwhile (`driver`). Every change to one account is one transaction;
+//! leases are conditional updates that take row locks, never table locks, so hosts never
+//! queue behind each other. The schema is versioned in `qrlogin_meta` and migrated under
+//! an advisory lock (one process migrates, the others wait and find nothing to do). The
+//! URL's password never leaves `connect`: every message shows the URL redacted.
 
 mod accounts;
 mod connect;
