@@ -31,16 +31,6 @@ pub fn run(globals: &Globals, cfg: &RefreshConfig, printer: &Printer) -> anyhow:
     }
     // Only now: a refresh of nothing writes no secret and makes no key.
     super::key::unlock(globals, &mut store, super::key::Need::Write, printer)?;
-    // Real accounts against another passport host (a simulator's URL left exported): say
-    // so once. Their goofish.com session values are not sent there, so they cannot renew.
-    let host = globals.endpoints.passport.host_str().unwrap_or_default();
-    if !(host == "goofish.com" || host.ends_with(".goofish.com"))
-        && store.has_cookies_for("goofish.com")?
-    {
-        printer.warn(&format!(
-            "refreshing against {host} (QRLOGIN_PASSPORT_URL), not passport.goofish.com: accounts with goofish.com cookies send none of them there and will not renew; unset QRLOGIN_PASSPORT_URL to refresh them for real"
-        ));
-    }
     let hook = cfg.on_change.clone();
     let hook_printer = printer.clone();
     let hook_timeout = cfg.on_change_timeout;
@@ -76,8 +66,17 @@ pub fn run(globals: &Globals, cfg: &RefreshConfig, printer: &Printer) -> anyhow:
     };
     let mut unwritten: Option<serde_json::Error> = None;
     let (sent, mut reports) = tokio::sync::mpsc::channel(REPORTS_QUEUED);
+    let passport = globals.endpoints.passport.host_str().unwrap_or_default();
+    let mut unsent_told = false;
     let mut print = |r: Report| {
         tally.add(&r);
+        // Real accounts against another passport host (a simulator's URL left exported):
+        // said once. Their goofish.com session values are not sent there.
+        if r.cookies_unsent && !std::mem::replace(&mut unsent_told, true) {
+            printer.warn(&format!(
+                "refreshing against {passport} (QRLOGIN_PASSPORT_URL), not passport.goofish.com: accounts with goofish.com cookies send none of them there and will not renew; unset QRLOGIN_PASSPORT_URL to refresh them for real"
+            ));
+        }
         print_line(&r, printer);
         if let Some(seq) = seq.as_mut()
             && unwritten.is_none()

@@ -13,6 +13,8 @@ use url::Url;
 pub const DEFAULT_PASSPORT_URL: &str = "https://passport.goofish.com";
 pub const DEFAULT_H5API_URL: &str = "https://h5api.m.goofish.com";
 pub const DEFAULT_WWW_URL: &str = "https://www.goofish.com";
+/// The domain all three hosts, and the cookies they set, belong to.
+pub const SERVICE_DOMAIN: &str = "goofish.com";
 
 /// The three Goofish hosts a client talks to, and how to reach them.
 #[derive(Debug, Clone, PartialEq, Eq)]

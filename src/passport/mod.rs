@@ -27,6 +27,7 @@ use crate::cookies::Cookie;
 use crate::redacted::Proxy;
 pub use endpoints::{
     DEFAULT_H5API_URL, DEFAULT_PASSPORT_URL, DEFAULT_WWW_URL, Endpoints, ExtraCa, Resolve,
+    SERVICE_DOMAIN,
 };
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Client, RequestBuilder, StatusCode};

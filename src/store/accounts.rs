@@ -19,11 +19,6 @@ impl Store {
         self.db.list(each)
     }
 
-    /// Whether any stored cookie belongs to `domain` or a subdomain of it.
-    pub fn has_cookies_for(&self, domain: &str) -> Result<bool, StoreError> {
-        self.db.has_cookies_for(domain)
-    }
-
     /// Every account name, for "did you mean" in errors.
     pub fn names(&self) -> Result<Vec<String>, StoreError> {
         self.db.names()

@@ -66,7 +66,6 @@ pub(crate) trait Backend: Accounts + Leases + Runs + Pending + Keys + Send {
 
 pub(crate) trait Accounts {
     fn list(&self, each: &mut dyn FnMut(AccountSummary) -> R<()>) -> R<()>;
-    fn has_cookies_for(&self, domain: &str) -> R<bool>;
     fn names(&self) -> R<Vec<String>>;
     /// Every account without cookies, by name.
     fn all_brief(&self) -> R<Vec<Account>>;

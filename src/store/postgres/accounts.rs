@@ -250,16 +250,6 @@ impl Accounts for Postgres {
         self.each_row(&list, &mut |r| each(summary(r)))
     }
 
-    fn has_cookies_for(&self, domain: &str) -> R<bool> {
-        Ok(self
-            .query(
-                "SELECT EXISTS (SELECT 1 FROM cookies WHERE domain = $1 OR domain LIKE '%.' || $1)",
-                &[&domain],
-            )?
-            .first()
-            .is_some_and(|r| r.get(0)))
-    }
-
     fn names(&self) -> R<Vec<String>> {
         let rows = self.query("SELECT name FROM accounts ORDER BY name", &[])?;
         Ok(rows.iter().map(|r| r.get(0)).collect())

@@ -174,16 +174,6 @@ impl Accounts for Sqlite {
         Ok(())
     }
 
-    fn has_cookies_for(&self, domain: &str) -> R<bool> {
-        self.conn()
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM cookies WHERE domain = ?1 OR domain LIKE '%.' || ?1)",
-                [domain],
-                |r| r.get(0),
-            )
-            .map_err(|e| self.err(e))
-    }
-
     fn names(&self) -> R<Vec<String>> {
         let mut stmt = self
             .conn()
