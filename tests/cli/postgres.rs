@@ -416,6 +416,37 @@ fn copy_into_a_store_under_another_key_needs_that_key_and_reseals_with_it() {
     );
 }
 
+/// A store left at schema version 2 by an older qrlogin is brought to the latest by the
+/// first command, in place: its accounts as they were, its tables with room on each page
+/// for refresh updates (version 3).
+#[test]
+fn a_store_of_an_older_schema_is_migrated_with_its_accounts_kept() {
+    let env = Env::with_sim(Scenario::default()).on_postgres();
+    env.import_header("keep", "unb=2219000000001; cookie2=keepthisvalue");
+    let before = env.export_json("keep");
+    let db = pg::db_name(env.pg.as_ref().unwrap());
+    let c = pg::cluster();
+    let options = "SELECT relname || ' ' || COALESCE(array_to_string(reloptions, ','), '-') \
+         FROM pg_class WHERE relname IN ('accounts', 'cookies') ORDER BY relname; \
+         SELECT value FROM qrlogin_meta WHERE key = 'schema_version'";
+    c.sql(
+        &db,
+        "ALTER TABLE accounts RESET (fillfactor); ALTER TABLE cookies RESET (fillfactor); \
+         UPDATE qrlogin_meta SET value = '2' WHERE key = 'schema_version'",
+    );
+    assert_eq!(c.sql(&db, options), "accounts -\ncookies -\n2\n");
+    env.cmd()
+        .args(["list"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("keep"));
+    assert_eq!(
+        c.sql(&db, options),
+        "accounts fillfactor=50\ncookies fillfactor=80\n3\n"
+    );
+    assert_eq!(env.export_json("keep"), before);
+}
+
 #[test]
 fn doctor_shows_the_server_and_the_rights_a_user_lacks() {
     let env = Env::with_sim(Scenario::default()).on_postgres();
