@@ -17,7 +17,7 @@ use crate::passport::{
     self, MtopOutcome, PassportClient, PassportError, SERVICE_DOMAIN, SilentMode, Step,
 };
 use crate::redacted::Proxy;
-use crate::store::{Account, Planned, Recorded, RefreshRecord, Status, Store};
+use crate::store::{Account, Lease, Planned, Recorded, RefreshRecord, Status, Store};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
@@ -388,17 +388,19 @@ impl Run<'_> {
                 Some(h) => Some(h),
                 None => {
                     let me = owner.to_owned();
-                    if with_store(store, move |s| s.try_lease(id, &me, now + lease_secs, now))
+                    match with_store(store, move |s| s.try_lease(id, &me, now + lease_secs, now))
                         .await?
                     {
-                        break;
+                        Lease::Taken => break,
+                        Lease::Held(holder) => holder,
                     }
-                    with_store(store, move |s| s.lease_owner(id)).await?
                 }
             };
             if holder.is_none() {
-                // Released since the lease was refused, or deleted: a deleted account is
-                // skipped (under `--wait` it would be waited for forever), a free one taken.
+                // Refused with no holder seen: released since, leased by the writer the
+                // refusal waited for (not yet in what it read), or deleted. A deleted
+                // account is skipped (under `--wait` it would be waited for forever); the
+                // others are asked again.
                 if with_store(store, move |s| s.brief_by_id(id))
                     .await?
                     .is_none()
@@ -516,6 +518,7 @@ mod tests {
             store
                 .try_lease(a.id, "1-ab@elsewhere", i64::MAX, 0)
                 .unwrap()
+                .taken()
         );
         let thread = StoreThread::start(store).unwrap();
         let opts = Options {

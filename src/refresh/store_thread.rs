@@ -257,7 +257,7 @@ mod tests {
             let o = owner.clone();
             let id = a.id;
             let leased = thread.call(move |s| s.try_lease(id, &o, i64::MAX, 0)).await;
-            assert!(leased.unwrap().unwrap());
+            assert!(leased.unwrap().unwrap().taken());
             assert_eq!(other.lease_owner(a.id).unwrap().as_deref(), Some(&*owner));
             // A result held for its group is answered only once it is committed.
             let rec = RefreshRecord {

@@ -3,7 +3,7 @@
 
 use super::backend::ToSave;
 use super::model::{
-    Account, AccountSummary, Claimed, CookieRow, NewAccount, Planned, Saved, SavedAs,
+    Account, AccountSummary, Claimed, CookieRow, Lease, NewAccount, Planned, Saved, SavedAs,
 };
 use super::sealed::{self, seal_cookies};
 use super::{Store, StoreError};
@@ -208,14 +208,15 @@ impl Store {
         self.db.checkpoint()
     }
 
-    /// Take the account's lease until `until` unless another run holds an unexpired one.
+    /// Take the account's lease until `until` unless another run holds an unexpired one,
+    /// which is then named.
     pub fn try_lease(
         &self,
         id: i64,
         owner: &str,
         until: i64,
         now: i64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Lease, StoreError> {
         self.db.try_lease(id, owner, until, now)
     }
 
@@ -387,8 +388,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open_sealed_for_tests(&dir.path().join("a.db"));
         let (a, _) = s.save(&one_account(), 0).unwrap();
-        assert!(s.try_lease(a.id, "run-a", 100, 0).unwrap());
-        assert!(!s.try_lease(a.id, "run-b", 100, 50).unwrap());
+        assert!(s.try_lease(a.id, "run-a", 100, 0).unwrap().taken());
+        assert_eq!(
+            s.try_lease(a.id, "run-b", 100, 50).unwrap(),
+            Lease::Held(Some("run-a".into()))
+        );
         // Run b cannot record while a holds the lease.
         let rec = RefreshRecord {
             status: Status::Ok,
@@ -405,14 +409,14 @@ mod tests {
         );
         assert_eq!(s.get("1").unwrap().cookies.len(), 1);
         // An expired lease can be taken over.
-        assert!(s.try_lease(a.id, "run-b", 300, 100).unwrap());
+        assert!(s.try_lease(a.id, "run-b", 300, 100).unwrap().taken());
         assert!(s.record_refresh(&a, "run-b", &rec).unwrap().stored());
         let after = s.get("1").unwrap();
         assert_eq!(
             (after.status, after.last_refreshed, after.cookies.len()),
             (Status::Ok, Some(60), 0)
         );
-        assert!(s.try_lease(a.id, "run-c", 400, 100).unwrap());
+        assert!(s.try_lease(a.id, "run-c", 400, 100).unwrap().taken());
     }
 
     #[test]
@@ -433,7 +437,7 @@ mod tests {
                 s.save(&new, 0).unwrap().0.id
             })
             .collect();
-        assert!(s.try_lease(ids[1], "run-a", 100, 0).unwrap());
+        assert!(s.try_lease(ids[1], "run-a", 100, 0).unwrap().taken());
         let all = |_: &Account| true;
         let got = s.claim(&ids, "run-b", 100, 50, &all).unwrap();
         let unbs: Vec<&str> = got.leased.iter().map(|a| a.unb.as_str()).collect();
@@ -473,7 +477,7 @@ mod tests {
         let s = Store::open_sealed_for_tests(&dir.path().join("a.db"));
         let new = one_account();
         let (read, _) = s.save(&new, 0).unwrap();
-        assert!(s.try_lease(read.id, "run", 100, 0).unwrap());
+        assert!(s.try_lease(read.id, "run", 100, 0).unwrap().taken());
         // A login lands while the refresh is talking to the server.
         let login = NewAccount {
             cookies: vec![

@@ -7,8 +7,8 @@
 
 use super::StoreError;
 use super::model::{
-    Account, AccountSummary, Claimed, CookieChanges, CookieRow, KeyUsage, NewAccount, PendingRow,
-    PendingSummary, Planned, Recorded, RefreshRecord, SavedAs,
+    Account, AccountSummary, Claimed, CookieChanges, CookieRow, KeyUsage, Lease, NewAccount,
+    PendingRow, PendingSummary, Planned, Recorded, RefreshRecord, SavedAs,
 };
 use std::collections::HashMap;
 
@@ -103,7 +103,9 @@ pub(crate) trait Accounts {
 }
 
 pub(crate) trait Leases {
-    fn try_lease(&self, id: i64, owner: &str, until: i64, now: i64) -> R<bool>;
+    /// Lease the account unless another run holds an unexpired lease; if one does, say
+    /// whose, in the same round trip: in a fleet most refused leases are then skipped.
+    fn try_lease(&self, id: i64, owner: &str, until: i64, now: i64) -> R<Lease>;
     /// Read each of `ids` brief and lease each that `wanted` accepts and is free, expired
     /// or already `owner`'s, passing over rows another process is leasing at this instant;
     /// return the leased accounts with their cookie rows: a refresh's batch of work in one

@@ -148,7 +148,7 @@ mod tests {
         );
         let (a, _) = s.save(&new, 0).unwrap();
         let before = s.db.cookie_rows(a.id).unwrap();
-        assert!(s.try_lease(a.id, "run", 100, 0).unwrap());
+        assert!(s.try_lease(a.id, "run", 100, 0).unwrap().taken());
         let mut longer = cookie("t", "same");
         longer.expires = Some(2_000_000_000);
         let rec = RefreshRecord {

@@ -22,8 +22,8 @@ pub use copy::Copied;
 pub use error::{StoreError, Undone};
 pub use location::{Location, PgUrl};
 pub use model::{
-    Account, AccountSummary, Claimed, KeyUsage, NewAccount, PendingLogin, PendingSummary, Planned,
-    Recorded, RefreshRecord, Saved, SavedAs, Status,
+    Account, AccountSummary, Claimed, KeyUsage, Lease, NewAccount, PendingLogin, PendingSummary,
+    Planned, Recorded, RefreshRecord, Saved, SavedAs, Status,
 };
 pub use postgres::Probe;
 pub use sealed::KeyMaker;

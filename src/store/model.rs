@@ -232,6 +232,22 @@ pub struct RefreshRecord {
     pub long_login_refused: Option<bool>,
 }
 
+/// What [`Store::try_lease`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lease {
+    /// The lease is this run's now.
+    Taken,
+    /// Another run holds it: its owner, as read in the same step; `None` when none was
+    /// seen (released meanwhile, or the account deleted): worth asking again.
+    Held(Option<String>),
+}
+
+impl Lease {
+    pub fn taken(&self) -> bool {
+        *self == Lease::Taken
+    }
+}
+
 /// What became of a refresh result handed to [`Store::record_refresh`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recorded {

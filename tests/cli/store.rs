@@ -560,7 +560,12 @@ fn reimport_keeps_the_name_and_status_unless_renamed() {
     {
         let store = env.store();
         let a = store.get("shop-1").unwrap();
-        assert!(store.try_lease(a.id, "t", 100, 0).unwrap());
+        assert!(store.try_lease(a.id, "t", 100, 0).unwrap().taken());
+        // Refused, with the holder named in the same call (on either backend).
+        assert_eq!(
+            store.try_lease(a.id, "u", 100, 0).unwrap(),
+            qrlogin::store::Lease::Held(Some("t".into()))
+        );
         let rec = qrlogin::store::RefreshRecord {
             status: Status::Ok,
             checked_at: 50,

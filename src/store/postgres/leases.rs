@@ -5,7 +5,7 @@ use super::accounts::{Columns, account, account_columns, cookie_row};
 use super::{Param, Postgres};
 use crate::store::StoreError;
 use crate::store::backend::{Leases, R, ToRecord};
-use crate::store::model::{Account, Claimed, CookieChanges, CookieRow, Recorded};
+use crate::store::model::{Account, Claimed, CookieChanges, CookieRow, Lease, Recorded};
 use futures_util::future::OptionFuture;
 use std::collections::HashSet;
 
@@ -19,6 +19,13 @@ const CLAIM: &str = concat!(
      OR lease_until IS NULL OR lease_until <= $4) FOR UPDATE SKIP LOCKED) RETURNING ",
     account_columns!()
 );
+/// Lease one account if it is free, and otherwise read who holds it, in one statement. The
+/// owner is read in the statement's snapshot: when the update had to wait for another
+/// writer of the row, that writer's lease is not in it yet, and `None` says to ask again.
+const TRY_LEASE: &str = "WITH taken AS (UPDATE accounts SET lease_owner = $2, \
+     lease_until = $3 WHERE id = $1 AND (lease_owner IS NULL OR lease_owner = $2 \
+     OR lease_until IS NULL OR lease_until <= $4) RETURNING id) \
+     SELECT EXISTS (SELECT 1 FROM taken), (SELECT lease_owner FROM accounts WHERE id = $1)";
 /// Many accounts, brief, each with its lease's owner last.
 const BRIEF_OF_MANY: &str = concat!(
     "SELECT ",
@@ -51,12 +58,16 @@ const RELEASE_MANY: &str = "UPDATE accounts a SET lease_owner = NULL, lease_unti
      WHERE a.id = t.id AND a.lease_owner = t.owner RETURNING a.id";
 
 impl Leases for Postgres {
-    fn try_lease(&self, id: i64, owner: &str, until: i64, now: i64) -> R<bool> {
-        Ok(self.execute(
-            "UPDATE accounts SET lease_owner = $2, lease_until = $3 WHERE id = $1 \
-             AND (lease_owner IS NULL OR lease_owner = $2 OR lease_until IS NULL OR lease_until <= $4)",
-            &[&id, &owner, &until, &now],
-        )? == 1)
+    fn try_lease(&self, id: i64, owner: &str, until: i64, now: i64) -> R<Lease> {
+        let row = self
+            .query(TRY_LEASE, &[&id, &owner, &until, &now])?
+            .into_iter()
+            .next();
+        Ok(match row {
+            Some(r) if r.get::<_, bool>(0) => Lease::Taken,
+            Some(r) => Lease::Held(r.get(1)),
+            None => Lease::Held(None),
+        })
     }
 
     fn claim(

@@ -3,19 +3,26 @@
 use super::Sqlite;
 use super::accounts::{ACCOUNT_COLUMNS, account_from_row, cookie_rows};
 use crate::store::backend::{Leases, R, ToRecord};
-use crate::store::model::{Account, Claimed, CookieChanges, CookieRow, Recorded};
+use crate::store::model::{Account, Claimed, CookieChanges, CookieRow, Lease, Recorded};
 use rusqlite::{Connection, OptionalExtension, params};
 
 const TRY_LEASE: &str = "UPDATE accounts SET lease_owner = ?2, lease_until = ?3 \
      WHERE id = ?1 AND (lease_owner IS NULL OR lease_owner = ?2 OR lease_until IS NULL OR lease_until <= ?4)";
 
 impl Leases for Sqlite {
-    fn try_lease(&self, id: i64, owner: &str, until: i64, now: i64) -> R<bool> {
+    fn try_lease(&self, id: i64, owner: &str, until: i64, now: i64) -> R<Lease> {
         self.write(|tx| {
             let n = tx
                 .prepare_cached(TRY_LEASE)?
                 .execute(params![id, owner, until, now])?;
-            Ok(n == 1)
+            if n == 1 {
+                return Ok(Lease::Taken);
+            }
+            let holder = tx
+                .prepare_cached("SELECT lease_owner FROM accounts WHERE id = ?1")?
+                .query_row([id], |r| r.get::<_, Option<String>>(0))
+                .optional()?;
+            Ok(Lease::Held(holder.flatten()))
         })
     }
 
