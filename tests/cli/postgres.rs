@@ -435,6 +435,27 @@ fn a_store_of_an_older_schema_is_migrated_with_its_accounts_kept() {
          UPDATE qrlogin_meta SET value = '2' WHERE key = 'schema_version'",
     );
     assert_eq!(c.sql(&db, options), "accounts -\ncookies -\n2\n");
+    // A role that may read and write the rows but does not own the tables cannot migrate
+    // them: one line, exit 7, nothing changed; the owner's first command does it.
+    let role = format!("dml_{}", &db[2..10]);
+    c.sql(
+        &db,
+        &format!(
+            "CREATE ROLE {role} LOGIN PASSWORD 'dml-pass-word'; GRANT SELECT, INSERT, \
+             UPDATE, DELETE ON accounts, cookies, pending_logins, refresh_runs, qrlogin_meta \
+             TO {role}"
+        ),
+    );
+    let url = env.pg.clone().unwrap();
+    let dml = url.replacen(
+        &format!("qrlogin:{}@", c.password),
+        &format!("{role}:dml-pass-word@"),
+        1,
+    );
+    let e = fails_7(&env, &dml, &["list"]);
+    assert!(!e.contains("dml-pass-word"), "{e}");
+    assert!(e.contains("must be owner of table accounts"), "{e}");
+    assert_eq!(c.sql(&db, options), "accounts -\ncookies -\n2\n");
     env.cmd()
         .args(["list"])
         .assert()
