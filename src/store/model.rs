@@ -238,7 +238,8 @@ pub enum Lease {
     /// The lease is this run's now.
     Taken,
     /// Another run holds it: its owner, as read in the same step; `None` when none was
-    /// seen (released meanwhile, or the account deleted): worth asking again.
+    /// seen (released meanwhile, leased by a writer the refusal waited for, or the
+    /// account deleted): worth asking again.
     Held(Option<String>),
 }
 
