@@ -16,6 +16,10 @@
 //! 100,000. On PostgreSQL they share one transaction of two round trips: statements for
 //! each account were most of the server's work in a fleet. The answers wait for that
 //! commit, so no task hears "stored" of a result that a failed commit then undid.
+//!
+//! A result whose row another writer holds (`StoreError::RowBusy`) is put aside and tried
+//! again by itself, sooner then less often, while the thread goes on with the rest: one
+//! account an import holds must not hold up every other store call of the run.
 
 use crate::store::{Account, Recorded, RefreshRecord, Store, StoreError, Undone};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -33,6 +37,12 @@ const GROUP_MAX: usize = 64;
 /// no throughput, only a lease held that much longer.
 const GROUP_WAIT: Duration = Duration::from_millis(10);
 
+/// The first wait before a result whose row was held is tried again; each further try
+/// waits twice as long, up to `RETRY_MAX`. A try costs the thread the backend's short wait
+/// for the row (100 ms on PostgreSQL), so a row held for long costs a tenth of it at most.
+const RETRY_FIRST: Duration = Duration::from_millis(50);
+const RETRY_MAX: Duration = Duration::from_secs(1);
+
 /// What a call leaves once it has run: its answer, handed over when its commit is done.
 type Deliver = Box<dyn FnOnce(Option<&Undone>) + Send>;
 
@@ -45,6 +55,16 @@ struct Recording {
     owner: String,
     rec: RefreshRecord,
     answer: oneshot::Sender<RecordAnswer>,
+    /// How long it waited before its last try, when its row was held (`RowBusy`).
+    waited: Duration,
+}
+
+/// A result put aside because another writer held its row: tried again at `at`.
+struct Busy {
+    at: Instant,
+    result: Recording,
+    /// Its last answer, given if the thread must end before it is written.
+    error: StoreError,
 }
 
 enum Job {
@@ -101,6 +121,7 @@ impl StoreThread {
             owner,
             rec,
             answer,
+            waited: Duration::ZERO,
         };
         self.jobs.send(Job::Record(Box::new(job))).ok()?;
         answered.await.ok()
@@ -116,11 +137,13 @@ fn answer_after<T>(out: Result<T, StoreError>, undone: Option<&Undone>) -> Resul
     }
 }
 
-/// The results not yet written, and the answers written but not yet committed.
+/// The results not yet written, and the answers written but not yet committed; and the
+/// results put aside to be tried again.
 #[derive(Default)]
 struct Group {
     results: Vec<Recording>,
     waiting: Vec<Deliver>,
+    busy: Vec<Busy>,
 }
 
 impl Group {
@@ -139,7 +162,16 @@ impl Group {
             .map(|r| (&r.account, r.owner.as_str(), &r.rec))
             .collect();
         let outs = store.record_refreshes(&batch);
-        for (r, out) in results.into_iter().zip(outs) {
+        for (mut r, out) in results.into_iter().zip(outs) {
+            if let Err(error @ StoreError::RowBusy { .. }) = out {
+                r.waited = (r.waited * 2).clamp(RETRY_FIRST, RETRY_MAX);
+                self.busy.push(Busy {
+                    at: Instant::now() + r.waited,
+                    result: r,
+                    error,
+                });
+                continue;
+            }
             let Recording {
                 account,
                 rec,
@@ -150,6 +182,30 @@ impl Group {
                 let out = out.map(|recorded| (recorded, account, rec));
                 let _ = answer.send(answer_after(out, undone));
             }));
+        }
+    }
+
+    /// When the next result put aside is due to be tried again.
+    fn next_retry(&self) -> Option<Instant> {
+        self.busy.iter().map(|b| b.at).min()
+    }
+
+    /// Try again, each by itself, the results put aside whose time has come (after
+    /// settling what is held: they are written alone, so that a row still held costs no
+    /// other result its group).
+    fn retry_due(&mut self, store: &Store) {
+        let now = Instant::now();
+        if !self.busy.iter().any(|b| b.at <= now) {
+            return;
+        }
+        self.settle(store);
+        let (due, later): (Vec<Busy>, Vec<Busy>) = std::mem::take(&mut self.busy)
+            .into_iter()
+            .partition(|b| b.at <= now);
+        self.busy = later;
+        for b in due {
+            self.results.push(b.result);
+            self.settle(store);
         }
     }
 
@@ -167,25 +223,32 @@ impl Group {
 }
 
 /// The thread's loop: hold each result as it comes, and write and commit (then answer)
-/// at a call, once the first result held has waited `GROUP_WAIT`, or when a group is full.
+/// at a call, once the first result held has waited `GROUP_WAIT`, or when a group is full;
+/// and try again the results put aside, each when its time comes.
 fn serve(store: &Store, queue: &mpsc::Receiver<Job>) {
     store.hold_commits();
     let mut group = Group::default();
     let mut due = Instant::now();
     loop {
-        let job = if group.len() == 0 {
-            match queue.recv() {
+        group.retry_due(store);
+        let settle_at = (group.len() > 0).then_some(due);
+        let wake = [settle_at, group.next_retry()].into_iter().flatten().min();
+        let job = match wake {
+            None => match queue.recv() {
                 Ok(job) => job,
                 Err(_) => break,
-            }
-        } else {
-            match queue.recv_timeout(due.saturating_duration_since(Instant::now())) {
-                Ok(job) => job,
-                Err(RecvTimeoutError::Timeout) => {
-                    group.settle(store);
-                    continue;
+            },
+            Some(wake) => {
+                match queue.recv_timeout(wake.saturating_duration_since(Instant::now())) {
+                    Ok(job) => job,
+                    Err(RecvTimeoutError::Timeout) => {
+                        if Instant::now() >= due {
+                            group.settle(store);
+                        }
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
                 }
-                Err(RecvTimeoutError::Disconnected) => break,
             }
         };
         match job {
@@ -207,6 +270,10 @@ fn serve(store: &Store, queue: &mpsc::Receiver<Job>) {
         }
     }
     group.settle(store);
+    // Only when no task is left to wait for them (each holds a handle while it waits).
+    for b in group.busy.drain(..) {
+        let _ = b.result.answer.send(Err(b.error));
+    }
 }
 
 #[cfg(test)]

@@ -126,7 +126,9 @@ pub(crate) trait Leases {
     /// written whole or not at all, and only while `owner` holds its lease and the account
     /// is at the revision the refresh read (`Store::record_refresh`). A backend with round
     /// trips to pay writes them all in one transaction, and when that fails, each again by
-    /// itself: one account whose write fails never costs the others theirs.
+    /// itself: one account whose write fails never costs the others theirs. A result whose
+    /// row another writer holds past a short wait is answered `StoreError::RowBusy`,
+    /// unwritten: the caller tries it again later rather than wait here.
     fn record_refreshes(&self, batch: &[ToRecord<'_>]) -> Vec<R<Recorded>>;
 }
 

@@ -25,7 +25,8 @@ impl Store {
     }
 
     /// `record_refresh` for many results, an answer each in order: the backend may write
-    /// them in one transaction (each account's result still whole or not at all).
+    /// them in one transaction (each account's result still whole or not at all). An
+    /// answer `StoreError::RowBusy` wrote nothing and may be tried again.
     pub fn record_refreshes(
         &self,
         batch: &[(&Account, &str, &RefreshRecord)],

@@ -85,6 +85,12 @@ pub enum StoreError {
     ForeignPostgres { url: String, why: String },
     #[error("the account database {url} failed: {why}; nothing was changed")]
     Postgres { url: String, why: String },
+    /// Another writer (an import, a copy, a login being saved) held the account's row
+    /// past a short wait: nothing was written, and the write may be tried again.
+    #[error(
+        "the account database {url}: another writer held the account's row; nothing was changed"
+    )]
+    RowBusy { url: String },
     #[error("account database {}", path.display())]
     Sqlite {
         path: PathBuf,

@@ -151,17 +151,21 @@ impl Leases for Postgres {
         }
         // One by one: one account's write that fails (a constraint, a trigger) or waits
         // on a row another writer holds no longer holds up the others, as on SQLite or
-        // alone. First each waiting briefly for its row, then those that could not,
-        // waiting as long as it takes. A lost connection fails each at once.
-        let alone =
-            |one: &ToRecord<'_>, begin: &str| self.record_all(std::slice::from_ref(one), begin);
-        let first: Vec<Written> = batch.iter().map(|one| alone(one, BEGIN_BRIEFLY)).collect();
-        first
-            .into_iter()
-            .zip(batch)
-            .map(|(out, one)| match out {
-                Written::LockBusy(_) => alone(one, "BEGIN").answer(),
-                out => out.answer(),
+        // alone. Each waits briefly for its row; one still held is answered `RowBusy`,
+        // to be tried again later: waiting here as long as it takes would hold up every
+        // other store call of the run. A lost connection fails each at once.
+        batch
+            .iter()
+            .map(|one| {
+                match self.record_all(std::slice::from_ref(one), BEGIN_BRIEFLY) {
+                    // `record_all` answers each of its results: one here. Were it none,
+                    // "not written" is the answer that claims nothing.
+                    Written::Done(mut r) => Ok(r.pop().unwrap_or(Recorded::LeaseLost)),
+                    Written::LockBusy => Err(StoreError::RowBusy {
+                        url: self.shown.clone(),
+                    }),
+                    Written::Failed(e) => Err(e),
+                }
             })
             .collect()
     }
@@ -171,20 +175,8 @@ impl Leases for Postgres {
 enum Written {
     Done(Vec<Recorded>),
     /// It waited for a row lock longer than its `lock_timeout`.
-    LockBusy(StoreError),
+    LockBusy,
     Failed(StoreError),
-}
-
-impl Written {
-    /// The answer of a transaction of one result.
-    fn answer(self) -> R<Recorded> {
-        match self {
-            // `record_all` answers each of its results: one here. Were it none, "not
-            // written" is the answer that claims nothing.
-            Written::Done(mut r) => Ok(r.pop().unwrap_or(Recorded::LeaseLost)),
-            Written::LockBusy(e) | Written::Failed(e) => Err(e),
-        }
-    }
 }
 
 /// A transaction of results that waits at most this long for a row lock, then fails (and
@@ -283,7 +275,7 @@ impl Postgres {
         match out {
             Ok(recorded) => Written::Done(recorded),
             Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
-                Written::LockBusy(self.err(e))
+                Written::LockBusy
             }
             Err(e) => Written::Failed(self.err(e)),
         }
