@@ -235,6 +235,7 @@ pub async fn run(
     let shared = Arc::new(schedule::Shared {
         store: store.clone(),
         pools,
+        passport_elsewhere: !cookies::host_domain_matches(&endpoints.passport, SERVICE_DOMAIN),
         endpoints,
         default_ua,
         owner: owner.clone(),
@@ -318,6 +319,8 @@ struct Run<'a> {
     store: &'a StoreThread,
     http: reqwest::Client,
     endpoints: Endpoints,
+    /// The passport host is outside goofish.com (`Shared::passport_elsewhere`).
+    passport_elsewhere: bool,
     /// For accounts without a user agent of their own.
     default_ua: &'a str,
     owner: &'a str,
@@ -444,11 +447,10 @@ impl Run<'_> {
         }
         // Known here, from cookies read anyway, rather than by a scan of every stored
         // cookie before the run (a tenth of the server's time in a fleet's refresh).
-        let cookies_unsent =
-            !cookies::host_domain_matches(&self.endpoints.passport, SERVICE_DOMAIN)
-                && a.cookies
-                    .iter()
-                    .any(|c| cookies::domain_within(&c.domain, SERVICE_DOMAIN));
+        let cookies_unsent = self.passport_elsewhere
+            && a.cookies
+                .iter()
+                .any(|c| cookies::domain_within(&c.domain, SERVICE_DOMAIN));
         let client = PassportClient::over(
             self.http,
             self.endpoints,
@@ -538,6 +540,7 @@ mod tests {
             store: &thread,
             http: reqwest::Client::new(),
             endpoints: Endpoints::all_at(&base),
+            passport_elsewhere: true,
             default_ua: "ua",
             owner: "2-cd@here",
             opts: &opts,

@@ -31,6 +31,9 @@ pub(super) struct Shared {
     /// One connection pool per proxy (`None`: direct).
     pub pools: HashMap<Option<String>, reqwest::Client>,
     pub endpoints: Endpoints,
+    /// The passport host is outside goofish.com (a simulator's URL left exported): the
+    /// accounts' goofish.com cookies are not sent there. Decided once for the run.
+    pub passport_elsewhere: bool,
     pub default_ua: String,
     /// This run's lease owner.
     pub owner: String,
@@ -212,6 +215,7 @@ async fn one(
         store: &sh.store,
         http,
         endpoints: sh.endpoints.clone(),
+        passport_elsewhere: sh.passport_elsewhere,
         default_ua: &sh.default_ua,
         owner: &sh.owner,
         opts,

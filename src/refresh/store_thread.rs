@@ -230,6 +230,9 @@ fn serve(store: &Store, queue: &mpsc::Receiver<Job>) {
     let mut group = Group::default();
     let mut due = Instant::now();
     loop {
+        if group.len() > 0 && Instant::now() >= due {
+            group.settle(store);
+        }
         group.retry_due(store);
         let settle_at = (group.len() > 0).then_some(due);
         let wake = [settle_at, group.next_retry()].into_iter().flatten().min();
@@ -241,12 +244,7 @@ fn serve(store: &Store, queue: &mpsc::Receiver<Job>) {
             Some(wake) => {
                 match queue.recv_timeout(wake.saturating_duration_since(Instant::now())) {
                     Ok(job) => job,
-                    Err(RecvTimeoutError::Timeout) => {
-                        if Instant::now() >= due {
-                            group.settle(store);
-                        }
-                        continue;
-                    }
+                    Err(RecvTimeoutError::Timeout) => continue,
                     Err(RecvTimeoutError::Disconnected) => break,
                 }
             }

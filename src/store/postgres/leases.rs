@@ -59,15 +59,13 @@ const RELEASE_MANY: &str = "UPDATE accounts a SET lease_owner = NULL, lease_unti
 
 impl Leases for Postgres {
     fn try_lease(&self, id: i64, owner: &str, until: i64, now: i64) -> R<Lease> {
-        let row = self
-            .query(TRY_LEASE, &[&id, &owner, &until, &now])?
-            .into_iter()
-            .next();
-        Ok(match row {
-            Some(r) if r.get::<_, bool>(0) => Lease::Taken,
-            Some(r) => Lease::Held(r.get(1)),
-            None => Lease::Held(None),
-        })
+        Ok(
+            match self.query_opt(TRY_LEASE, &[&id, &owner, &until, &now])? {
+                Some(r) if r.get::<_, bool>(0) => Lease::Taken,
+                Some(r) => Lease::Held(r.get(1)),
+                None => Lease::Held(None),
+            },
+        )
     }
 
     fn claim(
