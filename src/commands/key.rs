@@ -44,13 +44,27 @@ pub(crate) fn unlock(
     };
     let ring = match (found, need) {
         (Some(ring), _) => ring,
-        (None, _) if store.has_sealed()? => {
-            return Err(VaultError::NoKey {
-                default: globals.keys.default_file.clone(),
+        // Another process may have made the default key since this one looked, and
+        // sealed values with it (six first imports at once): it links the key file in
+        // before it writes a sealed value, so a second look finds it.
+        (None, _) if store.has_sealed()? => match vault::load(&globals.keys)? {
+            Some(ring) => ring,
+            None => {
+                return Err(VaultError::NoKey {
+                    default: globals.keys.default_file.clone(),
+                }
+                .into());
             }
-            .into());
+        },
+        (None, Need::Read) => {
+            let sources = globals.keys.clone();
+            store.load_key_when_sealed(Box::new(move || {
+                vault::load(&sources)?.ok_or_else(|| VaultError::NoKey {
+                    default: sources.default_file.clone(),
+                })
+            }));
+            return Ok(());
         }
-        (None, Need::Read) => return Ok(()),
         // Plain-text values from before encryption: sealing them is a write, now.
         (None, Need::Write) if store.has_plaintext()? => make()?,
         (None, Need::Write) => {

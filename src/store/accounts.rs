@@ -75,7 +75,7 @@ impl Store {
 
     /// `a` with its stored `rows` opened as its cookies.
     fn opened(&self, mut a: Account, rows: Vec<CookieRow>) -> Result<Account, StoreError> {
-        a.cookies = sealed::open_cookies(self.keys.get(), &a.unb, rows)
+        a.cookies = sealed::open_cookies(self.opening_keys(&rows)?, &a.unb, rows)
             .map_err(|(cookie, e)| self.open_error(a.id, cookie, e))?;
         Ok(a)
     }

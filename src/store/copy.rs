@@ -76,7 +76,8 @@ impl Store {
         for chunk in accounts.chunks(COPY_BATCH) {
             let mut batch = Vec::with_capacity(chunk.len());
             for a in chunk {
-                let cookies = open_cookies(self.keys.get(), &a.unb, self.db.cookie_rows(a.id)?)
+                let rows = self.db.cookie_rows(a.id)?;
+                let cookies = open_cookies(self.opening_keys(&rows)?, &a.unb, rows)
                     .map_err(|(cookie, e)| self.open_error(a.id, cookie, e))?;
                 batch.push((a, seal_cookies(keys, &a.unb, &cookies)));
             }

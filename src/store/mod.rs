@@ -37,7 +37,9 @@ pub struct Store {
     /// The keys that seal and open stored secrets (`attach_keys`); empty for commands
     /// that read no value, or until `make_key` makes the first key.
     keys: std::cell::OnceCell<crate::vault::Keyring>,
-    /// Makes the first key when the first secret is written (`make_key_on_first_write`).
+    /// Makes the first key when the first secret is written (`make_key_on_first_write`),
+    /// or finds it when a reader meets a sealed value it had no key for
+    /// (`load_key_when_sealed`).
     make_key: Option<sealed::KeyMaker>,
 }
 

@@ -113,6 +113,27 @@ impl Store {
         self.make_key = Some(make);
     }
 
+    /// No key exists yet, and this command only reads values: `load` finds the key if a
+    /// sealed value turns up after all. Another process may write the first one (making
+    /// the default key, linked in before any value sealed with it) while this one runs;
+    /// without a key its values would read as empty, and be exported so.
+    pub fn load_key_when_sealed(&mut self, load: KeyMaker) {
+        self.make_key = Some(load);
+    }
+
+    /// The keys to open `rows` with: those attached, or, when one of `rows` is sealed and
+    /// none are, those found now (`load_key_when_sealed`, `make_key_on_first_write`).
+    /// `None` only for a command that shows no value (see `open_cookies`).
+    pub(crate) fn opening_keys(&self, rows: &[CookieRow]) -> Result<Option<&Keyring>, StoreError> {
+        if self.keys.get().is_none()
+            && self.make_key.is_some()
+            && rows.iter().any(|r| r.key_id.is_some())
+        {
+            return self.sealing_keys().map(Some);
+        }
+        Ok(self.keys.get())
+    }
+
     /// A store with a throwaway key attached: unit tests of what is stored.
     #[cfg(test)]
     pub(crate) fn open_sealed_for_tests(path: &std::path::Path) -> Store {
@@ -216,7 +237,8 @@ impl Store {
 
     /// An account's cookies: opened with the attached keys, withheld (empty) without.
     pub(crate) fn cookies_of(&self, a: &Account) -> Result<Vec<Cookie>, StoreError> {
-        open_cookies(self.keys.get(), &a.unb, self.db.cookie_rows(a.id)?)
+        let rows = self.db.cookie_rows(a.id)?;
+        open_cookies(self.opening_keys(&rows)?, &a.unb, rows)
             .map_err(|(cookie, e)| self.open_error(a.id, cookie, e))
     }
 
@@ -263,4 +285,48 @@ pub(super) fn open_failed(
 /// "SOURCE (key ID)" for messages: never the key.
 fn describe(keys: &Keyring) -> String {
     format!("{}, key {}", keys.source, keys.current().id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Location, NewAccount, Status};
+
+    #[test]
+    fn a_reader_without_a_key_opens_values_sealed_since_or_refuses_never_empties() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = Location::Sqlite(dir.path().join("a.db"));
+        // Three readers open the store while nothing in it is sealed and no key exists.
+        let mut reader = Store::open(&at).unwrap();
+        let mut blind = Store::open(&at).unwrap();
+        let shows = Store::open(&at).unwrap();
+        // Then another process makes the first key and writes the first account.
+        let ring = Keyring::ephemeral();
+        let mut writer = Store::open(&at).unwrap();
+        writer.attach_keys(ring.clone(), true).unwrap();
+        let new = NewAccount::from_cookies(
+            vec![
+                Cookie::for_domain("unb", "7", ".goofish.com"),
+                Cookie::for_domain("cookie2", "sealed-value", ".goofish.com"),
+            ],
+            None,
+            Status::Unknown,
+        );
+        let (a, _) = writer.save(&new, 0).unwrap();
+        let cookie2 = |a: &Account| {
+            let c = a.cookies.iter().find(|c| c.name == "cookie2").unwrap();
+            c.value.expose().to_owned()
+        };
+        // The reader told where the key is finds it once a value needs it.
+        reader.load_key_when_sealed(Box::new(move || Ok(ring.clone())));
+        assert_eq!(cookie2(&reader.get(&a.name).unwrap()), "sealed-value");
+        // One whose key is nowhere says so, rather than read the value as empty.
+        blind.load_key_when_sealed(Box::new(|| {
+            Err(vault::VaultError::NoKey { default: None })
+        }));
+        let err = blind.get(&a.name).unwrap_err();
+        assert!(err.to_string().contains("no encryption key"), "{err}");
+        // A command that shows no value (`show`) still reads the rest without a key.
+        assert_eq!(cookie2(&shows.get(&a.name).unwrap()), "");
+    }
 }
