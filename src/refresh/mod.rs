@@ -306,6 +306,25 @@ fn answered<T>(answer: Option<Result<T, crate::store::StoreError>>) -> anyhow::R
     }
 }
 
+/// How long an account's task waits before it asks again for a row another writer has
+/// locked (`Lease::Busy`): briefly at first (another run's claim holds its rows for a
+/// round trip or two), then twice as long each time, up to a second (an import may hold
+/// them for its whole transaction). The task waits, not the store thread.
+#[derive(Default)]
+struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(5);
+    const MAX: Duration = Duration::from_secs(1);
+
+    async fn wait(&mut self) {
+        self.next = (self.next * 2).clamp(Self::FIRST, Self::MAX);
+        tokio::time::sleep(self.next).await;
+    }
+}
+
 /// A lease long enough for every request of one account (at most four, each bounded by the
 /// HTTP timeout) after its jitter, then some. It is what a dead process of another host
 /// costs: its accounts wait this long before a later run takes them over.
@@ -383,12 +402,13 @@ impl Run<'_> {
         // The claim's answer first: in a fleet most held accounts are skipped on it, with
         // no store call.
         let mut seen = holder;
+        let mut busy = Backoff::default();
         loop {
             let now = crate::time::now();
             // A run killed mid-way (cron timeout, OOM, SIGKILL) leaves its leases behind;
             // the owner's pid says whether it is still running on this machine.
             let holder = match seen.take() {
-                Some(h) => Some(h),
+                Some(h) => h,
                 None => {
                     let me = owner.to_owned();
                     match with_store(store, move |s| s.try_lease(id, &me, now + lease_secs, now))
@@ -396,24 +416,20 @@ impl Run<'_> {
                     {
                         Lease::Taken => break,
                         Lease::Held(holder) => holder,
+                        // Deleted: skipped (under `--wait` it would be waited for forever).
+                        Lease::Gone => return Ok(skipped(Skip::Leased, &a)),
+                        // Another writer has the row locked for a moment (an import, a
+                        // login saving it, another run's claim): ask again after it.
+                        Lease::Busy => {
+                            busy.wait().await;
+                            continue;
+                        }
                     }
                 }
             };
-            if holder.is_none() {
-                // Refused with no holder seen: released since, leased by the writer the
-                // refusal waited for (not yet in what it read), or deleted. A deleted
-                // account is skipped (under `--wait` it would be waited for forever); the
-                // others are asked again.
-                if with_store(store, move |s| s.brief_by_id(id))
-                    .await?
-                    .is_none()
-                {
-                    return Ok(skipped(Skip::Leased, &a));
-                }
-                continue;
-            }
-            if let Some(old) = holder.filter(|o| owner_is_gone(o, &opts.host)) {
+            if owner_is_gone(&holder, &opts.host) {
                 let me = owner.to_owned();
+                let old = holder.clone();
                 if with_store(store, move |s| {
                     s.steal_lease(id, &old, &me, now + lease_secs)
                 })
@@ -421,6 +437,10 @@ impl Run<'_> {
                 {
                     break;
                 }
+                // Taken over by another run meanwhile, or its row locked for a moment:
+                // ask again, to tell which.
+                busy.wait().await;
+                continue;
             }
             if !opts.wait {
                 return Ok(skipped(Skip::Leased, &a));
@@ -441,8 +461,14 @@ impl Run<'_> {
         // Its batch's claim asked already, but a run may have checked it since.
         let now = crate::time::now();
         if let Some(skip) = leave_alone(&planned, &a, self.under_way, now, opts) {
-            let me = owner.to_owned();
-            with_store(store, move |s| s.release(id, &me)).await?;
+            let mut busy = Backoff::default();
+            loop {
+                let me = owner.to_owned();
+                if with_store(store, move |s| s.release(id, &me)).await? {
+                    break;
+                }
+                busy.wait().await;
+            }
             return Ok(skipped(skip, &a));
         }
         // Known here, from cookies read anyway, rather than by a scan of every stored

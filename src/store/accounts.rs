@@ -209,7 +209,7 @@ impl Store {
     }
 
     /// Take the account's lease until `until` unless another run holds an unexpired one,
-    /// which is then named.
+    /// which is then named, or another writer has its row locked (`Lease::Busy`).
     pub fn try_lease(
         &self,
         id: i64,
@@ -220,7 +220,8 @@ impl Store {
         self.db.try_lease(id, owner, until, now)
     }
 
-    /// Take over a lease from `old_owner` (a run that is gone), if it still holds it.
+    /// Take over a lease from `old_owner` (a run that is gone), if it still holds it and
+    /// no other writer has the row locked (see `Lease::Busy`).
     pub fn steal_lease(
         &self,
         id: i64,
@@ -250,7 +251,9 @@ impl Store {
         self.db.end_run(owner)
     }
 
-    pub fn release(&self, id: i64, owner: &str) -> Result<(), StoreError> {
+    /// Release `owner`'s lease: `false` when another writer has the row locked (see
+    /// `Lease::Busy`), and it is still held.
+    pub fn release(&self, id: i64, owner: &str) -> Result<bool, StoreError> {
         self.db.release(id, owner)
     }
 }
@@ -391,7 +394,7 @@ mod tests {
         assert!(s.try_lease(a.id, "run-a", 100, 0).unwrap().taken());
         assert_eq!(
             s.try_lease(a.id, "run-b", 100, 50).unwrap(),
-            Lease::Held(Some("run-a".into()))
+            Lease::Held("run-a".into())
         );
         // Run b cannot record while a holds the lease.
         let rec = RefreshRecord {

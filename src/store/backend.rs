@@ -105,6 +105,8 @@ pub(crate) trait Accounts {
 pub(crate) trait Leases {
     /// Lease the account unless another run holds an unexpired lease; if one does, say
     /// whose, in the same round trip: in a fleet most refused leases are then skipped.
+    /// Does not wait for a row another writer has locked: that is `Lease::Busy` (on
+    /// PostgreSQL; SQLite has one writer at a time and waits its turn, as for any write).
     fn try_lease(&self, id: i64, owner: &str, until: i64, now: i64) -> R<Lease>;
     /// Read each of `ids` brief and lease each that `wanted` accepts and is free, expired
     /// or already `owner`'s, passing over rows another process is leasing at this instant;
@@ -119,9 +121,13 @@ pub(crate) trait Leases {
         now: i64,
         wanted: &dyn Fn(&Account) -> bool,
     ) -> R<Claimed<(Account, Vec<CookieRow>)>>;
+    /// `false` when `old_owner` no longer holds it, or when another writer has the row
+    /// locked (not waited for, as in `try_lease`).
     fn steal_lease(&self, id: i64, old_owner: &str, owner: &str, until: i64) -> R<bool>;
     fn lease_owner(&self, id: i64) -> R<Option<String>>;
-    fn release(&self, id: i64, owner: &str) -> R<()>;
+    /// `false` only when the lease is still `owner`'s because another writer has the row
+    /// locked (not waited for, as in `try_lease`).
+    fn release(&self, id: i64, owner: &str) -> R<bool>;
     /// Store refresh results, an answer for each in order. Each account's result is
     /// written whole or not at all, and only while `owner` holds its lease and the account
     /// is at the revision the refresh read (`Store::record_refresh`). A backend with round

@@ -237,10 +237,14 @@ pub struct RefreshRecord {
 pub enum Lease {
     /// The lease is this run's now.
     Taken,
-    /// Another run holds it: its owner, as read in the same step; `None` when none was
-    /// seen (released meanwhile, leased by a writer the refusal waited for, or the
-    /// account deleted): worth asking again.
-    Held(Option<String>),
+    /// Another run holds an unexpired lease: its owner, read in the same step.
+    Held(String),
+    /// Another writer (an import, a saving login, another run's claim) has the row locked
+    /// right now. PostgreSQL passes such a row over rather than wait for it on the run's
+    /// one store connection: ask again a little later.
+    Busy,
+    /// No such account: deleted since it was listed.
+    Gone,
 }
 
 impl Lease {

@@ -631,3 +631,74 @@ fn a_group_does_not_wait_on_a_row_another_writer_holds() {
     holder.wait().unwrap();
     assert_eq!(stored(), "f00000,f00001,f00002,f00003,f00004,f00005");
 }
+
+#[test]
+fn a_run_does_not_wait_on_a_row_another_writer_holds_before_it_leases() {
+    let env = Env::with_sim(Scenario::default()).on_postgres();
+    seed(&env, 12);
+    let url = env.location().into_string().unwrap();
+    let db = pg::db_name(&url);
+    let sql = |q: &str| pg::cluster().sql(&db, q).trim().to_owned();
+    let stored = || {
+        sql(
+            "SELECT count(*) FROM accounts WHERE last_refreshed IS NOT NULL \
+             AND name NOT IN ('f00000', 'f00001')",
+        )
+    };
+    // f00001 is leased by a process of this host that is gone: its lease is taken over
+    // early, once its row is free.
+    let dead = format!("{}-ab@here", i32::MAX - 1);
+    sql(&format!(
+        "UPDATE accounts SET lease_owner = '{dead}', lease_until = 99999999999 \
+         WHERE name = 'f00001'"
+    ));
+    // Another writer holds both rows for 4 s before the run starts: its claims pass them
+    // over, and leasing f00000 alone finds it busy, and so does taking over f00001's.
+    let mut holder = pg::cluster().hold(
+        &db,
+        "BEGIN; SELECT 1 FROM accounts WHERE name IN ('f00000', 'f00001') FOR UPDATE; \
+         SELECT pg_sleep(4); COMMIT;",
+    );
+    while sql(
+        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(4)%' \
+               AND wait_event = 'PgSleep'",
+    ) != "1"
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A batch of one account at `--concurrency 4`: every other account's claim and result
+    // goes through the store's one connection after the held one's lease is asked.
+    let running = env
+        .spawn(&["refresh", "--jitter", "0", "--concurrency", "4", "--json"])
+        .env("QRLOGIN_HOST_ID", "here")
+        .spawn()
+        .unwrap();
+    loop {
+        let seen = stored();
+        if seen == "10" {
+            break;
+        }
+        assert!(
+            holder.try_wait().unwrap().is_none(),
+            "the others waited on a held row: {seen} stored"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Once the rows are free, both are leased and refreshed too.
+    let out = running.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    holder.wait().unwrap();
+    let reports: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    for name in ["f00000", "f00001"] {
+        let r = reports.iter().find(|r| r["name"] == name).unwrap();
+        assert!(r["skipped"].is_null(), "{r}");
+    }
+    assert_eq!(
+        sql("SELECT count(*) FROM accounts WHERE last_refreshed IS NOT NULL"),
+        "12"
+    );
+}

@@ -564,7 +564,7 @@ fn reimport_keeps_the_name_and_status_unless_renamed() {
         // Refused, with the holder named in the same call (on either backend).
         assert_eq!(
             store.try_lease(a.id, "u", 100, 0).unwrap(),
-            qrlogin::store::Lease::Held(Some("t".into()))
+            qrlogin::store::Lease::Held("t".into())
         );
         let rec = qrlogin::store::RefreshRecord {
             status: Status::Ok,
@@ -618,6 +618,14 @@ fn reimport_keeps_the_name_and_status_unless_renamed() {
         .stderr(predicate::str::contains(
             "the name `backup` already belongs to account 42; choose another NAME",
         ));
+    // Deleted since it was listed: its lease is gone, not held, on either backend.
+    let store = env.store();
+    let a = store.get("backup").unwrap();
+    store.delete(a.id).unwrap();
+    assert_eq!(
+        store.try_lease(a.id, "u", 100, 0).unwrap(),
+        qrlogin::store::Lease::Gone
+    );
 }
 
 /// Read-only commands on a mistyped `--db` create neither directories nor a database.

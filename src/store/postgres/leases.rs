@@ -19,13 +19,21 @@ const CLAIM: &str = concat!(
      OR lease_until IS NULL OR lease_until <= $4) FOR UPDATE SKIP LOCKED) RETURNING ",
     account_columns!()
 );
-/// Lease one account if it is free, and otherwise read who holds it, in one statement. The
-/// owner is read in the statement's snapshot: when the update had to wait for another
-/// writer of the row, that writer's lease is not in it yet, and `None` says to ask again.
+/// Lease one account if it is free, and otherwise say why not, in one statement: whether
+/// the row exists, and the owner of an unexpired lease on it. `SKIP LOCKED`: a row another
+/// writer has locked is passed over, not waited for (it is then free or ours as read, and
+/// busy): the run's store calls all go through one connection, and one row an import holds
+/// must not hold up the rest. Everything is read in the statement's snapshot.
 const TRY_LEASE: &str = "WITH taken AS (UPDATE accounts SET lease_owner = $2, \
-     lease_until = $3 WHERE id = $1 AND (lease_owner IS NULL OR lease_owner = $2 \
-     OR lease_until IS NULL OR lease_until <= $4) RETURNING id) \
-     SELECT EXISTS (SELECT 1 FROM taken), (SELECT lease_owner FROM accounts WHERE id = $1)";
+     lease_until = $3 WHERE id = (SELECT id FROM accounts WHERE id = $1 AND \
+     (lease_owner IS NULL OR lease_owner = $2 OR lease_until IS NULL OR lease_until <= $4) \
+     FOR UPDATE SKIP LOCKED) RETURNING id) \
+     SELECT EXISTS (SELECT 1 FROM taken), a.id IS NOT NULL, \
+     CASE WHEN a.lease_owner <> $2 AND a.lease_until > $4 THEN a.lease_owner END \
+     FROM (VALUES (1)) AS one (x) LEFT JOIN accounts a ON a.id = $1";
+/// Take over a gone run's lease, passing over a row another writer has locked.
+const STEAL: &str = "UPDATE accounts SET lease_owner = $3, lease_until = $4 WHERE id = \
+     (SELECT id FROM accounts WHERE id = $1 AND lease_owner = $2 FOR UPDATE SKIP LOCKED)";
 /// Many accounts, brief, each with its lease's owner last.
 const BRIEF_OF_MANY: &str = concat!(
     "SELECT ",
@@ -49,8 +57,13 @@ const RECORD_MANY: &str = "UPDATE accounts a SET status = t.status, last_checked
      $7::int8[], $8::int8[], $9::bool[], $10::bool[], $11::int8[]) AS t(id, owner, status, \
      checked, refreshed, failures, next_attempt, revision, refused, renewed, until) \
      WHERE a.id = t.id AND a.lease_owner = t.owner AND a.revision = t.revision RETURNING a.id";
-const RELEASE: &str = "UPDATE accounts SET lease_owner = NULL, lease_until = NULL \
-     WHERE id = $1 AND lease_owner = $2";
+/// Release a lease, passing over a row another writer has locked: true when it is done,
+/// or not this owner's to release.
+const RELEASE: &str = "WITH released AS (UPDATE accounts SET lease_owner = NULL, \
+     lease_until = NULL WHERE id = (SELECT id FROM accounts WHERE id = $1 \
+     AND lease_owner = $2 FOR UPDATE SKIP LOCKED) RETURNING id) \
+     SELECT EXISTS (SELECT 1 FROM released) \
+     OR NOT EXISTS (SELECT 1 FROM accounts WHERE id = $1 AND lease_owner = $2)";
 /// The leases of results not written (superseded, or their lease lost); the ids whose
 /// lease this released come back.
 const RELEASE_MANY: &str = "UPDATE accounts a SET lease_owner = NULL, lease_until = NULL \
@@ -59,13 +72,13 @@ const RELEASE_MANY: &str = "UPDATE accounts a SET lease_owner = NULL, lease_unti
 
 impl Leases for Postgres {
     fn try_lease(&self, id: i64, owner: &str, until: i64, now: i64) -> R<Lease> {
-        Ok(
-            match self.query_opt(TRY_LEASE, &[&id, &owner, &until, &now])? {
-                Some(r) if r.get::<_, bool>(0) => Lease::Taken,
-                Some(r) => Lease::Held(r.get(1)),
-                None => Lease::Held(None),
-            },
-        )
+        let r = self.query_one(TRY_LEASE, &[&id, &owner, &until, &now])?;
+        Ok(match (r.get::<_, bool>(0), r.get::<_, bool>(1), r.get(2)) {
+            (true, _, _) => Lease::Taken,
+            (false, false, _) => Lease::Gone,
+            (false, true, Some(holder)) => Lease::Held(holder),
+            (false, true, None) => Lease::Busy,
+        })
     }
 
     fn claim(
@@ -124,10 +137,7 @@ impl Leases for Postgres {
     }
 
     fn steal_lease(&self, id: i64, old_owner: &str, owner: &str, until: i64) -> R<bool> {
-        Ok(self.execute(
-            "UPDATE accounts SET lease_owner = $3, lease_until = $4 WHERE id = $1 AND lease_owner = $2",
-            &[&id, &old_owner, &owner, &until],
-        )? == 1)
+        Ok(self.execute(STEAL, &[&id, &old_owner, &owner, &until])? == 1)
     }
 
     fn lease_owner(&self, id: i64) -> R<Option<String>> {
@@ -136,9 +146,8 @@ impl Leases for Postgres {
             .and_then(|r| r.get(0)))
     }
 
-    fn release(&self, id: i64, owner: &str) -> R<()> {
-        self.execute(RELEASE, &[&id, &owner])?;
-        Ok(())
+    fn release(&self, id: i64, owner: &str) -> R<bool> {
+        Ok(self.query_one(RELEASE, &[&id, &owner])?.get(0))
     }
 
     fn record_refreshes(&self, batch: &[ToRecord<'_>]) -> Vec<R<Recorded>> {

@@ -115,6 +115,11 @@ impl Postgres {
         self.block(self.client.query_opt(&s, params))
     }
 
+    fn query_one(&self, sql: &'static str, params: &[Param<'_>]) -> R<Row> {
+        let s = self.statement(sql)?;
+        self.block(self.client.query_one(&s, params))
+    }
+
     fn execute(&self, sql: &'static str, params: &[Param<'_>]) -> R<u64> {
         let s = self.statement(sql)?;
         self.block(self.client.execute(&s, params))

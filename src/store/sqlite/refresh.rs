@@ -18,11 +18,18 @@ impl Leases for Sqlite {
             if n == 1 {
                 return Ok(Lease::Taken);
             }
+            // In the same write transaction: nothing has changed since the update.
             let holder = tx
                 .prepare_cached("SELECT lease_owner FROM accounts WHERE id = ?1")?
                 .query_row([id], |r| r.get::<_, Option<String>>(0))
                 .optional()?;
-            Ok(Lease::Held(holder.flatten()))
+            Ok(match holder {
+                None => Lease::Gone,
+                Some(Some(holder)) => Lease::Held(holder),
+                // Refused yet free: not in one transaction. Asking again is the answer
+                // that cannot go wrong.
+                Some(None) => Lease::Busy,
+            })
         })
     }
 
@@ -90,13 +97,13 @@ impl Leases for Sqlite {
             .map_err(|e| self.err(e))
     }
 
-    fn release(&self, id: i64, owner: &str) -> R<()> {
+    fn release(&self, id: i64, owner: &str) -> R<bool> {
         self.write(|tx| {
             tx.prepare_cached(
                 "UPDATE accounts SET lease_owner = NULL, lease_until = NULL WHERE id = ?1 AND lease_owner = ?2",
             )?
             .execute(params![id, owner])?;
-            Ok(())
+            Ok(true)
         })
     }
 
