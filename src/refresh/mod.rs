@@ -24,6 +24,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use store_thread::StoreThread;
+use tokio::sync::OwnedSemaphorePermit;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -319,9 +320,21 @@ impl Backoff {
     const FIRST: Duration = Duration::from_millis(5);
     const MAX: Duration = Duration::from_secs(1);
 
-    async fn wait(&mut self) {
+    async fn wait(&mut self, talking: &mut Option<OwnedSemaphorePermit>) {
         self.next = (self.next * 2).clamp(Self::FIRST, Self::MAX);
-        tokio::time::sleep(self.next).await;
+        idle(talking, self.next).await;
+    }
+}
+
+/// Wait `d` with `talking` (an account's slot) given back meanwhile, and take a slot
+/// again after: an account waiting for a row an import holds, or for another run's lease
+/// (`--wait`), must not keep one of `--concurrency` slots from the accounts that can go on.
+async fn idle(talking: &mut Option<OwnedSemaphorePermit>, d: Duration) {
+    let slots = talking.take().map(|p| p.semaphore().clone());
+    tokio::time::sleep(d).await;
+    if let Some(slots) = slots {
+        // `None` only if the semaphore was closed, which the scheduler never does.
+        *talking = slots.acquire_owned().await.ok();
     }
 }
 
@@ -348,7 +361,7 @@ struct Run<'a> {
     under_way: &'a HashSet<String>,
     /// This account's slot among those talking to the service, given back once its
     /// requests are done (`schedule`).
-    talking: Option<tokio::sync::OwnedSemaphorePermit>,
+    talking: Option<OwnedSemaphorePermit>,
 }
 
 /// Why this run leaves `a`, as it is now, alone: an overlapping run has checked it (since
@@ -391,7 +404,7 @@ impl Run<'_> {
     /// (`holder`, as the claim saw). Take it over if that run is gone, wait for it with
     /// `--wait`, or skip it.
     async fn one(
-        self,
+        mut self,
         planned: Planned,
         a: Account,
         holder: Option<String>,
@@ -421,7 +434,7 @@ impl Run<'_> {
                         // Another writer has the row locked for a moment (an import, a
                         // login saving it, another run's claim): ask again after it.
                         Lease::Busy => {
-                            busy.wait().await;
+                            busy.wait(&mut self.talking).await;
                             continue;
                         }
                     }
@@ -439,13 +452,13 @@ impl Run<'_> {
                 }
                 // Taken over by another run meanwhile, or its row locked for a moment:
                 // ask again, to tell which.
-                busy.wait().await;
+                busy.wait(&mut self.talking).await;
                 continue;
             }
             if !opts.wait {
                 return Ok(skipped(Skip::Leased, &a));
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            idle(&mut self.talking, Duration::from_millis(200)).await;
         }
         let Some(whole) = with_store(store, move |s| s.by_id(id)).await? else {
             return Ok(skipped(Skip::Leased, &a));
@@ -467,7 +480,7 @@ impl Run<'_> {
                 if with_store(store, move |s| s.release(id, &me)).await? {
                     break;
                 }
-                busy.wait().await;
+                busy.wait(&mut self.talking).await;
             }
             return Ok(skipped(skip, &a));
         }

@@ -321,9 +321,7 @@ mod tests {
         reader.load_key_when_sealed(Box::new(move || Ok(ring.clone())));
         assert_eq!(cookie2(&reader.get(&a.name).unwrap()), "sealed-value");
         // One whose key is nowhere says so, rather than read the value as empty.
-        blind.load_key_when_sealed(Box::new(|| {
-            Err(vault::VaultError::NoKey { default: None })
-        }));
+        blind.load_key_when_sealed(Box::new(|| Err(vault::VaultError::NoKey { default: None })));
         let err = blind.get(&a.name).unwrap_err();
         assert!(err.to_string().contains("no encryption key"), "{err}");
         // A command that shows no value (`show`) still reads the rest without a key.

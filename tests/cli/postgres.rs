@@ -652,24 +652,25 @@ fn a_run_does_not_wait_on_a_row_another_writer_holds_before_it_leases() {
         "UPDATE accounts SET lease_owner = '{dead}', lease_until = 99999999999 \
          WHERE name = 'f00001'"
     ));
-    // Another writer holds both rows for 4 s before the run starts: its claims pass them
+    // Another writer holds both rows for 5 s before the run starts: its claims pass them
     // over, and leasing f00000 alone finds it busy, and so does taking over f00001's.
     let mut holder = pg::cluster().hold(
         &db,
         "BEGIN; SELECT 1 FROM accounts WHERE name IN ('f00000', 'f00001') FOR UPDATE; \
-         SELECT pg_sleep(4); COMMIT;",
+         SELECT pg_sleep(5); COMMIT;",
     );
     while sql(
-        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(4)%' \
-               AND wait_event = 'PgSleep'",
+        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(5)%' \
+               AND wait_event = 'PgSleep' AND datname = current_database()",
     ) != "1"
     {
         std::thread::sleep(Duration::from_millis(20));
     }
-    // A batch of one account at `--concurrency 4`: every other account's claim and result
-    // goes through the store's one connection after the held one's lease is asked.
+    // A batch of one account at `--concurrency 2`: every other account's claim and result
+    // goes through the store's one connection after the held ones' leases are asked, and
+    // the two slots are the held accounts' until they give them back to wait.
     let running = env
-        .spawn(&["refresh", "--jitter", "0", "--concurrency", "4", "--json"])
+        .spawn(&["refresh", "--jitter", "0", "--concurrency", "2", "--json"])
         .env("QRLOGIN_HOST_ID", "here")
         .spawn()
         .unwrap();
