@@ -183,7 +183,7 @@ fn rotate(globals: &Globals, printer: &Printer) -> Result<Code> {
         .any(|u| u.key_id.as_deref().is_some_and(|id| id != current));
     let ring = if unfinished {
         printer.info(&format!(
-            "an earlier rotation to key {current} was interrupted: finishing it"
+            "values remain under older keys (an interrupted rotation, or a command that was running during one): moving them to key {current}"
         ));
         ring
     } else {
@@ -209,12 +209,17 @@ fn rotate(globals: &Globals, printer: &Printer) -> Result<Code> {
             printer.detail(&format!("{n} accounts re-encrypted"));
         }
     })?;
-    // Retired keys nothing uses any more leave the file.
+    // Retired keys nothing uses any more leave the file, but not the one that was current
+    // when this rotation began: a command already running then (a refresh of thousands of
+    // accounts, a login) still seals with it, and what it writes after this check must stay
+    // readable. The next rotation moves such values and drops that key once it is unused.
     let still: Vec<Key> = {
         let usage = store.key_usage()?;
         ring.retired()
             .iter()
-            .filter(|k| usage.iter().any(|u| u.key_id.as_deref() == Some(k.id())))
+            .filter(|k| {
+                k.id() == current || usage.iter().any(|u| u.key_id.as_deref() == Some(k.id()))
+            })
             .cloned()
             .collect()
     };

@@ -364,14 +364,89 @@ fn sigkill_during_key_rotate_leaves_every_account_readable() {
         assert_eq!(env.all_values(), original, "round {round}");
     }
     eprintln!("key rotate killed 20 times, {mid_rotation} of them with two keys in use");
-    env.cmd().args(["key", "rotate"]).assert().success();
+    // The first finishes what a kill left (or rotates); the second rotates. Each keeps the
+    // key that was current when it began, and drops older ones nothing uses.
+    for _ in 0..2 {
+        env.cmd().args(["key", "rotate"]).assert().success();
+    }
     let status: Value = serde_json::from_str(&env.stdout_of(&["key", "status", "--json"])).unwrap();
     let usage = status["usage"].as_array().unwrap();
     assert_eq!(usage.len(), 1, "{status}");
     assert_eq!(usage[0]["state"], "current", "{status}");
     assert_eq!(usage[0]["accounts"], 300, "{status}");
-    assert_eq!(status["retired"].as_array().unwrap().len(), 0, "{status}");
+    assert_eq!(status["retired"].as_array().unwrap().len(), 1, "{status}");
     assert_eq!(env.all_values(), original);
+}
+
+/// A refresh that began before `key rotate` seals what it writes with the key it began
+/// with: that key stays in the file, retired, until a later rotation has moved its values.
+#[test]
+fn values_a_running_refresh_writes_during_key_rotate_stay_readable() {
+    let env = Env::with_sim(qrlogin::sim::Scenario::default());
+    {
+        let store = env.store();
+        for i in 0..20 {
+            env.seed_account(
+                &store,
+                &format!("22193{i:08}"),
+                &format!("k{i:03}"),
+                true,
+                Status::Ok,
+            );
+        }
+    }
+    let before = env.all_values();
+    // Every renewal answers after 2 s: the run has its key, and rotation runs meanwhile.
+    env.fault(
+        "/newlogin/silentHasLogin.do",
+        serde_json::json!({"type": "delay", "ms": 2000}),
+        Some(20),
+    );
+    let running = env
+        .spawn(&["refresh", "--jitter", "0", "--force", "--json"])
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while env.state()["hits"]["/newlogin/silentHasLogin.do"].as_u64() < Some(20) {
+        assert!(started.elapsed() < Duration::from_secs(10), "never renewed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    env.cmd().args(["key", "rotate"]).assert().success();
+    let out = running.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Every account opens, with the cookies the renewals rotated and added.
+    let after = env.all_values();
+    let names = |v: &std::collections::BTreeMap<(String, String), String>| {
+        v.keys()
+            .map(|(a, _)| a.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    assert_eq!(names(&after), names(&before));
+    assert_ne!(after, before, "the refresh stored nothing");
+    let status: Value = serde_json::from_str(&env.stdout_of(&["key", "status", "--json"])).unwrap();
+    assert!(
+        status["usage"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["state"] == "retired"),
+        "{status}"
+    );
+    // The next rotation moves them.
+    env.cmd()
+        .args(["key", "rotate"])
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("values remain under older keys"));
+    assert_eq!(env.all_values(), after);
+    let status: Value = serde_json::from_str(&env.stdout_of(&["key", "status", "--json"])).unwrap();
+    let usage = status["usage"].as_array().unwrap();
+    assert_eq!(usage.len(), 1, "{status}");
+    assert_eq!(usage[0]["state"], "current", "{status}");
 }
 
 #[test]
