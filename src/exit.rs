@@ -119,6 +119,8 @@ fn login(e: &LoginError) -> Code {
 /// else 11 if any is blocked, else 6 if any hit a transient error, else 0.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RefreshTally {
+    /// An account's stored value did not open: the store needs looking at first.
+    unopened: bool,
     needs_login: bool,
     risk: bool,
     transient: bool,
@@ -127,13 +129,16 @@ pub struct RefreshTally {
 impl RefreshTally {
     pub fn add(&mut self, r: &crate::refresh::Report) {
         use crate::store::Status;
+        self.unopened |= r.unopened;
         self.needs_login |= r.new == Status::Expired;
         self.risk |= r.new == Status::Risk;
         self.transient |= r.transient;
     }
 
     pub fn code(&self) -> Code {
-        if self.needs_login {
+        if self.unopened {
+            Code::Storage
+        } else if self.needs_login {
             Code::NeedsLogin
         } else if self.risk {
             Code::Risk

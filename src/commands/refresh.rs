@@ -173,6 +173,7 @@ fn line(r: &Report) -> Option<(bool, String)> {
     }
     let changed = r.old != r.new;
     Some(match r.new {
+        _ if r.unopened => (true, format!("{who}: not checked: {err}")),
         _ if r.transient => (
             true,
             format!("{who}: could not check, will retry next run: {err}"),
@@ -217,13 +218,16 @@ fn report_json(r: &Report) -> ReportJson<'_> {
         old_status: r.old,
         new_status: r.new,
         action: refresh::describe(&r.sent),
-        skipped: r.skipped.as_ref().map(|s| match s {
-            Skip::Cooldown { .. } => "cooldown",
-            Skip::Recent { .. } => "min-interval",
-            Skip::ThisRound { .. } => "this-round",
-            Skip::Leased => "leased",
-            Skip::Superseded => "superseded",
-        }),
+        skipped: r
+            .unopened
+            .then_some("unreadable")
+            .or(r.skipped.as_ref().map(|s| match s {
+                Skip::Cooldown { .. } => "cooldown",
+                Skip::Recent { .. } => "min-interval",
+                Skip::ThisRound { .. } => "this-round",
+                Skip::Leased => "leased",
+                Skip::Superseded => "superseded",
+            })),
         transient: r.transient,
         error: r.error.as_deref(),
         next_attempt: crate::time::rfc3339(r.next_attempt),

@@ -4,6 +4,7 @@
 //! pure functions in `rules`; `run` drives many accounts concurrently with leases and
 //! jitter.
 
+mod held;
 mod rules;
 mod schedule;
 mod store_thread;
@@ -17,7 +18,8 @@ use crate::passport::{
     self, MtopOutcome, PassportClient, PassportError, SERVICE_DOMAIN, SilentMode, Step,
 };
 use crate::redacted::Proxy;
-use crate::store::{Account, Lease, Planned, Recorded, RefreshRecord, Status, Store};
+use crate::store::{Account, Planned, Recorded, RefreshRecord, Status, Store};
+use held::Backoff;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
@@ -60,6 +62,9 @@ pub struct Report {
     /// Checked against a passport host outside goofish.com (a simulator's URL left
     /// exported) with goofish.com cookies, which were therefore not sent: it cannot renew.
     pub cookies_unsent: bool,
+    /// A stored value of the account did not open (`error` says which): it was not
+    /// checked, its lease was released, and the run went on with the others.
+    pub unopened: bool,
 }
 
 /// What checking one account found.
@@ -271,26 +276,6 @@ async fn keep_registered(store: Arc<StoreThread>, owner: String, lease_secs: i64
     }
 }
 
-/// Whether a lease owner (`<pid>-<random>@<host>`; before hosts were recorded,
-/// `<pid>-<random>`) is a process of this host that no longer exists. Another host's
-/// lease is never judged here: its pid means nothing on this machine.
-fn owner_is_gone(owner: &str, host: &str) -> bool {
-    if let Some((_, theirs)) = owner.split_once('@')
-        && theirs != host
-    {
-        return false;
-    }
-    let Some(pid) = owner.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
-        return false;
-    };
-    if pid <= 0 || pid == std::process::id() as i32 {
-        return false;
-    }
-    // SAFETY: kill with signal 0 only checks whether the process exists.
-    let r = unsafe { libc::kill(pid, 0) };
-    r != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
-}
-
 /// One short store operation on the store's thread.
 async fn with_store<T: Send + 'static>(
     store: &StoreThread,
@@ -304,37 +289,6 @@ fn answered<T>(answer: Option<Result<T, crate::store::StoreError>>) -> anyhow::R
     match answer {
         Some(result) => Ok(result?),
         None => anyhow::bail!("the account database's thread stopped"),
-    }
-}
-
-/// How long an account's task waits before it asks again for a row another writer has
-/// locked (`Lease::Busy`): briefly at first (another run's claim holds its rows for a
-/// round trip or two), then twice as long each time, up to a second (an import may hold
-/// them for its whole transaction). The task waits, not the store thread.
-#[derive(Default)]
-struct Backoff {
-    next: Duration,
-}
-
-impl Backoff {
-    const FIRST: Duration = Duration::from_millis(5);
-    const MAX: Duration = Duration::from_secs(1);
-
-    async fn wait(&mut self, talking: &mut Option<OwnedSemaphorePermit>) {
-        self.next = (self.next * 2).clamp(Self::FIRST, Self::MAX);
-        idle(talking, self.next).await;
-    }
-}
-
-/// Wait `d` with `talking` (an account's slot) given back meanwhile, and take a slot
-/// again after: an account waiting for a row an import holds, or for another run's lease
-/// (`--wait`), must not keep one of `--concurrency` slots from the accounts that can go on.
-async fn idle(talking: &mut Option<OwnedSemaphorePermit>, d: Duration) {
-    let slots = talking.take().map(|p| p.semaphore().clone());
-    tokio::time::sleep(d).await;
-    if let Some(slots) = slots {
-        // `None` only if the semaphore was closed, which the scheduler never does.
-        *talking = slots.acquire_owned().await.ok();
     }
 }
 
@@ -396,76 +350,22 @@ fn skipped(skip: Skip, a: &Account) -> Report {
         long_login_refused_now: false,
         next_attempt: a.next_attempt_at,
         cookies_unsent: false,
+        unopened: false,
+    }
+}
+
+/// `a` (read brief) leased, but a stored value of it did not open (`why`): not checked,
+/// its status as it was. One damaged account must not keep a cron's run from the others.
+fn unopened(a: &Account, why: &crate::store::StoreError) -> Report {
+    Report {
+        skipped: None,
+        error: Some(why.to_string()),
+        unopened: true,
+        ..skipped(Skip::Leased, a)
     }
 }
 
 impl Run<'_> {
-    /// An account its batch could not lease (`a`, read brief): another run holds it
-    /// (`holder`, as the claim saw). Take it over if that run is gone, wait for it with
-    /// `--wait`, or skip it.
-    async fn one(
-        mut self,
-        planned: Planned,
-        a: Account,
-        holder: Option<String>,
-    ) -> anyhow::Result<Report> {
-        let (store, owner, opts) = (self.store, self.owner, self.opts);
-        let lease_secs = lease_secs(opts);
-        let id = planned.id;
-        // The claim's answer first: in a fleet most held accounts are skipped on it, with
-        // no store call.
-        let mut seen = holder;
-        let mut busy = Backoff::default();
-        loop {
-            let now = crate::time::now();
-            // A run killed mid-way (cron timeout, OOM, SIGKILL) leaves its leases behind;
-            // the owner's pid says whether it is still running on this machine.
-            let holder = match seen.take() {
-                Some(h) => h,
-                None => {
-                    let me = owner.to_owned();
-                    match with_store(store, move |s| s.try_lease(id, &me, now + lease_secs, now))
-                        .await?
-                    {
-                        Lease::Taken => break,
-                        Lease::Held(holder) => holder,
-                        // Deleted: skipped (under `--wait` it would be waited for forever).
-                        Lease::Gone => return Ok(skipped(Skip::Leased, &a)),
-                        // Another writer has the row locked for a moment (an import, a
-                        // login saving it, another run's claim): ask again after it.
-                        Lease::Busy => {
-                            busy.wait(&mut self.talking).await;
-                            continue;
-                        }
-                    }
-                }
-            };
-            if owner_is_gone(&holder, &opts.host) {
-                let me = owner.to_owned();
-                let old = holder.clone();
-                if with_store(store, move |s| {
-                    s.steal_lease(id, &old, &me, now + lease_secs)
-                })
-                .await?
-                {
-                    break;
-                }
-                // Taken over by another run meanwhile, or its row locked for a moment:
-                // ask again, to tell which.
-                busy.wait(&mut self.talking).await;
-                continue;
-            }
-            if !opts.wait {
-                return Ok(skipped(Skip::Leased, &a));
-            }
-            idle(&mut self.talking, Duration::from_millis(200)).await;
-        }
-        let Some(whole) = with_store(store, move |s| s.by_id(id)).await? else {
-            return Ok(skipped(Skip::Leased, &a));
-        };
-        self.leased(planned, whole).await
-    }
-
     /// Refresh an account this run holds the lease of: `whole` is the account as read
     /// under the lease, `planned` as it was when the run listed the accounts.
     async fn leased(mut self, planned: Planned, a: Account) -> anyhow::Result<Report> {
@@ -534,84 +434,7 @@ impl Run<'_> {
             long_login_refused_now: long_login_refused == Some(true) && !a.long_login_refused,
             next_attempt: rec.next_attempt_at,
             cookies_unsent,
+            unopened: false,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::{Location, NewAccount};
-
-    #[tokio::test]
-    async fn an_account_deleted_under_another_runs_lease_is_skipped_even_with_wait() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_sealed_for_tests(&dir.path().join("a.db"));
-        let new = NewAccount::from_cookies(
-            vec![Cookie::for_domain("unb", "1", ".goofish.com")],
-            None,
-            Status::Unknown,
-        );
-        let (a, _) = store.save(&new, 0).unwrap();
-        // Held by a run on another host, then deleted while this run waits for it
-        // (`qrlogin delete` ignores leases).
-        assert!(
-            store
-                .try_lease(a.id, "1-ab@elsewhere", i64::MAX, 0)
-                .unwrap()
-                .taken()
-        );
-        let thread = StoreThread::start(store).unwrap();
-        let opts = Options {
-            names: Vec::new(),
-            concurrency: 1,
-            jitter: Duration::ZERO,
-            min_interval: None,
-            wait: true,
-            force: true,
-            http_timeout: Duration::from_secs(1),
-            trace: None,
-            host: "here".into(),
-        };
-        let base = url::Url::parse("http://127.0.0.1:9/").unwrap();
-        let none = HashSet::new();
-        let run = Run {
-            store: &thread,
-            http: reqwest::Client::new(),
-            endpoints: Endpoints::all_at(&base),
-            passport_elsewhere: true,
-            default_ua: "ua",
-            owner: "2-cd@here",
-            opts: &opts,
-            under_way: &none,
-            talking: None,
-        };
-        let id = a.id;
-        let delete = async {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            // `qrlogin delete` is another process, with a connection of its own.
-            let at = Location::Sqlite(dir.path().join("a.db"));
-            let other = Store::open(&at).unwrap();
-            other.delete(id).unwrap();
-        };
-        let waiting = tokio::time::timeout(
-            Duration::from_secs(10),
-            run.one(Planned::from(&a), a.clone(), None),
-        );
-        let (report, ()) = tokio::join!(waiting, delete);
-        let report = report.expect("waited for a deleted account").unwrap();
-        assert_eq!(report.skipped, Some(Skip::Leased));
-    }
-
-    #[test]
-    fn only_this_hosts_dead_processes_lose_their_leases_early() {
-        // pid 1 never goes away and a pid past the kernel's limit never existed.
-        let dead = format!("{}-ab@here", i32::MAX - 1);
-        assert!(owner_is_gone(&dead, "here"));
-        assert!(!owner_is_gone(&dead, "elsewhere"));
-        assert!(!owner_is_gone("1-ab@here", "here"));
-        // Leases written before hosts were recorded are this host's.
-        assert!(owner_is_gone(&format!("{}-ab", i32::MAX - 1), "here"));
-        assert!(!owner_is_gone("garbage", "here"));
     }
 }

@@ -14,7 +14,7 @@
 //! yet: that is what a killed run leaves to expire.
 
 use super::store_thread::StoreThread;
-use super::{Options, Report, Run, lease_secs, leave_alone, skipped, with_store};
+use super::{Options, Report, Run, lease_secs, leave_alone, skipped, unopened, with_store};
 use crate::passport::Endpoints;
 use crate::store::{Account, Planned};
 use futures_util::future::OptionFuture;
@@ -184,6 +184,12 @@ async fn claim(
             .iter()
             .filter_map(|a| Some((a.id, skipped(skips.remove(&a.id)?, a))))
             .collect();
+        for (a, why) in &claimed.unopened {
+            // Released at once, so the next run tries it again. A row busy right now keeps
+            // the lease until it lapses, which costs nothing more.
+            s.release(a.id, &shared.owner)?;
+            passed.insert(a.id, unopened(a, why));
+        }
         let (mut ready, mut done) = (Vec::new(), Vec::new());
         for (i, planned) in chunk {
             match found.remove(&planned.id) {

@@ -75,9 +75,18 @@ impl Store {
 
     /// `a` with its stored `rows` opened as its cookies.
     fn opened(&self, mut a: Account, rows: Vec<CookieRow>) -> Result<Account, StoreError> {
-        a.cookies = sealed::open_cookies(self.opening_keys(&rows)?, &a.unb, rows)
-            .map_err(|(cookie, e)| self.open_error(a.id, cookie, e))?;
+        a.cookies = self.cookies_from(&a, rows)?;
         Ok(a)
+    }
+
+    /// `a`'s stored `rows` opened.
+    fn cookies_from(
+        &self,
+        a: &Account,
+        rows: Vec<CookieRow>,
+    ) -> Result<Vec<crate::cookies::Cookie>, StoreError> {
+        sealed::open_cookies(self.opening_keys(&rows)?, &a.unb, rows)
+            .map_err(|(cookie, e)| self.open_error(a.id, cookie, e))
     }
 
     /// Lease each of `ids` that `wanted` accepts (as it is now) and no other run holds
@@ -92,14 +101,24 @@ impl Store {
         wanted: &dyn Fn(&Account) -> bool,
     ) -> Result<Claimed<Account>, StoreError> {
         let c = self.db.claim(ids, owner, until, now, wanted)?;
+        // One account whose values do not open must not stop the batch, nor the run.
+        let mut leased = Vec::with_capacity(c.leased.len());
+        let mut unopened = Vec::new();
+        for (mut a, rows) in c.leased {
+            match self.cookies_from(&a, rows) {
+                Ok(cookies) => {
+                    a.cookies = cookies;
+                    leased.push(a);
+                }
+                Err(e) if e.is_value_unopened() => unopened.push((a, e)),
+                Err(e) => return Err(e),
+            }
+        }
         Ok(Claimed {
-            leased: c
-                .leased
-                .into_iter()
-                .map(|(a, rows)| self.opened(a, rows))
-                .collect::<Result<_, _>>()?,
+            leased,
             passed: c.passed,
             held: c.held,
+            unopened,
         })
     }
 

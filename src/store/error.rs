@@ -100,6 +100,17 @@ pub enum StoreError {
     Undone(#[from] Undone),
 }
 
+impl StoreError {
+    /// One account's stored value did not open (a wrong key for it, or a value changed or
+    /// moved): that account cannot be used, and the others can.
+    pub fn is_value_unopened(&self) -> bool {
+        matches!(
+            self,
+            StoreError::WrongKey { .. } | StoreError::Undecryptable { .. }
+        )
+    }
+}
+
 /// Writes held to be committed together (`Store::hold_commits`: a refresh's results) that
 /// were undone together, by the error `why`. Each of their callers gets a copy.
 #[derive(Debug, Clone, thiserror::Error)]

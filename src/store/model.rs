@@ -76,6 +76,9 @@ pub struct Claimed<L> {
     /// Wanted, but another run holds the lease: read brief, with the lease's owner as the
     /// claim saw it (`None`: unknown, it changed hands meanwhile).
     pub held: Vec<(Account, Option<String>)>,
+    /// Leased, but a stored value did not open (`StoreError::is_value_unopened`): read brief,
+    /// with why. Filled by `Store::claim` only; the backends read no values.
+    pub unopened: Vec<(Account, StoreError)>,
 }
 
 /// One account with all its cookies.

@@ -332,6 +332,53 @@ fn a_value_moved_to_another_row_does_not_decrypt() {
     env.stdout_of(&["export", "a", "--format", "header"]);
 }
 
+/// One damaged account must not keep a cron's refresh from the others: it is reported,
+/// its lease released, the rest refreshed, and the run exits 7.
+#[test]
+fn a_refresh_goes_on_past_an_account_whose_values_do_not_open() {
+    let env = Env::with_sim(qrlogin::sim::Scenario::default());
+    {
+        let store = env.store();
+        for (i, name) in ["a", "b", "c"].iter().enumerate() {
+            env.seed_account(&store, &format!("22193{i:08}"), name, true, Status::Ok);
+        }
+    }
+    env.sql(
+        "UPDATE cookies SET value = (SELECT c.value FROM cookies c JOIN accounts a ON a.id = c.account_id WHERE a.name = 'a' AND c.name = 'cookie2'), \
+         key_id = (SELECT c.key_id FROM cookies c JOIN accounts a ON a.id = c.account_id WHERE a.name = 'a' AND c.name = 'cookie2') \
+         WHERE name = 'cookie2' AND account_id = (SELECT id FROM accounts WHERE name = 'b')",
+    );
+    for round in 0..2 {
+        let out = env
+            .cmd()
+            .args(["refresh", "--jitter", "0", "--force", "--json"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(7), "round {round}: {stderr}");
+        assert!(
+            stderr.contains(
+                "b (2219300000001): not checked: account b: cookie cookie2 does not decrypt"
+            ),
+            "{stderr}"
+        );
+        let reports: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+        let by = |n: &str| reports.iter().find(|r| r["name"] == n).unwrap().clone();
+        assert_eq!(by("b")["skipped"], "unreadable");
+        assert!(by("b")["error"].as_str().unwrap().contains("does not decrypt"));
+        for name in ["a", "c"] {
+            let r = by(name);
+            assert!(r["skipped"].is_null() && r["error"].is_null(), "{r}");
+            assert!(r["action"].as_str().unwrap().ends_with("+loginuser.get"), "{r}");
+        }
+        // Its lease is released: the next run tries it again rather than wait for it.
+        let store = env.store();
+        for a in store.all_brief().unwrap() {
+            assert_eq!(store.lease_owner(a.id).unwrap(), None, "{}", a.name);
+        }
+    }
+}
+
 #[test]
 fn sigkill_during_key_rotate_leaves_every_account_readable() {
     let env = Env::with_sim(qrlogin::sim::Scenario::default());

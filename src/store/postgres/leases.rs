@@ -103,6 +103,7 @@ impl Leases for Postgres {
             leased: Vec::new(),
             passed,
             held: Vec::new(),
+            unopened: Vec::new(),
         };
         if wanted.is_empty() {
             return Ok(claimed);

@@ -53,6 +53,7 @@ impl Leases for Sqlite {
                 leased: Vec::with_capacity(ids.len()),
                 passed: Vec::new(),
                 held: Vec::new(),
+                unopened: Vec::new(),
             };
             for &id in ids {
                 let row = read.query_row([id], |r| {
