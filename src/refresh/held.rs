@@ -35,6 +35,7 @@ fn owner_is_gone(owner: &str, host: &str) -> bool {
 #[derive(Default)]
 pub(super) struct Backoff {
     next: Duration,
+    waited: Duration,
 }
 
 impl Backoff {
@@ -43,7 +44,15 @@ impl Backoff {
 
     pub(super) async fn wait(&mut self, talking: &mut Option<OwnedSemaphorePermit>) {
         self.next = (self.next * 2).clamp(Self::FIRST, Self::MAX);
+        self.waited += self.next;
         idle(talking, self.next).await;
+    }
+
+    /// Waited a lease's length in all: a writer that holds a row that long (a session
+    /// left idle in a transaction) is not waited for further without `--wait`, so a
+    /// cron's run still ends.
+    pub(super) fn exhausted(&self, lease_secs: i64) -> bool {
+        self.waited >= Duration::from_secs(lease_secs.max(0) as u64)
     }
 }
 
@@ -93,6 +102,9 @@ impl Run<'_> {
                         Lease::Gone => return Ok(skipped(Skip::Leased, &a)),
                         // Another writer has the row locked for a moment (an import, a
                         // login saving it, another run's claim): ask again after it.
+                        Lease::Busy if !opts.wait && busy.exhausted(lease_secs) => {
+                            return Ok(skipped(Skip::Leased, &a));
+                        }
                         Lease::Busy => {
                             busy.wait(&mut self.talking).await;
                             continue;
@@ -112,6 +124,9 @@ impl Run<'_> {
                 }
                 // Taken over by another run meanwhile, or its row locked for a moment:
                 // ask again, to tell which.
+                if !opts.wait && busy.exhausted(lease_secs) {
+                    return Ok(skipped(Skip::Leased, &a));
+                }
                 busy.wait(&mut self.talking).await;
                 continue;
             }
@@ -143,6 +158,8 @@ mod tests {
     use crate::cookies::Cookie;
     use crate::store::{Location, NewAccount, Status, Store};
     use std::collections::HashSet;
+    use std::sync::Arc;
+    use tokio::sync::Semaphore;
 
     #[tokio::test]
     async fn an_account_deleted_under_another_runs_lease_is_skipped_even_with_wait() {
@@ -202,6 +219,24 @@ mod tests {
         let (report, ()) = tokio::join!(waiting, delete);
         let report = report.expect("waited for a deleted account").unwrap();
         assert_eq!(report.skipped, Some(Skip::Leased));
+    }
+
+    #[tokio::test]
+    async fn a_busy_row_is_asked_again_sooner_then_later_for_a_lease_length_at_most() {
+        let mut b = Backoff::default();
+        assert!(b.exhausted(0) && !b.exhausted(1));
+        let mut slot = Some(Arc::new(Semaphore::new(1)).acquire_owned().await.unwrap());
+        for _ in 0..3 {
+            b.wait(&mut slot).await;
+        }
+        assert_eq!(b.waited, Duration::from_millis(5 + 10 + 20));
+        // The slot was given back while it waited, and taken again.
+        assert!(slot.is_some());
+        assert!(!b.exhausted(1));
+        b.next = Duration::from_millis(500);
+        b.wait(&mut None).await;
+        assert_eq!(b.next, Backoff::MAX);
+        assert!(b.exhausted(1));
     }
 
     #[test]

@@ -374,8 +374,9 @@ impl Run<'_> {
         // Its batch's claim asked already, but a run may have checked it since.
         let now = crate::time::now();
         if let Some(skip) = leave_alone(&planned, &a, self.under_way, now, opts) {
+            // A row held past a lease's length: the lease lapses by itself.
             let mut busy = Backoff::default();
-            loop {
+            while !busy.exhausted(lease_secs(opts)) {
                 let me = owner.to_owned();
                 if with_store(store, move |s| s.release(id, &me)).await? {
                     break;

@@ -365,11 +365,19 @@ fn a_refresh_goes_on_past_an_account_whose_values_do_not_open() {
         let reports: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
         let by = |n: &str| reports.iter().find(|r| r["name"] == n).unwrap().clone();
         assert_eq!(by("b")["skipped"], "unreadable");
-        assert!(by("b")["error"].as_str().unwrap().contains("does not decrypt"));
+        assert!(
+            by("b")["error"]
+                .as_str()
+                .unwrap()
+                .contains("does not decrypt")
+        );
         for name in ["a", "c"] {
             let r = by(name);
             assert!(r["skipped"].is_null() && r["error"].is_null(), "{r}");
-            assert!(r["action"].as_str().unwrap().ends_with("+loginuser.get"), "{r}");
+            assert!(
+                r["action"].as_str().unwrap().ends_with("+loginuser.get"),
+                "{r}"
+            );
         }
         // Its lease is released: the next run tries it again rather than wait for it.
         let store = env.store();
