@@ -390,18 +390,7 @@ fn a_refresh_goes_on_past_an_account_whose_values_do_not_open() {
 #[test]
 fn sigkill_during_key_rotate_leaves_every_account_readable() {
     let env = Env::with_sim(qrlogin::sim::Scenario::default());
-    {
-        let store = env.store();
-        for i in 0..300 {
-            env.seed_account(
-                &store,
-                &format!("22193{i:08}"),
-                &format!("r{i:03}"),
-                true,
-                Status::Ok,
-            );
-        }
-    }
+    env.seed_many(300, "22193", |i| format!("r{i:03}"), true, Status::Ok);
     let original = env.all_values();
     let mut rng = 0x9E3779B97F4A7C15u64;
     let mut mid_rotation = 0;
@@ -438,18 +427,7 @@ fn sigkill_during_key_rotate_leaves_every_account_readable() {
 #[test]
 fn values_a_running_refresh_writes_during_key_rotate_stay_readable() {
     let env = Env::with_sim(qrlogin::sim::Scenario::default());
-    {
-        let store = env.store();
-        for i in 0..20 {
-            env.seed_account(
-                &store,
-                &format!("22193{i:08}"),
-                &format!("k{i:03}"),
-                true,
-                Status::Ok,
-            );
-        }
-    }
+    env.seed_many(20, "22193", |i| format!("k{i:03}"), true, Status::Ok);
     let before = env.all_values();
     // Every renewal answers after 2 s: the run has its key, and rotation runs meanwhile.
     env.fault(

@@ -9,16 +9,7 @@ use std::os::unix::process::CommandExt;
 use std::time::Duration;
 
 fn seed(env: &Env, n: usize) {
-    let store = env.store();
-    for i in 0..n {
-        env.seed_account(
-            &store,
-            &format!("22191{:08}", i),
-            &format!("a{i:04}"),
-            true,
-            Status::Ok,
-        );
-    }
+    env.seed_many(n, "22191", |i| format!("a{i:04}"), true, Status::Ok);
 }
 
 type Snapshot = std::collections::BTreeMap<(String, String), String>;

@@ -215,16 +215,7 @@ fn copy_sqlite_to_postgres_and_back_gives_identical_exports() {
 
 /// Seed `n` never-refreshed accounts with long login.
 fn seed(env: &Env, n: usize) {
-    let store = env.store();
-    for i in 0..n {
-        env.seed_account(
-            &store,
-            &format!("22193{i:08}"),
-            &format!("f{i:05}"),
-            true,
-            Status::Ok,
-        );
-    }
+    env.seed_many(n, "22193", |i| format!("f{i:05}"), true, Status::Ok);
 }
 
 /// `refresh --json` as if on host `host`.
@@ -560,6 +551,48 @@ fn one_account_whose_write_fails_does_not_cost_the_others_theirs() {
 /// one waits. Holding several rows while waiting, it could close a deadlock with an import
 /// and get the import aborted. Nor does the held one, put aside to be tried again, hold
 /// up a result that comes later.
+/// Another session (as an import would) holds the accounts `which` selects locked for
+/// `secs` seconds; returned once it holds them.
+fn hold_rows(db: &str, which: &str, secs: u32) -> std::process::Child {
+    let holder = pg::cluster().hold(
+        db,
+        &format!(
+            "BEGIN; SELECT 1 FROM accounts WHERE {which} FOR UPDATE; \
+             SELECT pg_sleep({secs}); COMMIT;"
+        ),
+    );
+    while pg::cluster()
+        .sql(
+            db,
+            &format!(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep({secs})%' \
+             AND wait_event = 'PgSleep' AND datname = current_database()"
+            ),
+        )
+        .trim()
+        != "1"
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    holder
+}
+
+/// Wait until `seen()` is `want`, failing if `holder` lets its rows go first: what was
+/// wanted must not have waited for them.
+fn while_held(holder: &mut std::process::Child, seen: impl Fn() -> String, want: &str) {
+    loop {
+        let now = seen();
+        if now == want {
+            return;
+        }
+        assert!(
+            holder.try_wait().unwrap().is_none(),
+            "waited on a held row: {now:?}, not {want:?}, once it was let go"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn a_group_does_not_wait_on_a_row_another_writer_holds() {
     let env = Env::with_sim(Scenario::default()).on_postgres();
@@ -593,35 +626,14 @@ fn a_group_does_not_wait_on_a_row_another_writer_holds() {
         std::thread::sleep(Duration::from_millis(20));
     }
     // All six are leased and renewing: another writer now holds f00000's row for 6 s.
-    let mut holder = pg::cluster().hold(
-        &db,
-        "BEGIN; SELECT 1 FROM accounts WHERE name = 'f00000' FOR UPDATE; \
-         SELECT pg_sleep(6); COMMIT;",
-    );
-    while sql(
-        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(6)%' \
-               AND wait_event = 'PgSleep'",
-    ) != "1"
-    {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut holder = hold_rows(&db, "name = 'f00000'", 6);
     assert_eq!(
         stored(),
         "",
         "stored before the row was held: too slow a machine"
     );
     // The five others are stored while f00000's row is still held.
-    loop {
-        let seen = stored();
-        if seen == "f00001,f00002,f00003,f00004,f00005" {
-            break;
-        }
-        assert!(
-            holder.try_wait().unwrap().is_none(),
-            "the others waited on f00000's row: {seen:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    while_held(&mut holder, stored, "f00001,f00002,f00003,f00004,f00005");
     let out = running.wait_with_output().unwrap();
     assert!(
         out.status.success(),
@@ -654,18 +666,7 @@ fn a_run_does_not_wait_on_a_row_another_writer_holds_before_it_leases() {
     ));
     // Another writer holds both rows for 5 s before the run starts: its claims pass them
     // over, and leasing f00000 alone finds it busy, and so does taking over f00001's.
-    let mut holder = pg::cluster().hold(
-        &db,
-        "BEGIN; SELECT 1 FROM accounts WHERE name IN ('f00000', 'f00001') FOR UPDATE; \
-         SELECT pg_sleep(5); COMMIT;",
-    );
-    while sql(
-        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(5)%' \
-               AND wait_event = 'PgSleep' AND datname = current_database()",
-    ) != "1"
-    {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut holder = hold_rows(&db, "name IN ('f00000', 'f00001')", 5);
     // A batch of one account at `--concurrency 2`: every other account's claim and result
     // goes through the store's one connection after the held ones' leases are asked, and
     // the two slots are the held accounts' until they give them back to wait.
@@ -674,17 +675,7 @@ fn a_run_does_not_wait_on_a_row_another_writer_holds_before_it_leases() {
         .env("QRLOGIN_HOST_ID", "here")
         .spawn()
         .unwrap();
-    loop {
-        let seen = stored();
-        if seen == "10" {
-            break;
-        }
-        assert!(
-            holder.try_wait().unwrap().is_none(),
-            "the others waited on a held row: {seen} stored"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    while_held(&mut holder, stored, "10");
     // Once the rows are free, both are leased and refreshed too.
     let out = running.wait_with_output().unwrap();
     assert!(

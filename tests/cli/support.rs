@@ -413,6 +413,23 @@ impl Env {
         store.save(&new, qrlogin::time::now()).unwrap();
     }
 
+    /// `n` accounts as `seed_account` stores them, in one store session: unb
+    /// `{unb_prefix}{i:08}`, named `name(i)`.
+    pub fn seed_many(
+        &self,
+        n: usize,
+        unb_prefix: &str,
+        name: impl Fn(usize) -> String,
+        long_login: bool,
+        status: Status,
+    ) {
+        let store = self.store();
+        for i in 0..n {
+            let unb = format!("{unb_prefix}{i:08}");
+            self.seed_account(&store, &unb, &name(i), long_login, status);
+        }
+    }
+
     /// The real binary pointed at the simulator, as a plain `std` command with piped
     /// output: for runs that overlap, are killed, or are steered while they run.
     pub fn spawn(&self, args: &[&str]) -> std::process::Command {
