@@ -348,9 +348,17 @@ fn a_refresh_goes_on_past_an_account_whose_values_do_not_open() {
          key_id = (SELECT c.key_id FROM cookies c JOIN accounts a ON a.id = c.account_id WHERE a.name = 'a' AND c.name = 'cookie2') \
          WHERE name = 'cookie2' AND account_id = (SELECT id FROM accounts WHERE name = 'b')",
     );
+    // The first round takes b over from a process of this host that is gone (read after
+    // its claim); the second leases it in its claim.
+    env.sql(&format!(
+        "UPDATE accounts SET lease_owner = '{}-ab@here', lease_until = 99999999999 \
+         WHERE name = 'b'",
+        i32::MAX - 1
+    ));
     for round in 0..2 {
         let out = env
             .cmd()
+            .env("QRLOGIN_HOST_ID", "here")
             .args(["refresh", "--jitter", "0", "--force", "--json"])
             .output()
             .unwrap();
