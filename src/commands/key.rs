@@ -174,6 +174,16 @@ fn rotate(globals: &Globals, printer: &Printer) -> Result<Code> {
         ))
         .into());
     };
+    // Read again once no other rotation or import is changing the file.
+    let _lock = vault::lock_key_file(&file, || {
+        printer.info(&format!(
+            "waiting for another `qrlogin key rotate` or `key import` to finish with {}",
+            file.display()
+        ))
+    })?;
+    let ring = vault::load(&globals.keys)?.ok_or(VaultError::NoKey {
+        default: globals.keys.default_file.clone(),
+    })?;
     let mut store = super::must_exist(globals)?;
     store.attach_keys(ring.clone(), true)?;
     let current = ring.current().id().to_owned();
@@ -290,6 +300,12 @@ fn import(globals: &Globals, from: Option<&std::path::Path>, printer: &Printer) 
         }
     });
     let imported = vault::parse_keys(&text, "the imported key", None)?;
+    let _lock = vault::lock_key_file(&target, || {
+        printer.info(&format!(
+            "waiting for another `qrlogin key rotate` or `key import` to finish with {}",
+            target.display()
+        ))
+    })?;
     let mut retired: Vec<Key> = imported.retired().to_vec();
     if std::fs::symlink_metadata(&target).is_ok() {
         let existing = vault::load(&crate::vault::KeySources {

@@ -13,7 +13,10 @@
 
 mod source;
 
-pub use source::{KeySources, Loaded, load, load_or_create, parse_keys, write_key_file};
+pub use source::{
+    KeyFileLock, KeySources, Loaded, load, load_or_create, lock_key_file, parse_keys,
+    write_key_file,
+};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;

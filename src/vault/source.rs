@@ -139,6 +139,51 @@ pub fn load_or_create(s: &KeySources) -> Result<Loaded, VaultError> {
     }
 }
 
+/// Held while a command rewrites the key file (`lock_key_file`); dropping it lets go.
+pub struct KeyFileLock {
+    _file: std::fs::File,
+}
+
+/// Take the lock beside the key file at `path` (`<path>.lock`) that `key rotate` and
+/// `key import` hold while they change keys, waiting for another holder (`waiting` is
+/// told first). Two rotations at once would each seal with a key of their own and each
+/// write the file, and the values of the key the last writer lacked would never open.
+pub fn lock_key_file(path: &Path, waiting: impl FnOnce()) -> Result<KeyFileLock, VaultError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::io::AsRawFd;
+    let err = |why: String| VaultError::Write {
+        path: path.to_owned(),
+        why,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        create_private_dir(dir).map_err(|e| err(e.to_string()))?;
+    }
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&lock_path)
+        .map_err(|e| err(e.to_string()))?;
+    let lock = |how| {
+        // SAFETY: flock on a descriptor this function owns for the File's lifetime.
+        match unsafe { libc::flock(file.as_raw_fd(), how) } {
+            0 => Ok(()),
+            _ => Err(std::io::Error::last_os_error()),
+        }
+    };
+    if let Err(e) = lock(libc::LOCK_EX | libc::LOCK_NB) {
+        if e.raw_os_error() != Some(libc::EWOULDBLOCK) {
+            return Err(err(e.to_string()));
+        }
+        waiting();
+        lock(libc::LOCK_EX).map_err(|e| err(e.to_string()))?;
+    }
+    Ok(KeyFileLock { _file: file })
+}
+
 /// Replace the key file at `path` with `ring`'s keys, atomically (a reader sees the old
 /// file or the new one, never half of one).
 pub fn write_key_file(path: &Path, ring: &Keyring) -> Result<(), VaultError> {

@@ -618,3 +618,44 @@ fn no_command_but_key_export_shows_key_material() {
     let exported = env.stdout_of(&["key", "export"]);
     assert!(keys(&env).iter().all(|k| exported.contains(k.as_str())));
 }
+
+/// Two rotations at once would each seal with a key of their own and each write the key
+/// file: the second waits for the first (here, for the lock the first would hold).
+#[test]
+fn a_second_key_rotate_waits_for_the_first() {
+    use std::os::unix::io::AsRawFd;
+    let env = Env::new();
+    env.import_header("shop", "unb=2219000000001; cookie2=lockedcookie2value");
+    let mut lock_path = env.key_file().into_os_string();
+    lock_path.push(".lock");
+    let held = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .unwrap();
+    // SAFETY: flock on a descriptor `held` owns.
+    assert_eq!(unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let before = std::fs::read_to_string(env.key_file()).unwrap();
+    let child = env.spawn(&["key", "rotate"]).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        std::fs::read_to_string(env.key_file()).unwrap(),
+        before,
+        "rotated while another held the lock"
+    );
+    drop(held);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("waiting for another `qrlogin key rotate` or `key import` to finish"),
+        "{stderr}"
+    );
+    assert_ne!(std::fs::read_to_string(env.key_file()).unwrap(), before);
+    let exported = env.stdout_of(&["export", "shop", "--format", "header"]);
+    assert!(
+        exported.contains("cookie2=lockedcookie2value"),
+        "{exported}"
+    );
+}
