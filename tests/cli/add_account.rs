@@ -237,12 +237,7 @@ fn expired_qr_is_regenerated_and_the_second_one_works() {
     env.ctl("phone/expire", json!({"lgToken": first}));
     let second = wait_for_qr(&env, 2);
     assert!(env.phone_scan_and_confirm(&second)["ok"] == true);
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = crate::support::succeeded(child);
     let qrs: Vec<Value> = events(&out.stdout)
         .into_iter()
         .filter(|e| e["event"] == "qr")
@@ -740,12 +735,7 @@ fn resume_rewrites_the_qr_png_and_json_stays_json() {
     }
     assert_eq!(crate::support::mode(&png), 0o644);
     env.phone_scan_and_confirm("latest");
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::support::succeeded(child);
     env.add_account(&["--qr-png-mode", "755", "--qr-png", "x.png"])
         .assert()
         .code(2);
@@ -791,12 +781,7 @@ fn on_qr_hook_gets_every_code_and_cannot_break_the_login() {
     }
     env.ctl("scenario", json!({"qr_lifetime_ms": 300000}));
     env.phone_scan_and_confirm("latest");
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::support::succeeded(child);
     let text = std::fs::read_to_string(&log).unwrap();
     let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split('|').collect()).collect();
     assert!(lines.len() >= 2, "{text}");

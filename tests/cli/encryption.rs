@@ -453,12 +453,7 @@ fn values_a_running_refresh_writes_during_key_rotate_stay_readable() {
         std::thread::sleep(Duration::from_millis(20));
     }
     env.cmd().args(["key", "rotate"]).assert().success();
-    let out = running.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::support::succeeded(running);
     // Every account opens, with the cookies the renewals rotated and added.
     let after = env.all_values();
     let names = |v: &std::collections::BTreeMap<(String, String), String>| {

@@ -252,12 +252,7 @@ fn four_hosts_share_the_accounts_and_renew_each_exactly_once() {
     children.push(refresh_on(&env, "host-d", &[]));
     let mut renewed_by = Vec::new();
     for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = crate::support::succeeded(child);
         let r: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
         renewed_by.push(r.iter().filter(|x| x["skipped"].is_null()).count());
     }
@@ -331,12 +326,7 @@ fn a_host_killed_mid_run_leaves_its_accounts_to_a_later_run_after_the_lease_expi
     let frozen = held();
     assert!((1..=28).contains(&frozen), "host-a held {frozen} leases");
     for child in others {
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        crate::support::succeeded(child);
     }
     // Still leased, to a process of another host: not taken over on a pid check, only
     // after the lease runs out.
@@ -347,12 +337,7 @@ fn a_host_killed_mid_run_leaves_its_accounts_to_a_later_run_after_the_lease_expi
         .collect();
     assert_eq!(left.len(), frozen, "host-a's in-flight accounts");
     let later = refresh_on(&env, "host-e", &["--min-interval", "1h", "--wait"]);
-    let out = later.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = crate::support::succeeded(later);
     let r: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     let renewed: Vec<&Value> = r.iter().filter(|x| x["skipped"].is_null()).collect();
     assert_eq!(renewed.len(), left.len(), "{r:?}");
@@ -634,12 +619,7 @@ fn a_group_does_not_wait_on_a_row_another_writer_holds() {
     );
     // The five others are stored while f00000's row is still held.
     while_held(&mut holder, stored, "f00001,f00002,f00003,f00004,f00005");
-    let out = running.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::support::succeeded(running);
     holder.wait().unwrap();
     assert_eq!(stored(), "f00000,f00001,f00002,f00003,f00004,f00005");
 }
@@ -677,12 +657,7 @@ fn a_run_does_not_wait_on_a_row_another_writer_holds_before_it_leases() {
         .unwrap();
     while_held(&mut holder, stored, "10");
     // Once the rows are free, both are leased and refreshed too.
-    let out = running.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = crate::support::succeeded(running);
     holder.wait().unwrap();
     let reports: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     for name in ["f00000", "f00001"] {

@@ -456,12 +456,7 @@ fn six_concurrent_imports_all_land() {
         })
         .collect();
     for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        crate::support::succeeded(child);
     }
     assert_eq!(env.list_json().len(), 6);
 }

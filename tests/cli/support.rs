@@ -466,3 +466,14 @@ pub fn closed_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Wait for a spawned `qrlogin` and insist that it succeeded (its stderr shown if not).
+pub fn succeeded(child: std::process::Child) -> std::process::Output {
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
