@@ -47,22 +47,10 @@ pub(crate) fn unlock(
         // Another process may have made the default key since this one looked, and
         // sealed values with it (six first imports at once): it links the key file in
         // before it writes a sealed value, so a second look finds it.
-        (None, _) if store.has_sealed()? => match vault::load(&globals.keys)? {
-            Some(ring) => ring,
-            None => {
-                return Err(VaultError::NoKey {
-                    default: globals.keys.default_file.clone(),
-                }
-                .into());
-            }
-        },
+        (None, _) if store.has_sealed()? => vault::load_required(&globals.keys)?,
         (None, Need::Read) => {
             let sources = globals.keys.clone();
-            store.load_key_when_sealed(Box::new(move || {
-                vault::load(&sources)?.ok_or_else(|| VaultError::NoKey {
-                    default: sources.default_file.clone(),
-                })
-            }));
+            store.load_key_when_sealed(Box::new(move || vault::load_required(&sources)));
             return Ok(());
         }
         // Plain-text values from before encryption: sealing them is a write, now.
@@ -164,9 +152,7 @@ fn status(globals: &Globals, json: bool, printer: &Printer) -> Result<Code> {
 /// before any value moves, so a kill at any point leaves every value readable. A rotation
 /// that was interrupted is finished first, without a second new key.
 fn rotate(globals: &Globals, printer: &Printer) -> Result<Code> {
-    let ring = vault::load(&globals.keys)?.ok_or(VaultError::NoKey {
-        default: globals.keys.default_file.clone(),
-    })?;
+    let ring = vault::load_required(&globals.keys)?;
     let Some(file) = ring.file.clone() else {
         return Err(Coded::usage(format!(
             "the key comes from {}, which qrlogin cannot rewrite: rotation keeps the old key beside the new one in a key file. Put the key in one (`qrlogin key export -o FILE`, then QRLOGIN_KEY_FILE=FILE) and rotate there",
@@ -175,15 +161,8 @@ fn rotate(globals: &Globals, printer: &Printer) -> Result<Code> {
         .into());
     };
     // Read again once no other rotation or import is changing the file.
-    let _lock = vault::lock_key_file(&file, || {
-        printer.info(&format!(
-            "waiting for another `qrlogin key rotate` or `key import` to finish with {}",
-            file.display()
-        ))
-    })?;
-    let ring = vault::load(&globals.keys)?.ok_or(VaultError::NoKey {
-        default: globals.keys.default_file.clone(),
-    })?;
+    let _lock = lock_key_file(&file, printer)?;
+    let ring = vault::load_required(&globals.keys)?;
     let mut store = super::must_exist(globals)?;
     store.attach_keys(ring.clone(), true)?;
     let current = ring.current().id().to_owned();
@@ -248,11 +227,19 @@ fn rotate(globals: &Globals, printer: &Printer) -> Result<Code> {
     Ok(Code::Success)
 }
 
+/// `vault::lock_key_file`, saying so when another rotation or import has the file.
+fn lock_key_file(file: &std::path::Path, printer: &Printer) -> Result<vault::KeyFileLock> {
+    Ok(vault::lock_key_file(file, || {
+        printer.info(&format!(
+            "waiting for another `qrlogin key rotate` or `key import` to finish with {}",
+            file.display()
+        ))
+    })?)
+}
+
 /// The key file's text (current key, then retired ones): the only output with key material.
 fn export(globals: &Globals, output: Option<&std::path::Path>, printer: &Printer) -> Result<Code> {
-    let ring = vault::load(&globals.keys)?.ok_or(VaultError::NoKey {
-        default: globals.keys.default_file.clone(),
-    })?;
+    let ring = vault::load_required(&globals.keys)?;
     let text = ring.to_file_text();
     match output {
         Some(path) => {
@@ -300,19 +287,13 @@ fn import(globals: &Globals, from: Option<&std::path::Path>, printer: &Printer) 
         }
     });
     let imported = vault::parse_keys(&text, "the imported key", None)?;
-    let _lock = vault::lock_key_file(&target, || {
-        printer.info(&format!(
-            "waiting for another `qrlogin key rotate` or `key import` to finish with {}",
-            target.display()
-        ))
-    })?;
+    let _lock = lock_key_file(&target, printer)?;
     let mut retired: Vec<Key> = imported.retired().to_vec();
     if std::fs::symlink_metadata(&target).is_ok() {
-        let existing = vault::load(&crate::vault::KeySources {
+        let existing = vault::load_required(&crate::vault::KeySources {
             file: Some(target.clone()),
             ..Default::default()
-        })?
-        .ok_or(VaultError::NoKey { default: None })?;
+        })?;
         retired.push(existing.current().clone());
         retired.extend(existing.retired().iter().cloned());
     }

@@ -5,7 +5,7 @@ use super::backend::ToSave;
 use super::model::{
     Account, AccountSummary, Claimed, CookieRow, Lease, NewAccount, Planned, Saved, SavedAs,
 };
-use super::sealed::{self, seal_cookies};
+use super::sealed::seal_cookies;
 use super::{Store, StoreError};
 use crate::cookies;
 
@@ -77,16 +77,6 @@ impl Store {
     fn opened(&self, mut a: Account, rows: Vec<CookieRow>) -> Result<Account, StoreError> {
         a.cookies = self.cookies_from(&a, rows)?;
         Ok(a)
-    }
-
-    /// `a`'s stored `rows` opened.
-    fn cookies_from(
-        &self,
-        a: &Account,
-        rows: Vec<CookieRow>,
-    ) -> Result<Vec<crate::cookies::Cookie>, StoreError> {
-        sealed::open_cookies(self.opening_keys(&rows)?, &a.unb, rows)
-            .map_err(|(cookie, e)| self.open_error(a.id, cookie, e))
     }
 
     /// Lease each of `ids` that `wanted` accepts (as it is now) and no other run holds

@@ -5,7 +5,7 @@
 //! written a batch to a transaction (none is ever half-written), and the counts are read
 //! back afterwards.
 
-use super::sealed::{open_cookies, seal_cookies};
+use super::sealed::seal_cookies;
 use super::{Store, StoreError};
 use std::collections::{HashMap, HashSet};
 
@@ -76,9 +76,7 @@ impl Store {
         for chunk in accounts.chunks(COPY_BATCH) {
             let mut batch = Vec::with_capacity(chunk.len());
             for a in chunk {
-                let rows = self.db.cookie_rows(a.id)?;
-                let cookies = open_cookies(self.opening_keys(&rows)?, &a.unb, rows)
-                    .map_err(|(cookie, e)| self.open_error(a.id, cookie, e))?;
+                let cookies = self.cookies_of(a)?;
                 batch.push((a, seal_cookies(keys, &a.unb, &cookies)));
             }
             dest.db.insert_copies(&batch, replace)?;

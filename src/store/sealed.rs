@@ -237,7 +237,16 @@ impl Store {
 
     /// An account's cookies: opened with the attached keys, withheld (empty) without.
     pub(crate) fn cookies_of(&self, a: &Account) -> Result<Vec<Cookie>, StoreError> {
-        let rows = self.db.cookie_rows(a.id)?;
+        self.cookies_from(a, self.db.cookie_rows(a.id)?)
+    }
+
+    /// `a`'s stored `rows` opened (with `opening_keys`); a value that does not open is an
+    /// error naming the account and the cookie.
+    pub(crate) fn cookies_from(
+        &self,
+        a: &Account,
+        rows: Vec<CookieRow>,
+    ) -> Result<Vec<Cookie>, StoreError> {
         open_cookies(self.opening_keys(&rows)?, &a.unb, rows)
             .map_err(|(cookie, e)| self.open_error(a.id, cookie, e))
     }

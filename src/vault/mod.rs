@@ -14,8 +14,8 @@
 mod source;
 
 pub use source::{
-    KeyFileLock, KeySources, Loaded, load, load_or_create, lock_key_file, parse_keys,
-    write_key_file,
+    KeyFileLock, KeySources, Loaded, load, load_or_create, load_required, lock_key_file,
+    parse_keys, write_key_file,
 };
 
 use base64::Engine;

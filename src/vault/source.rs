@@ -87,6 +87,14 @@ pub fn load(s: &KeySources) -> Result<Option<Keyring>, VaultError> {
     Ok(None)
 }
 
+/// `load`, for a command that cannot go on without a key: none is `VaultError::NoKey`,
+/// naming the default key file.
+pub fn load_required(s: &KeySources) -> Result<Keyring, VaultError> {
+    load(s)?.ok_or_else(|| VaultError::NoKey {
+        default: s.default_file.clone(),
+    })
+}
+
 /// `load`, or when no source gives a key, a new default key file (0600 in a 0700
 /// directory). Two processes creating it at once agree on one key: it is linked into
 /// place only if no file is there yet, and the loser reads the winner's.
