@@ -67,8 +67,11 @@ pub(super) async fn work_through(
 ) -> anyhow::Result<()> {
     let concurrency = sh.opts.concurrency.max(1);
     // One store call leases and reads a batch, where one per account would make the store
-    // the bottleneck (on PostgreSQL, a round trip each).
-    let batch = (concurrency / 4).clamp(1, 32);
+    // the bottleneck (on PostgreSQL, a round trip each). Half of `--concurrency`: with a
+    // quarter, a fleet of four on PostgreSQL spent a sixth more of the server's CPU (every
+    // host reads every batch); with all of it, slots waited on the claims in bursts
+    // (BENCHMARKS.md).
+    let batch = (concurrency / 2).clamp(1, 32);
     let talking = Arc::new(Semaphore::new(concurrency));
     // The listing itself, not a copy: at 100,000 accounts a second array of them was a
     // third of the run's memory. `listed` is the listing index of the queue's front.
