@@ -139,7 +139,7 @@ pub(super) async fn shape(State(sh): S, req: Request, next: Next) -> Response {
     };
     parts.headers.remove(header::CONTENT_LENGTH);
     if accepts_gzip && !bytes.is_empty() && !parts.headers.contains_key(header::CONTENT_ENCODING) {
-        if let Some(gz) = gzip(&bytes) {
+        if let Some(gz) = gzip_remembered(&bytes) {
             parts
                 .headers
                 .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
@@ -147,6 +147,37 @@ pub(super) async fn shape(State(sh): S, req: Request, next: Next) -> Response {
         }
     }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// Bodies this thread has gzipped lately, by body, at most this many: hasLogin's answer is
+/// the same bytes for every account (only its cookies differ), so a fleet's refresh
+/// compresses it once per thread instead of once per account.
+const REMEMBERED: usize = 64;
+/// And of at most this length: the small JSON answers repeat, and memory stays bounded.
+const REMEMBERED_LEN: usize = 4096;
+
+/// `gzip(bytes)`, from memory when this thread compressed the same body lately. Once full,
+/// the memory is emptied: bodies that never repeat (a nick, a token) come and go, and one
+/// that repeats is back after its next answer.
+fn gzip_remembered(bytes: &Bytes) -> Option<Bytes> {
+    thread_local! {
+        static GZIPPED: std::cell::RefCell<HashMap<Bytes, Bytes>> =
+            std::cell::RefCell::new(HashMap::new());
+    }
+    if let Some(gz) = GZIPPED.with_borrow(|m| m.get(bytes).cloned()) {
+        return Some(gz);
+    }
+    let gz = Bytes::from(gzip(bytes)?);
+    if bytes.len() > REMEMBERED_LEN {
+        return Some(gz);
+    }
+    GZIPPED.with_borrow_mut(|m| {
+        if m.len() >= REMEMBERED {
+            m.clear();
+        }
+        m.insert(bytes.clone(), gz.clone());
+    });
+    Some(gz)
 }
 
 /// `bytes` as a gzip member, by a compressor each thread keeps: a new one zeroes about
@@ -278,6 +309,7 @@ mod tests {
             // Twice each: the second reuses the thread's compressor.
             for _ in 0..2 {
                 let gz = gzip(body).unwrap();
+                assert_eq!(gzip_remembered(&Bytes::copy_from_slice(body)).unwrap(), gz);
                 let mut back = Vec::new();
                 flate2::read::GzDecoder::new(&gz[..])
                     .read_to_end(&mut back)
