@@ -90,6 +90,7 @@ pub fn code_for(err: &anyhow::Error) -> Code {
 
 fn store(e: &StoreError) -> Code {
     match e {
+        StoreError::PartWay { cause, .. } => store(cause),
         StoreError::NotFound { .. } | StoreError::PendingNotFound { .. } => Code::NotFound,
         StoreError::PendingExpired { .. } => Code::QrExpired,
         StoreError::NameTaken { .. } | StoreError::CopyConflict { .. } => Code::Usage,

@@ -77,7 +77,7 @@ fn import_xianyu(store: &Store, path: &Path, printer: &Printer) -> anyhow::Resul
     if rows.is_empty() {
         return Err(bad("its `cookies` table is empty".into()).into());
     }
-    let mut skipped = 0;
+    let (mut skipped, mut imported) = (0, 0);
     // unb → the row id that brought it: a second row with the same unb would overwrite
     // the first one's cookies, so it is reported and skipped instead.
     let mut seen: std::collections::HashMap<String, String> = Default::default();
@@ -108,6 +108,7 @@ fn import_xianyu(store: &Store, path: &Path, printer: &Printer) -> anyhow::Resul
             });
             match result {
                 Ok((name, unb, n)) => {
+                    imported += 1;
                     printer.info(&format!("imported {name} ({unb}) with {n} cookies"))
                 }
                 Err(e) => {
@@ -122,7 +123,17 @@ fn import_xianyu(store: &Store, path: &Path, printer: &Printer) -> anyhow::Resul
         }
         Ok(())
     };
-    store.save_batches(batches, crate::time::now(), report)?;
+    store
+        .save_batches(batches, crate::time::now(), report)
+        .map_err(|e| {
+            super::stopped_part_way(
+                e,
+                format!(
+                    "import stopped after {imported} of {} accounts (those reported imported are stored; importing the file again finishes it)",
+                    rows.len()
+                ),
+            )
+        })?;
     printer.info(&format!(
         "imported {} of {} accounts from {}",
         rows.len() - skipped,

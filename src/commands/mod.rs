@@ -186,3 +186,13 @@ pub(crate) fn name_hint(e: crate::store::StoreError, hint: &str) -> anyhow::Erro
         e => e.into(),
     }
 }
+
+/// `e` as what stopped a command of many writes after `done` (what it had stored), when it
+/// is a store error: that error's own "nothing was changed" would say the opposite.
+/// Anything else as it is.
+pub(crate) fn stopped_part_way(e: anyhow::Error, done: String) -> anyhow::Error {
+    match e.downcast::<crate::store::StoreError>() {
+        Ok(e) => e.part_way(done).into(),
+        Err(e) => e,
+    }
+}

@@ -57,6 +57,7 @@ pub fn run(globals: &Globals, cfg: &RefreshConfig, printer: &Printer) -> anyhow:
     // accounts they were a fifth of the run's memory. `--json` stays one array, closed
     // even when the run fails part-way (what it holds was stored).
     let mut tally = RefreshTally::default();
+    let (total, mut reported) = (accounts.len(), 0usize);
     let mut ser = cfg
         .json
         .then(|| serde_json::Serializer::pretty(printer.data_stream()));
@@ -70,6 +71,7 @@ pub fn run(globals: &Globals, cfg: &RefreshConfig, printer: &Printer) -> anyhow:
     let mut unsent_told = false;
     let mut print = |r: Report| {
         tally.add(&r);
+        reported += 1;
         // Real accounts against another passport host (a simulator's URL left exported):
         // said once. Their goofish.com session values are not sent there.
         if r.cookies_unsent && !std::mem::replace(&mut unsent_told, true) {
@@ -118,7 +120,14 @@ pub fn run(globals: &Globals, cfg: &RefreshConfig, printer: &Printer) -> anyhow:
     if let (Some(t), Some(path)) = (&trace, &cfg.trace) {
         super::write_trace(t, path, printer);
     }
-    ran?;
+    ran.map_err(|e| {
+        super::stopped_part_way(
+            e,
+            format!(
+                "refresh stopped after {reported} of {total} accounts (the results reported are stored)"
+            ),
+        )
+    })?;
     if let Some(e) = unwritten {
         return Err(e.into());
     }

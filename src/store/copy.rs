@@ -3,7 +3,8 @@
 //! again with the destination's. Nothing is written when the destination already holds
 //! any of the accounts (unless replacing) or a name of another account's; accounts are
 //! written a batch to a transaction (none is ever half-written), and the counts are read
-//! back afterwards.
+//! back afterwards. A copy stopped part-way (a lost connection, a full disk) says how far
+//! it got: the same copy with `--replace` finishes it.
 
 use super::sealed::seal_cookies;
 use super::{Store, StoreError};
@@ -73,20 +74,39 @@ impl Store {
             cookies: 0,
             pending: 0,
         };
-        for chunk in accounts.chunks(COPY_BATCH) {
-            let mut batch = Vec::with_capacity(chunk.len());
-            for a in chunk {
-                let cookies = self.cookies_of(a)?;
-                batch.push((a, seal_cookies(keys, &a.unb, &cookies)));
+        // Counted in `copied` as each batch is committed, for the error that stops it.
+        let written = (|| {
+            for chunk in accounts.chunks(COPY_BATCH) {
+                let mut batch = Vec::with_capacity(chunk.len());
+                for a in chunk {
+                    let cookies = self.cookies_of(a)?;
+                    batch.push((a, seal_cookies(keys, &a.unb, &cookies)));
+                }
+                dest.db.insert_copies(&batch, replace)?;
+                copied.accounts += batch.len();
+                copied.cookies += batch.iter().map(|(_, rows)| rows.len()).sum::<usize>();
+                progress(copied.accounts, accounts.len());
             }
-            dest.db.insert_copies(&batch, replace)?;
-            copied.accounts += batch.len();
-            copied.cookies += batch.iter().map(|(_, rows)| rows.len()).sum::<usize>();
-            progress(copied.accounts, accounts.len());
-        }
-        for p in &pending {
-            dest.save_pending(&self.pending(&p.id, now)?)?;
-            copied.pending += 1;
+            for p in &pending {
+                dest.save_pending(&self.pending(&p.id, now)?)?;
+                copied.pending += 1;
+            }
+            Ok::<_, StoreError>(())
+        })();
+        if let Err(e) = written {
+            if copied.accounts == 0 && copied.pending == 0 {
+                return Err(e);
+            }
+            let pending_done = match pending.len() {
+                0 => String::new(),
+                n => format!(" and {} of {n} pending logins", copied.pending),
+            };
+            return Err(e.part_way(format!(
+                "copy to {} stopped after {} of {} accounts{pending_done}, each whole (the same copy with --replace finishes it)",
+                dest.location,
+                copied.accounts,
+                accounts.len(),
+            )));
         }
         // Read back: every account there, with as many cookies as here.
         let (here, there) = (self.db.cookie_counts()?, dest.db.cookie_counts()?);

@@ -98,9 +98,30 @@ pub enum StoreError {
     },
     #[error(transparent)]
     Undone(#[from] Undone),
+    /// A command of many writes (copy, import, refresh) stopped by `cause` after `done`.
+    /// The cause's "nothing was changed" speaks of its own write, not of the command's, so
+    /// it is left out; `done` says what the command had stored. Not a `source`: its text
+    /// is already here.
+    #[error("{done}: {}", without_outcome(cause))]
+    PartWay {
+        done: String,
+        cause: Box<StoreError>,
+    },
 }
 
 impl StoreError {
+    /// This error as what stopped a command of many writes after `done` (`PartWay`).
+    pub fn part_way(self, done: String) -> StoreError {
+        match self {
+            // Said once, by the command that knows the most.
+            StoreError::PartWay { cause, .. } => StoreError::PartWay { done, cause },
+            cause => StoreError::PartWay {
+                done,
+                cause: Box::new(cause),
+            },
+        }
+    }
+
     /// One account's stored value did not open (a wrong key for it, or a value changed or
     /// moved): that account cannot be used, and the others can.
     pub fn is_value_unopened(&self) -> bool {
@@ -121,6 +142,14 @@ pub struct Undone {
     /// The store as shown to people (a URL's password redacted).
     pub store: String,
     pub why: String,
+}
+
+/// `e` and its causes on one line, without what it says of the store as a whole: a
+/// command that stopped part-way says that itself.
+fn without_outcome(e: &StoreError) -> String {
+    with_causes(e)
+        .replace("; nothing was changed", "")
+        .replace(" Nothing was changed", "")
 }
 
 /// An error and its causes on one line, each cause once (some errors repeat their

@@ -13,6 +13,7 @@ mod postgres;
 mod refresh;
 mod renewal;
 mod simulator;
+mod stopped;
 mod store;
 mod support;
 mod terminal;

@@ -1,0 +1,132 @@
+//! Commands of many writes that stop part-way (the database server refuses or goes away):
+//! the error says how far the command got, not that nothing was changed, and running it
+//! again finishes it.
+
+use crate::pg;
+use crate::support::Env;
+use qrlogin::sim::Scenario;
+use qrlogin::store::Status;
+
+/// The destination refuses accounts once it holds 500: the first batch of the copy is
+/// committed, the second is not.
+const REFUSE_AFTER_500: &str = "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS \
+     $$ BEGIN IF (SELECT count(*) FROM accounts) >= 500 THEN \
+     RAISE EXCEPTION 'the test refuses more accounts'; END IF; RETURN NEW; END $$; \
+     CREATE TRIGGER refuse BEFORE INSERT ON accounts FOR EACH ROW EXECUTE FUNCTION refuse();";
+
+#[test]
+fn a_copy_stopped_part_way_says_how_far_it_got_and_replace_finishes_it() {
+    let env = Env::with_sim(Scenario::default());
+    env.seed_many(1200, "22195", |i| format!("c{i:05}"), true, Status::Ok);
+    let url = pg::cluster().database();
+    let db = pg::db_name(&url);
+    // The destination's schema first, so the trigger has a table to go on.
+    let made = env
+        .cmd()
+        .env("QRLOGIN_DB", &url)
+        .args(["list", "--json"])
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    pg::cluster().sql(&db, REFUSE_AFTER_500);
+
+    let out = env.cmd().args(["copy", "--to", &url]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(7), "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("qrlogin: error: copy to postgres://")
+            && last.contains(":***@")
+            && last.contains(" stopped after 500 of 1200 accounts, each whole (the same copy with --replace finishes it): ")
+            && last.contains("the test refuses more accounts"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("nothing was changed"), "{stderr}");
+    assert!(!stderr.contains(&pg::cluster().password), "{stderr}");
+    let there = || {
+        pg::cluster()
+            .sql(&db, "SELECT count(*) FROM accounts")
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(there(), "500");
+
+    // What the error says: the same copy with --replace finishes it.
+    pg::cluster().sql(&db, "DROP TRIGGER refuse ON accounts;");
+    let out = env
+        .cmd()
+        .args(["copy", "--to", &url, "--replace"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("copied 1200 account(s)"), "{stderr}");
+    assert_eq!(there(), "1200");
+    for name in ["c00000", "c00499", "c00500", "c01199"] {
+        let export = |db: &std::ffi::OsStr| {
+            let o = env
+                .cmd()
+                .env("QRLOGIN_DB", db)
+                .args(["export", name, "--format", "json"])
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            o.stdout
+        };
+        assert_eq!(
+            export(std::ffi::OsStr::new(&url)),
+            export(&env.location()),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn a_refresh_whose_database_connection_is_cut_says_how_far_it_got() {
+    let env = Env::with_sim(Scenario {
+        latency_ms: 50,
+        ..Scenario::default()
+    })
+    .on_postgres();
+    env.seed_many(300, "22196", |i| format!("r{i:05}"), true, Status::Ok);
+    let child = env
+        .spawn(&["refresh", "--jitter", "0", "--concurrency", "4"])
+        .spawn()
+        .unwrap();
+    // Well into the run (300 accounts take about 7.5 s at this latency), its session with
+    // the server is ended, as a server restart or a failover would.
+    let renewed = || {
+        env.state()["renewals"]
+            .as_object()
+            .map_or(0, serde_json::Map::len)
+    };
+    let start = std::time::Instant::now();
+    while renewed() < 20 {
+        assert!(start.elapsed().as_secs() < 60, "the refresh did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let db = pg::db_name(env.pg.as_deref().unwrap());
+    pg::cluster().sql(
+        &db,
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid();",
+    );
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(7), "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    let reported: usize = last
+        .strip_prefix("qrlogin: error: refresh stopped after ")
+        .and_then(|rest| rest.split_once(" of 300 accounts (the results reported are stored): "))
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(!stderr.contains("nothing was changed"), "{stderr}");
+    assert!(reported < 300, "{stderr}");
+    // What it reported is stored (in listing order: the first `reported` accounts).
+    let refreshed = env
+        .list_json()
+        .iter()
+        .filter(|a| !a["last_refreshed"].is_null())
+        .count();
+    assert!(refreshed >= reported, "{refreshed} < {reported}");
+}
