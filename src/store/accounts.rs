@@ -147,7 +147,9 @@ impl Store {
     /// second thread while this one is written: reading the other program's database,
     /// parsing and sealing were half of an import's CPU, and the writes the other half.
     /// When a batch fails as a whole (a store error), its accounts are saved again one at
-    /// a time, so the error lands on the account that caused it and the others are kept.
+    /// a time, so the error lands on the account that caused it and the others are kept;
+    /// unless the store itself failed (`is_store_wide`: its server went away, its disk is
+    /// full), which stops the import there rather than fail every account after it.
     pub fn save_batches<P: Send, E: From<StoreError>>(
         &self,
         batches: impl Iterator<Item = (P, Vec<NewAccount>)> + Send,
@@ -180,8 +182,15 @@ impl Store {
                     .collect();
                 let saved = match self.db.save_all(&batch, now) {
                     Ok(saved) => saved,
-                    Err(_) if batch.len() > 1 => {
-                        batch.iter().map(|one| self.save_one(one, now)).collect()
+                    Err(e) if batch.len() > 1 && !e.is_store_wide() => {
+                        let mut saved = Vec::with_capacity(batch.len());
+                        for one in &batch {
+                            match self.save_one(one, now) {
+                                Err(e) if e.is_store_wide() => return Err(e.into()),
+                                result => saved.push(result),
+                            }
+                        }
+                        saved
                     }
                     Err(e) => return Err(e.into()),
                 };

@@ -84,7 +84,13 @@ pub enum StoreError {
     )]
     ForeignPostgres { url: String, why: String },
     #[error("the account database {url} failed: {why}; nothing was changed")]
-    Postgres { url: String, why: String },
+    Postgres {
+        url: String,
+        why: String,
+        /// The session or the server failed (a lost connection, a server shutting down or
+        /// out of disk, a standby after a failover), not this one request.
+        whole: bool,
+    },
     /// Another writer (an import, a copy, a login being saved) held the account's row
     /// past a short wait: nothing was written, and the write may be tried again.
     #[error(
@@ -119,6 +125,21 @@ impl StoreError {
                 done,
                 cause: Box::new(cause),
             },
+        }
+    }
+
+    /// The store as a whole cannot be used now (its server went away, its disk is full),
+    /// as opposed to one write it refused: writing the next account would fail the same.
+    pub fn is_store_wide(&self) -> bool {
+        match self {
+            StoreError::Postgres { whole, .. } => *whole,
+            StoreError::Unreachable { .. }
+            | StoreError::ReadOnly { .. }
+            | StoreError::Full { .. }
+            | StoreError::Io { .. }
+            | StoreError::NotADatabase { .. } => true,
+            StoreError::PartWay { cause, .. } => cause.is_store_wide(),
+            _ => false,
         }
     }
 

@@ -130,3 +130,69 @@ fn a_refresh_whose_database_connection_is_cut_says_how_far_it_got() {
         .count();
     assert!(refreshed >= reported, "{refreshed} < {reported}");
 }
+
+#[test]
+fn an_import_whose_server_goes_away_stops_there_and_says_how_far_it_got() {
+    let env = Env::new().on_postgres();
+    let path = env.dir.path().join("xianyu_data.db");
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.execute_batch(
+        "CREATE TABLE cookies (id TEXT PRIMARY KEY, value TEXT NOT NULL, user_id INTEGER, remark TEXT);",
+    )
+    .unwrap();
+    for i in 0..1200 {
+        c.execute(
+            "INSERT INTO cookies VALUES (?1, ?2, 1, '')",
+            (
+                format!("x{i:05}"),
+                format!("unb=22197{i:08}; cookie2=c{i:031}; _tb_token_=t{i:015}"),
+            ),
+        )
+        .unwrap();
+    }
+    drop(c);
+    let db = pg::db_name(env.pg.as_deref().unwrap());
+    let made = env.cmd().args(["list", "--json"]).output().unwrap();
+    assert!(made.status.success());
+    // The server ends the importing session once the store holds 500 accounts, as a
+    // restart or a failover would: the first batch (500) is in, the second is not.
+    pg::cluster().sql(
+        &db,
+        "CREATE FUNCTION cut() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+         IF (SELECT count(*) FROM accounts) >= 500 THEN \
+         PERFORM pg_terminate_backend(pg_backend_pid()); END IF; RETURN NEW; END $$; \
+         CREATE TRIGGER cut BEFORE INSERT ON accounts FOR EACH ROW EXECUTE FUNCTION cut();",
+    );
+    let import = || {
+        env.cmd()
+            .args(["import", "--xianyu-auto-reply-db"])
+            .arg(&path)
+            .output()
+            .unwrap()
+    };
+    let out = import();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Stopped at once (exit 7, the store's), not 700 accounts each skipped for the same
+    // lost connection and exit 2 as if the file were at fault.
+    assert_eq!(out.status.code(), Some(7), "{stderr}");
+    assert!(!stderr.contains("skipped account"), "{stderr}");
+    assert_eq!(stderr.matches("imported x").count(), 500, "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with(
+            "qrlogin: error: import stopped after 500 of 1200 accounts (those reported imported are stored; importing the file again finishes it): the account database postgres://"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("nothing was changed"), "{stderr}");
+
+    pg::cluster().sql(&db, "DROP TRIGGER cut ON accounts;");
+    let out = import();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("imported 1200 of 1200 accounts"),
+        "{stderr}"
+    );
+    assert_eq!(env.list_json().len(), 1200);
+}

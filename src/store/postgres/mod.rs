@@ -67,6 +67,7 @@ impl Postgres {
         StoreError::Postgres {
             url: self.shown.clone(),
             why: describe(&e),
+            whole: session_failed(&e),
         }
     }
 
@@ -84,6 +85,7 @@ impl Postgres {
             url: self.shown.clone(),
             why: "a store call on the refresh's runtime thread, which cannot wait (a bug in qrlogin)"
                 .into(),
+            whole: true,
         })
     }
 
@@ -154,6 +156,27 @@ impl Postgres {
 
 /// A server error as one line: its message and SQLSTATE; otherwise the client's own text
 /// with its causes (a connection refused, a TLS failure).
+/// Whether `e` is the session's or the server's failure rather than one statement's: the
+/// connection is gone, or the server says so of itself (SQLSTATE classes 08 connection,
+/// 53 resources such as disk or memory, 57 operator intervention such as a shutdown, 58
+/// system errors; 25006, a read-only standby, as after a failover). Anything that is not
+/// the server's answer at all (a socket error, a broken message) counts too.
+fn session_failed(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    match e.as_db_error() {
+        Some(db) => {
+            let code = db.code().code();
+            ["08", "53", "57", "58"]
+                .iter()
+                .any(|class| code.starts_with(class))
+                || code == "25006"
+        }
+        None => e.code().is_none(),
+    }
+}
+
 pub(super) fn describe(e: &tokio_postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
         return format!("{} (SQLSTATE {})", db.message(), db.code().code());
