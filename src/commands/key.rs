@@ -193,11 +193,22 @@ fn rotate(globals: &Globals, printer: &Printer) -> Result<Code> {
         store.attach_keys(new.clone(), true)?;
         new
     };
-    let moved = store.reseal(true, &mut |n| {
-        if n % 1000 == 0 {
-            printer.detail(&format!("{n} accounts re-encrypted"));
-        }
-    })?;
+    let mut done = 0;
+    let moved = store
+        .reseal(true, &mut |n| {
+            done = n;
+            if n % 1000 == 0 {
+                printer.detail(&format!("{n} accounts re-encrypted"));
+            }
+        })
+        .map_err(|e| {
+            // The key file already has the new key; what was moved stays readable, and a
+            // rotation run again finds the rest and moves it.
+            e.part_way(format!(
+                "key rotate stopped after re-encrypting {done} accounts with key {} (run `qrlogin key rotate` again to move the rest)",
+                ring.current().id()
+            ))
+        })?;
     // Retired keys nothing uses any more leave the file, but not the one that was current
     // when this rotation began: a command already running then (a refresh of thousands of
     // accounts, a login) still seals with it, and what it writes after this check must stay

@@ -63,19 +63,9 @@ fn a_copy_stopped_part_way_says_how_far_it_got_and_replace_finishes_it() {
     assert!(stderr.contains("copied 1200 account(s)"), "{stderr}");
     assert_eq!(there(), "1200");
     for name in ["c00000", "c00499", "c00500", "c01199"] {
-        let export = |db: &std::ffi::OsStr| {
-            let o = env
-                .cmd()
-                .env("QRLOGIN_DB", db)
-                .args(["export", name, "--format", "json"])
-                .output()
-                .unwrap();
-            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-            o.stdout
-        };
         assert_eq!(
-            export(std::ffi::OsStr::new(&url)),
-            export(&env.location()),
+            export(&env, std::ffi::OsStr::new(&url), name),
+            export(&env, &env.location(), name),
             "{name}"
         );
     }
@@ -195,4 +185,69 @@ fn an_import_whose_server_goes_away_stops_there_and_says_how_far_it_got() {
         "{stderr}"
     );
     assert_eq!(env.list_json().len(), 1200);
+}
+
+#[test]
+fn a_key_rotation_stopped_part_way_says_how_far_it_got_and_finishes_when_run_again() {
+    let env = Env::with_sim(Scenario::default()).on_postgres();
+    env.seed_many(10, "22198", |i| format!("k{i:02}"), true, Status::Ok);
+    let before: Vec<Vec<u8>> = (0..10)
+        .map(|i| export(&env, &env.location(), &format!("k{i:02}")))
+        .collect();
+    let db = pg::db_name(env.pg.as_deref().unwrap());
+    // The server ends the rotating session once four accounts are under the new key.
+    pg::cluster().sql(
+        &db,
+        "CREATE FUNCTION cut() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+         IF (SELECT count(DISTINCT account_id) FROM cookies WHERE key_id = NEW.key_id \
+         AND account_id <> NEW.account_id) >= 4 THEN \
+         PERFORM pg_terminate_backend(pg_backend_pid()); END IF; RETURN NEW; END $$; \
+         CREATE TRIGGER cut BEFORE INSERT OR UPDATE ON cookies FOR EACH ROW \
+         EXECUTE FUNCTION cut();",
+    );
+    let out = env.cmd().args(["key", "rotate"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(7), "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with(
+            "qrlogin: error: key rotate stopped after re-encrypting 4 accounts with key "
+        ) && last.contains(
+            "(run `qrlogin key rotate` again to move the rest): the account database postgres://"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("nothing was changed"), "{stderr}");
+    // Both keys open what they sealed meanwhile.
+    let now: Vec<Vec<u8>> = (0..10)
+        .map(|i| export(&env, &env.location(), &format!("k{i:02}")))
+        .collect();
+    assert_eq!(now, before);
+
+    pg::cluster().sql(&db, "DROP TRIGGER cut ON cookies;");
+    let out = env.cmd().args(["key", "rotate"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("values remain under older keys"),
+        "{stderr}"
+    );
+    let keys = pg::cluster().sql(&db, "SELECT count(DISTINCT key_id) FROM cookies");
+    assert_eq!(keys.trim(), "1");
+    let after: Vec<Vec<u8>> = (0..10)
+        .map(|i| export(&env, &env.location(), &format!("k{i:02}")))
+        .collect();
+    assert_eq!(after, before);
+}
+
+/// `export NAME --format json` from the store at `db`.
+fn export(env: &Env, db: &std::ffi::OsStr, name: &str) -> Vec<u8> {
+    let o = env
+        .cmd()
+        .env("QRLOGIN_DB", db)
+        .args(["export", name, "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    o.stdout
 }
