@@ -1,5 +1,6 @@
 //! Cookie export formats: what other tools read. Each function returns the full text to
-//! write; none of them is ever called for anything but `qrlogin export`.
+//! write; none of them is ever called for anything but `qrlogin export`, and (JSON) the
+//! file a login that could not be saved leaves its cookies in (`add_account::rescue`).
 
 use super::{Cookie, SameSite};
 use serde_json::json;
@@ -40,7 +41,7 @@ pub fn header(cookies: &[Cookie], site: &Url, now: i64) -> String {
         .join("; ")
 }
 
-fn json_array(cookies: &[Cookie]) -> String {
+pub(crate) fn json_array(cookies: &[Cookie]) -> String {
     let items: Vec<_> = cookies
         .iter()
         .map(|c| {

@@ -251,3 +251,67 @@ fn export(env: &Env, db: &std::ffi::OsStr, name: &str) -> Vec<u8> {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     o.stdout
 }
+
+#[test]
+fn a_login_the_store_cannot_save_leaves_its_cookies_to_import_later() {
+    let env = Env::with_sim(Env::auto_phone(50, 50)).on_postgres();
+    let db = pg::db_name(env.pg.as_deref().unwrap());
+    let made = env.cmd().args(["list", "--json"]).output().unwrap();
+    assert!(made.status.success());
+    // The server goes away just as the scanned login is being saved.
+    pg::cluster().sql(
+        &db,
+        "CREATE FUNCTION cut() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+         PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NEW; END $$; \
+         CREATE TRIGGER cut BEFORE INSERT ON accounts FOR EACH ROW EXECUTE FUNCTION cut();",
+    );
+    let out = env.add_account(&["--name", "shop"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(7), "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    let file = last
+        .split_once("succeeded but could not be saved; its cookies are in ")
+        .and_then(|(_, rest)| {
+            rest.split_once(
+                " (owner-only): once the store works, `qrlogin import shop --format json --from ",
+            )
+        })
+        .map(|(file, _)| std::path::PathBuf::from(file))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(
+        last.contains("the account database postgres://"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&pg::cluster().password), "{stderr}");
+    // In qrlogin's own directory (beside the key file), owner-only.
+    assert_eq!(file.parent(), env.key_file().parent());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(env.list_json().is_empty());
+
+    pg::cluster().sql(&db, "DROP TRIGGER cut ON accounts;");
+    let imported = env
+        .cmd()
+        .args(["import", "shop", "--format", "json", "--from"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    let list = env.list_json();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["name"], "shop");
+    // The session the phone confirmed: its login cookies are there.
+    let cookies: Vec<serde_json::Value> =
+        serde_json::from_slice(&export(&env, &env.location(), "shop")).unwrap();
+    for name in ["unb", "cookie2", "sgcookie"] {
+        assert!(
+            cookies.iter().any(|c| c["name"] == name),
+            "{name}: {cookies:?}"
+        );
+    }
+}

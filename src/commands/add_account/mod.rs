@@ -3,6 +3,7 @@
 //! `login::flow`.
 
 mod hook;
+mod rescue;
 mod ui;
 mod web;
 
@@ -142,7 +143,7 @@ async fn login(
     let opts = cfg.flow;
     if !cfg.no_wait {
         let cookies = flow::login(client.clone(), opts, ui).await?;
-        return save(store, cfg, cfg.name.clone(), &client, cookies, ui);
+        return save(globals, store, cfg, cfg.name.clone(), &client, cookies, ui);
     }
     // --no-wait: show the QR, keep everything needed to finish it, print the id.
     let (h5, started) = tokio::join!(client.bootstrap_h5_token(), flow::start(&client, &opts, ui));
@@ -248,6 +249,7 @@ async fn resume(
                 ..cfg.clone()
             };
             let code = save(
+                globals,
                 store,
                 &cfg,
                 cfg.name.clone().or(p.name.clone()),
@@ -269,6 +271,7 @@ async fn resume(
 }
 
 fn save(
+    globals: &Globals,
     store: &Store,
     cfg: &LoginConfig,
     name: Option<String>,
@@ -285,10 +288,25 @@ fn save(
     };
     // A `--name` of another account is refused (the warning before the QR said so);
     // default names never clash.
-    let (account, saved) = store
-        .save(&new, crate::time::now())
-        .map_err(|e| super::name_hint(e, "log in again and choose another with --name"))
-        .context("saving the account")?;
+    let (account, saved) = match store.save(&new, crate::time::now()) {
+        Ok(saved) => saved,
+        Err(e @ StoreError::NameTaken { .. }) => {
+            return Err(super::name_hint(
+                e,
+                "log in again and choose another with --name",
+            ))
+            .context("saving the account");
+        }
+        Err(e) => {
+            return Err(rescue::rescue(
+                globals,
+                new.name.as_deref(),
+                &new.unb,
+                &new.cookies,
+                e,
+            ));
+        }
+    };
     ui.event(Event::Saved {
         name: &account.name,
         unb: &account.unb,
