@@ -141,17 +141,12 @@ fn an_import_whose_server_goes_away_stops_there_and_says_how_far_it_got() {
         .unwrap();
     }
     drop(c);
-    let db = pg::db_name(env.pg.as_deref().unwrap());
-    let made = env.cmd().args(["list", "--json"]).output().unwrap();
-    assert!(made.status.success());
     // The server ends the importing session once the store holds 500 accounts, as a
     // restart or a failover would: the first batch (500) is in, the second is not.
-    pg::cluster().sql(
-        &db,
-        "CREATE FUNCTION cut() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
-         IF (SELECT count(*) FROM accounts) >= 500 THEN \
-         PERFORM pg_terminate_backend(pg_backend_pid()); END IF; RETURN NEW; END $$; \
-         CREATE TRIGGER cut BEFORE INSERT ON accounts FOR EACH ROW EXECUTE FUNCTION cut();",
+    let db = end_session_when(
+        &env,
+        "INSERT ON accounts",
+        "(SELECT count(*) FROM accounts) >= 500",
     );
     let import = || {
         env.cmd()
@@ -194,16 +189,12 @@ fn a_key_rotation_stopped_part_way_says_how_far_it_got_and_finishes_when_run_aga
     let before: Vec<Vec<u8>> = (0..10)
         .map(|i| export(&env, &env.location(), &format!("k{i:02}")))
         .collect();
-    let db = pg::db_name(env.pg.as_deref().unwrap());
     // The server ends the rotating session once four accounts are under the new key.
-    pg::cluster().sql(
-        &db,
-        "CREATE FUNCTION cut() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
-         IF (SELECT count(DISTINCT account_id) FROM cookies WHERE key_id = NEW.key_id \
-         AND account_id <> NEW.account_id) >= 4 THEN \
-         PERFORM pg_terminate_backend(pg_backend_pid()); END IF; RETURN NEW; END $$; \
-         CREATE TRIGGER cut BEFORE INSERT OR UPDATE ON cookies FOR EACH ROW \
-         EXECUTE FUNCTION cut();",
+    let db = end_session_when(
+        &env,
+        "INSERT OR UPDATE ON cookies",
+        "(SELECT count(DISTINCT account_id) FROM cookies WHERE key_id = NEW.key_id \
+         AND account_id <> NEW.account_id) >= 4",
     );
     let out = env.cmd().args(["key", "rotate"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -240,6 +231,25 @@ fn a_key_rotation_stopped_part_way_says_how_far_it_got_and_finishes_when_run_aga
     assert_eq!(after, before);
 }
 
+/// The store's schema made, then a trigger before `events` (`INSERT ON accounts`) that
+/// ends the writing session with the server when `condition` holds, as a server restart or
+/// a failover would at that moment; the database's name.
+fn end_session_when(env: &Env, events: &str, condition: &str) -> String {
+    let db = pg::db_name(env.pg.as_deref().unwrap());
+    let made = env.cmd().args(["list", "--json"]).output().unwrap();
+    assert!(made.status.success());
+    pg::cluster().sql(
+        &db,
+        &format!(
+            "CREATE FUNCTION cut() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+             IF {condition} THEN PERFORM pg_terminate_backend(pg_backend_pid()); END IF; \
+             RETURN NEW; END $$; \
+             CREATE TRIGGER cut BEFORE {events} FOR EACH ROW EXECUTE FUNCTION cut();"
+        ),
+    );
+    db
+}
+
 /// `export NAME --format json` from the store at `db`.
 fn export(env: &Env, db: &std::ffi::OsStr, name: &str) -> Vec<u8> {
     let o = env
@@ -255,16 +265,8 @@ fn export(env: &Env, db: &std::ffi::OsStr, name: &str) -> Vec<u8> {
 #[test]
 fn a_login_the_store_cannot_save_leaves_its_cookies_to_import_later() {
     let env = Env::with_sim(Env::auto_phone(50, 50)).on_postgres();
-    let db = pg::db_name(env.pg.as_deref().unwrap());
-    let made = env.cmd().args(["list", "--json"]).output().unwrap();
-    assert!(made.status.success());
     // The server goes away just as the scanned login is being saved.
-    pg::cluster().sql(
-        &db,
-        "CREATE FUNCTION cut() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
-         PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NEW; END $$; \
-         CREATE TRIGGER cut BEFORE INSERT ON accounts FOR EACH ROW EXECUTE FUNCTION cut();",
-    );
+    let db = end_session_when(&env, "INSERT ON accounts", "true");
     let out = env.add_account(&["--name", "shop"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(7), "{stderr}");
