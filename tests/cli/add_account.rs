@@ -423,15 +423,42 @@ fn logging_in_again_keeps_the_name_and_foreign_names_are_refused() {
         json!({"unb": "2219000000002", "nickname": "other"}),
     );
     let before = env.export_json("main-shop");
-    env.add_account(&["--name", "main-shop"])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains(
-            "already belongs to account 2219000000001",
-        ));
+    let out = env.add_account(&["--name", "main-shop"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("already belongs to account 2219000000001"),
+        "{stderr}"
+    );
     assert_eq!(env.list_json().len(), 1);
     assert_eq!(env.export_json("main-shop"), before);
-    assert_eq!(env.login(&[]), "other");
+    // The scan is not lost: the login's cookies wait in an owner-only file, saved under
+    // another name with the import the error gives.
+    let file = stderr
+        .split_once("this login was not saved; its cookies are in ")
+        .and_then(|(_, rest)| rest.split_once(" (owner-only): `qrlogin import ANOTHER-NAME"))
+        .map(|(file, _)| std::path::PathBuf::from(file))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    // Beside the store, or for PostgreSQL beside the key file.
+    let dir = match env.pg {
+        Some(_) => env.key_file(),
+        None => env.db(),
+    };
+    assert_eq!(file.parent(), dir.parent());
+    env.cmd()
+        .args(["import", "second-shop", "--format", "json", "--from"])
+        .arg(&file)
+        .assert()
+        .success();
+    let second = env.list_json();
+    assert_eq!(second.len(), 2);
+    assert!(
+        second
+            .iter()
+            .any(|a| a["name"] == "second-shop" && a["unb"] == "2219000000002"),
+        "{second:?}"
+    );
+    assert_eq!(env.login(&[]), "second-shop");
 }
 
 #[test]

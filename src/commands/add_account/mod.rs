@@ -16,7 +16,6 @@ use crate::printer::Printer;
 use crate::redacted::Proxy;
 use crate::settings::{Globals, LoginConfig};
 use crate::store::{NewAccount, PendingLogin, Saved, Status, Store, StoreError};
-use anyhow::Context;
 use std::sync::Arc;
 use std::time::Duration;
 use ui::{Event, TermUi};
@@ -290,13 +289,6 @@ fn save(
     // default names never clash.
     let (account, saved) = match store.save(&new, crate::time::now()) {
         Ok(saved) => saved,
-        Err(e @ StoreError::NameTaken { .. }) => {
-            return Err(super::name_hint(
-                e,
-                "log in again and choose another with --name",
-            ))
-            .context("saving the account");
-        }
         Err(e) => {
             return Err(rescue::rescue(
                 globals,

@@ -1,5 +1,5 @@
-//! A login that succeeded but could not be saved (the store's server gone, its disk full)
-//! is not thrown away: the phone holder scanned for it, and may be someone else a message
+//! A login that succeeded but could not be saved (the store's server gone, its disk full,
+//! or `--name` another account's) is not thrown away: the phone holder scanned for it, and may be someone else a message
 //! away. Its cookies go to an owner-only file in qrlogin's own directory, in the JSON that
 //! `qrlogin import --format json` reads, and the error says how to bring them in.
 
@@ -26,9 +26,22 @@ pub(super) fn rescue(
     let written = dir_of(&file).and_then(|()| {
         crate::private_file::write_private(&file, cookies::export::json_array(cookies).as_bytes())
     });
-    let name = crate::escape::shell_word(name.unwrap_or("NAME"));
     let path = file.to_string_lossy();
     let shown = crate::escape::shell_word(&path);
+    if let StoreError::NameTaken { .. } = cause {
+        // `--name` is another account's (the warning before the QR said so): saved under
+        // another name, the login is still good.
+        let hint = match written {
+            Ok(()) => format!(
+                "this login was not saved; its cookies are in {shown} (owner-only): `qrlogin import ANOTHER-NAME --format json --from {shown}` saves them under another name, then delete the file"
+            ),
+            Err(e) => format!(
+                "this login was not saved, nor its cookies written to {shown} ({e}): log in again and choose another with --name"
+            ),
+        };
+        return super::super::name_hint(cause, &hint).context("saving the account");
+    }
+    let name = crate::escape::shell_word(name.unwrap_or("NAME"));
     let unb = crate::escape::for_terminal(unb);
     let context = match written {
         Ok(()) => format!(
