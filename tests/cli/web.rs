@@ -241,6 +241,37 @@ fn the_page_reports_a_cancel_and_the_exit_code_is_unchanged() {
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 
+#[test]
+fn a_login_kept_in_a_file_tells_the_phone_holder_not_to_scan_again() {
+    let env = Env::with_plain_sim(Env::auto_phone(100, 100));
+    assert_eq!(env.login(&["--name", "shop"]), "shop");
+    // The next phone is another account's, and `--name shop` is taken: the login is
+    // refused but kept in a file for the operator.
+    env.ctl(
+        "scenario",
+        json!({"unb": "2219000000077", "nickname": "other"}),
+    );
+    let login = Login::start(&env, &["127.0.0.1:0", "--web-grace", "2", "--name", "shop"]);
+    let s = wait_for_state(&env, &login, "unsaved");
+    assert_eq!(s["title"], "Scanned and confirmed, not saved yet", "{s}");
+    assert_eq!(
+        s["hint"], "You do not need to scan again: the operator has this login and saves it.",
+        "{s}"
+    );
+    // The operator's file and commands are not the phone holder's business.
+    let text = s.to_string();
+    assert!(
+        !text.contains("unsaved-login") && !text.contains("import"),
+        "{s}"
+    );
+    let (code, stderr) = login.wait();
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("this login was not saved; its cookies are in "),
+        "{stderr}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // The page in a real browser.
 

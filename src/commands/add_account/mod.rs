@@ -52,6 +52,7 @@ pub async fn add_account(
             let state = match e.downcast_ref::<LoginError>() {
                 Some(LoginError::Expired { .. } | LoginError::TimedOut { .. }) => "expired",
                 Some(LoginError::Cancelled) => "cancelled",
+                _ if e.downcast_ref::<rescue::Kept>().is_some() => "unsaved",
                 _ => "failed",
             };
             w.failed(state, &message_for(e));

@@ -8,6 +8,17 @@ use crate::settings::Globals;
 use crate::store::{Location, StoreError};
 use std::path::{Path, PathBuf};
 
+/// What an error says when the login's cookies were kept in a file: the phone holder's
+/// part is done (`--web` tells them so).
+#[derive(Debug)]
+pub(super) struct Kept(String);
+
+impl std::fmt::Display for Kept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// `cause`, the reason the account was not saved, with where its cookies were put (or why
 /// they could not be).
 pub(super) fn rescue(
@@ -31,27 +42,27 @@ pub(super) fn rescue(
     if let StoreError::NameTaken { .. } = cause {
         // `--name` is another account's (the warning before the QR said so): saved under
         // another name, the login is still good.
-        let hint = match written {
-            Ok(()) => format!(
+        return match written {
+            Ok(()) => super::super::name_hint(cause, &format!(
                 "this login was not saved; its cookies are in {shown} (owner-only): `qrlogin import ANOTHER-NAME --format json --from {shown}` saves them under another name, then delete the file"
-            ),
-            Err(e) => format!(
+            ))
+            .context(Kept("saving the account".into())),
+            Err(e) => super::super::name_hint(cause, &format!(
                 "this login was not saved, nor its cookies written to {shown} ({e}): log in again and choose another with --name"
-            ),
+            ))
+            .context("saving the account"),
         };
-        return super::super::name_hint(cause, &hint).context("saving the account");
     }
     let name = crate::escape::shell_word(name.unwrap_or("NAME"));
     let unb = crate::escape::for_terminal(unb);
-    let context = match written {
-        Ok(()) => format!(
+    match written {
+        Ok(()) => anyhow::Error::new(cause).context(Kept(format!(
             "the login of {unb} succeeded but could not be saved; its cookies are in {shown} (owner-only): once the store works, `qrlogin import {name} --format json --from {shown}`, then delete the file"
-        ),
-        Err(e) => format!(
+        ))),
+        Err(e) => anyhow::Error::new(cause).context(format!(
             "the login of {unb} succeeded but could not be saved, nor its cookies written to {shown} ({e})"
-        ),
-    };
-    anyhow::Error::new(cause).context(context)
+        )),
+    }
 }
 
 /// Beside a SQLite store; beside the default key file for a PostgreSQL one (both are

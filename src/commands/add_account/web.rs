@@ -208,6 +208,12 @@ impl Web {
                 "This login continues elsewhere".to_owned(),
                 "It can be finished later with add-account --resume.".to_owned(),
             ),
+            // Not the store's trouble, which is the operator's (and its paths theirs).
+            "unsaved" => (
+                "Scanned and confirmed, not saved yet".to_owned(),
+                "You do not need to scan again: the operator has this login and saves it."
+                    .to_owned(),
+            ),
             _ => ("The login failed".to_owned(), message.to_owned()),
         };
         self.update(|s| {
