@@ -425,6 +425,27 @@ fn the_page_in_a_real_browser_shows_the_verification_code_by_polling() {
 }
 
 #[test]
+fn the_page_in_a_real_browser_says_a_kept_login_need_not_be_scanned_again() {
+    let mut browser = Browser::start();
+    let env = Env::with_plain_sim(Env::auto_phone(300, 100));
+    assert_eq!(env.login(&["--name", "shop"]), "shop");
+    env.ctl(
+        "scenario",
+        json!({"unb": "2219000000077", "nickname": "other"}),
+    );
+    let login = Login::start(&env, &["--web-grace", "5", "--name", "shop"]);
+    browser.send(json!({"cmd": "open", "url": login.url}));
+    let kept = browser.state("unsaved");
+    assert_eq!(
+        kept["title"], "Scanned and confirmed, not saved yet",
+        "{kept}"
+    );
+    browser.shot("7-kept-not-saved.png");
+    let (code, stderr) = login.wait();
+    assert_eq!(code, Some(2), "{stderr}");
+}
+
+#[test]
 fn a_pending_login_gets_its_page_and_hooks_get_its_url() {
     let env = Env::with_plain_sim(Scenario::default());
     let id = env
