@@ -1,7 +1,22 @@
-//! Files that hold credentials (exports, QR images): written owner-only from the first byte.
+//! Files that hold credentials (exports, QR images, keys) and their directories: written
+//! owner-only from the first byte.
 
 use std::io::Write;
 use std::path::Path;
+
+/// Make `dir` (and its parents) owner-only if it is not there yet; one that exists is left
+/// as it is.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
 
 /// Write `bytes` to `path` readable by the owner only, from the first byte: a temporary
 /// file created 0600 beside it, then renamed over it, so a reader never sees half a file

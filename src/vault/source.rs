@@ -112,7 +112,7 @@ pub fn load_or_create(s: &KeySources) -> Result<Loaded, VaultError> {
     let dir = path
         .parent()
         .ok_or_else(|| write_err("no directory".into()))?;
-    create_private_dir(dir).map_err(|e| write_err(e.to_string()))?;
+    crate::private_file::create_private_dir(dir).map_err(|e| write_err(e.to_string()))?;
     let ring = Keyring::new(
         Key::generate()?,
         Vec::new(),
@@ -164,7 +164,7 @@ pub fn lock_key_file(path: &Path, waiting: impl FnOnce()) -> Result<KeyFileLock,
         why,
     };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        create_private_dir(dir).map_err(|e| err(e.to_string()))?;
+        crate::private_file::create_private_dir(dir).map_err(|e| err(e.to_string()))?;
     }
     let mut lock_path = path.as_os_str().to_owned();
     lock_path.push(".lock");
@@ -200,22 +200,10 @@ pub fn write_key_file(path: &Path, ring: &Keyring) -> Result<(), VaultError> {
         why,
     };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        create_private_dir(dir).map_err(|e| err(e.to_string()))?;
+        crate::private_file::create_private_dir(dir).map_err(|e| err(e.to_string()))?;
     }
     crate::private_file::write_private(path, ring.to_file_text().as_bytes())
         .map_err(|e| err(e.to_string()))
-}
-
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    if !dir.exists() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-    }
-    Ok(())
 }
 
 /// Keys in file text: one base64 key per line, `#` comments; the first is current.

@@ -1,7 +1,8 @@
 //! A login that succeeded but could not be saved (the store's server gone, its disk full,
-//! or `--name` another account's) is not thrown away: the phone holder scanned for it, and may be someone else a message
-//! away. Its cookies go to an owner-only file in qrlogin's own directory, in the JSON that
-//! `qrlogin import --format json` reads, and the error says how to bring them in.
+//! or `--name` another account's) is not thrown away: the phone holder scanned for it, and
+//! may be someone else a message away. Its cookies go to an owner-only file in qrlogin's
+//! own directory, in the JSON that `qrlogin import --format json` reads, and the error
+//! says how to bring them in.
 
 use crate::cookies::{self, Cookie};
 use crate::settings::Globals;
@@ -34,9 +35,15 @@ pub(super) fn rescue(
         unb,
         crate::time::now(),
     );
-    let written = dir_of(&file).and_then(|()| {
-        crate::private_file::write_private(&file, cookies::export::json_array(cookies).as_bytes())
-    });
+    let dir = file.parent().filter(|d| !d.as_os_str().is_empty());
+    let written = dir
+        .map_or(Ok(()), crate::private_file::create_private_dir)
+        .and_then(|()| {
+            crate::private_file::write_private(
+                &file,
+                cookies::export::json_array(cookies).as_bytes(),
+            )
+        });
     let path = file.to_string_lossy();
     let shown = crate::escape::shell_word(&path);
     if let StoreError::NameTaken { .. } = cause {
@@ -81,18 +88,6 @@ fn file_for(db: &Location, key_file: Option<&Path>, unb: &str, now: i64) -> Path
         .take(32)
         .collect();
     dir.join(format!("unsaved-login-{unb}-{now}.json"))
-}
-
-/// The file's directory, made owner-only if it is not there yet.
-fn dir_of(file: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    match file.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir),
-        _ => Ok(()),
-    }
 }
 
 #[cfg(test)]

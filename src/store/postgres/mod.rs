@@ -154,8 +154,6 @@ impl Postgres {
     }
 }
 
-/// A server error as one line: its message and SQLSTATE; otherwise the client's own text
-/// with its causes (a connection refused, a TLS failure).
 /// Whether `e` is the session's or the server's failure rather than one statement's: the
 /// connection is gone, or the server says so of itself (SQLSTATE classes 08 connection,
 /// 53 resources such as disk or memory, 57 operator intervention such as a shutdown, 58
@@ -173,10 +171,12 @@ fn session_failed(e: &tokio_postgres::Error) -> bool {
                 .any(|class| code.starts_with(class))
                 || code == "25006"
         }
-        None => e.code().is_none(),
+        None => true,
     }
 }
 
+/// A server error as one line: its message and SQLSTATE; otherwise the client's own text
+/// with its causes (a connection refused, a TLS failure).
 pub(super) fn describe(e: &tokio_postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
         return format!("{} (SQLSTATE {})", db.message(), db.code().code());
