@@ -225,6 +225,7 @@ mod tests {
             long_login_until: None,
             checked_by: None,
             cookies: vec![],
+            sealed: vec![],
         }
     }
 

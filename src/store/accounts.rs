@@ -73,9 +73,9 @@ impl Store {
             .transpose()
     }
 
-    /// `a` with its stored `rows` opened as its cookies.
+    /// `a` with its stored `rows` opened as its cookies, the sealed values kept.
     fn opened(&self, mut a: Account, rows: Vec<CookieRow>) -> Result<Account, StoreError> {
-        a.cookies = self.cookies_from(&a, rows)?;
+        self.open_keeping_sealed(&mut a, rows)?;
         Ok(a)
     }
 
@@ -95,11 +95,8 @@ impl Store {
         let mut leased = Vec::with_capacity(c.leased.len());
         let mut unopened = Vec::new();
         for (mut a, rows) in c.leased {
-            match self.cookies_from(&a, rows) {
-                Ok(cookies) => {
-                    a.cookies = cookies;
-                    leased.push(a);
-                }
+            match self.open_keeping_sealed(&mut a, rows) {
+                Ok(()) => leased.push(a),
                 Err(e) if e.is_value_unopened() => unopened.push((a, e)),
                 Err(e) => return Err(e),
             }

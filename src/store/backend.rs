@@ -103,6 +103,12 @@ pub(crate) trait Accounts {
 }
 
 pub(crate) trait Leases {
+    /// Whether `record_refreshes` wants each renewed cookie set whole
+    /// (`CookieChanges::whole`): a backend that stores an account's cookies as one value
+    /// cannot write only what changed without reading it first.
+    fn writes_whole_sets(&self) -> bool {
+        false
+    }
     /// Lease the account unless another run holds an unexpired lease; if one does, say
     /// whose, in the same round trip: in a fleet most refused leases are then skipped.
     /// Does not wait for a row another writer has locked: that is `Lease::Busy` (on

@@ -4,10 +4,11 @@
 
 use super::backend::ToRecord;
 use super::model::last_of_each_key;
-use super::model::{Account, CookieChanges, CookieKey, Recorded, RefreshRecord, RowKey};
-use super::sealed::seal_cookies;
+use super::model::{Account, CookieChanges, CookieKey, CookieRow, Recorded, RefreshRecord, RowKey};
+use super::sealed::{row_of, seal_cookie, seal_cookies};
 use super::{Store, StoreError};
 use crate::cookies;
+use crate::vault::Keyring;
 
 impl Store {
     /// Store a refresh result of `a` (as the refresh read it) and release the lease, in
@@ -80,10 +81,23 @@ impl Store {
         let Some(cookies) = &rec.cookies else {
             return Ok(None);
         };
-        let (write, remove) = changed_cookies(&a.cookies, cookies);
+        let keys = self.sealing_keys()?;
+        let whole = self
+            .db
+            .writes_whole_sets()
+            .then(|| sealed_set(keys, a, renewed_set(&a.cookies, cookies)));
+        let (write, remove) = match whole {
+            // What changed is in the whole set already, sealed once.
+            Some(_) => (Vec::new(), Vec::new()),
+            None => {
+                let (write, remove) = changed_cookies(&a.cookies, cookies);
+                (seal_cookies(keys, &a.unb, write), remove)
+            }
+        };
         let changes = CookieChanges {
-            write: seal_cookies(self.sealing_keys()?, &a.unb, write),
+            write,
             remove,
+            whole,
         };
         Ok(Some((changes, cookies::long_login_expiry(cookies))))
     }
@@ -116,6 +130,57 @@ pub(super) fn changed_cookies<'a>(
         })
         .collect();
     (write, remove)
+}
+
+/// The cookie set `new` stored over `old` whole, in the order writing only what changed
+/// (`changed_cookies`) leaves it: the stored cookies still in `new` in their places, with
+/// `new`'s values, then the cookies `new` adds, in its order.
+pub(super) fn renewed_set<'a>(
+    old: &[cookies::Cookie],
+    new: &'a [cookies::Cookie],
+) -> Vec<&'a cookies::Cookie> {
+    use std::collections::{HashMap, HashSet};
+    let kept = last_of_each_key(new);
+    let by_key: HashMap<_, &cookies::Cookie> = kept.iter().map(|c| (c.row_key(), *c)).collect();
+    let mut placed = HashSet::with_capacity(kept.len());
+    let mut set = Vec::with_capacity(kept.len());
+    for o in old {
+        if let Some(c) = by_key.get(&o.row_key()) {
+            if placed.insert(o.row_key()) {
+                set.push(*c);
+            }
+        }
+    }
+    set.extend(kept.into_iter().filter(|c| !placed.contains(&c.row_key())));
+    set
+}
+
+/// `set` sealed for storing, as `seal_cookies` does, except that a cookie stored as it
+/// is keeps the value `a` read, sealed as it was: no cipher work for what did not change.
+fn sealed_set(keys: &Keyring, a: &Account, set: Vec<&cookies::Cookie>) -> Vec<CookieRow> {
+    // Only beside the cookies they were read with (an account read otherwise has none).
+    let kept = if a.sealed.len() == a.cookies.len() {
+        &a.cookies[..]
+    } else {
+        &[]
+    };
+    let stored: std::collections::HashMap<_, usize> = kept
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.row_key(), i))
+        .collect();
+    set.into_iter()
+        .map(|c| {
+            let same = stored
+                .get(&c.row_key())
+                .filter(|&&i| same_cookie(&kept[i], c))
+                .and_then(|&i| a.sealed.get(i).cloned().flatten());
+            match same {
+                Some(s) => row_of(c, Some(s.key_id), s.value),
+                None => seal_cookie(keys, &a.unb, c),
+            }
+        })
+        .collect()
 }
 
 fn same_cookie(a: &cookies::Cookie, b: &cookies::Cookie) -> bool {
@@ -188,6 +253,87 @@ mod tests {
         let rows = s.db.cookie_rows(a.id).unwrap();
         assert_eq!(rows[0], before[0]);
         assert_ne!(rows[1].value, before[1].value);
+    }
+
+    #[test]
+    fn a_whole_set_keeps_the_sealed_values_of_what_did_not_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open_sealed_for_tests(&dir.path().join("a.db"));
+        let cookie = |n: &str, v: &str| Cookie::for_domain(n, v, ".goofish.com");
+        let new = NewAccount::from_cookies(
+            vec![
+                cookie("unb", "1"),
+                cookie("cookie2", "old"),
+                cookie("t", "same"),
+            ],
+            None,
+            Status::Unknown,
+        );
+        let (a, _) = s.save(&new, 0).unwrap();
+        let stored = s.db.cookie_rows(a.id).unwrap();
+        // As a refresh reads it: the sealed values beside the cookies.
+        let a = s.by_id(a.id).unwrap().unwrap();
+        assert_eq!(a.sealed.len(), 3);
+        let renewed = vec![
+            cookie("unb", "1"),
+            cookie("cookie2", "new"),
+            cookie("t", "same"),
+        ];
+        let keys = s.sealing_keys().unwrap();
+        let rows = sealed_set(keys, &a, renewed_set(&a.cookies, &renewed));
+        assert_eq!((&rows[0], &rows[2]), (&stored[0], &stored[2]));
+        assert_ne!(rows[1].value, stored[1].value);
+        // What it wrote opens to the renewed values.
+        let opened = crate::store::sealed::open_cookies(Some(keys), &a.unb, rows).unwrap();
+        let values: Vec<&str> = opened.iter().map(|c| c.value.expose()).collect();
+        assert_eq!(values, ["1", "new", "same"]);
+        // Read without them (as `find` reads), every value is sealed anew.
+        let brief = s.find("1").unwrap().unwrap();
+        assert!(brief.sealed.is_empty());
+        let rows = sealed_set(keys, &brief, renewed_set(&brief.cookies, &renewed));
+        assert_ne!(rows[0].value, stored[0].value);
+    }
+
+    #[test]
+    fn a_whole_renewed_set_is_what_writing_only_the_changes_leaves() {
+        let cookie = |n: &str, v: &str| Cookie::for_domain(n, v, ".goofish.com");
+        let old = vec![cookie("a", "1"), cookie("b", "2"), cookie("c", "3")];
+        let new = vec![
+            cookie("d", "new"),
+            cookie("c", "3"),
+            cookie("a", "first"),
+            cookie("a", "renewed"),
+        ];
+        // The changes made to the stored order by hand: b gone, a in its place, d last.
+        let (write, remove) = changed_cookies(&old, &new);
+        let mut by_hand: Vec<&Cookie> = old
+            .iter()
+            .filter(|o| !remove.iter().any(|k| k.name == o.name))
+            .map(|o| {
+                write
+                    .iter()
+                    .find(|w| w.name == o.name)
+                    .copied()
+                    .unwrap_or(o)
+            })
+            .collect();
+        by_hand.extend(
+            write
+                .iter()
+                .filter(|w| !old.iter().any(|o| o.name == w.name)),
+        );
+        let whole = renewed_set(&old, &new);
+        let names = |set: &[&Cookie]| -> Vec<(String, String)> {
+            set.iter()
+                .map(|c| (c.name.clone(), c.value.expose().to_owned()))
+                .collect()
+        };
+        assert_eq!(names(&whole), names(&by_hand));
+        assert_eq!(
+            names(&whole),
+            [("a", "renewed"), ("c", "3"), ("d", "new")].map(|(n, v)| (n.to_owned(), v.to_owned()))
+        );
+        assert!(renewed_set(&old, &[]).is_empty());
     }
 
     #[test]

@@ -110,6 +110,24 @@ pub struct Account {
     /// run already under way when it started has checked.
     pub checked_by: Option<String>,
     pub cookies: Vec<Cookie>,
+    /// Each cookie's value as stored, sealed, beside `cookies` (`None`: it was stored in
+    /// plain text): kept only by what a refresh reads (`Store::claim`, `Store::by_id`), so
+    /// a whole renewed set reuses what did not change instead of sealing it again.
+    pub(crate) sealed: Vec<Option<SealedValue>>,
+}
+
+/// A value as stored: its ciphertext and the id of the key that sealed it. Ciphertext,
+/// but still not shown: `Debug` says only the key.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct SealedValue {
+    pub key_id: String,
+    pub value: String,
+}
+
+impl std::fmt::Debug for SealedValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "sealed under {}", self.key_id)
+    }
 }
 
 /// One row of `list`: what an operator scans, with no cookie value.
@@ -344,11 +362,15 @@ pub(crate) struct CookieKey {
 /// A renewed cookie set as changes to the stored one: rows to write (one with the key of a
 /// stored row replaces it in its place) and the keys of rows to delete. A renewal changes a
 /// few of an account's cookies, and writing only those is most of what a refresh saves on
-/// the store.
+/// the store. A backend that stores an account's cookies as one value gets the whole
+/// renewed set instead (`Leases::writes_whole_sets`).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct CookieChanges {
     pub write: Vec<CookieRow>,
     pub remove: Vec<CookieKey>,
+    /// The stored set with the changes made, every value sealed: in its order, a changed
+    /// cookie in its place and a new one after the rest, as writing the changes keeps it.
+    pub whole: Option<Vec<CookieRow>>,
 }
 
 /// One stored pending login: `ck`, `form` and `cookies` sealed under `key_id`.

@@ -9,7 +9,7 @@
 //! back; a store holding values under a key this process does not have refuses writes
 //! (`attach_keys`), so a wrong key never overwrites values sealed with the right one.
 
-use super::model::{Account, CookieRow, KeyUsage};
+use super::model::{Account, CookieRow, KeyUsage, SealedValue};
 use super::{Store, StoreError};
 use crate::cookies::{Cookie, SameSite};
 use crate::redacted::Secret;
@@ -27,30 +27,38 @@ pub(crate) fn seal_cookies<'a>(
 ) -> Vec<CookieRow> {
     cookies
         .into_iter()
-        .map(|c| {
-            let (key_id, value) = if cfg!(qrlogin_bench_unsealed) {
-                // The benchmark-only build (see Cargo.toml's lints): what the same code
-                // costs without the cipher, for bench/encryption-ab.sh.
-                (None, c.value.expose().to_owned())
-            } else {
-                let aad = vault::cookie_aad(unb, &c.name, &c.domain, c.host_only, &c.path);
-                let (key_id, value) = keys.seal(c.value.expose().as_bytes(), &aad);
-                (Some(key_id), value)
-            };
-            CookieRow {
-                name: c.name.clone(),
-                value,
-                domain: c.domain.clone(),
-                host_only: c.host_only,
-                path: c.path.clone(),
-                expires: c.expires,
-                secure: c.secure,
-                http_only: c.http_only,
-                same_site: c.same_site.map(|s| s.as_str().to_owned()),
-                key_id,
-            }
-        })
+        .map(|c| seal_cookie(keys, unb, c))
         .collect()
+}
+
+/// One cookie sealed for storing (see `seal_cookies`).
+pub(crate) fn seal_cookie(keys: &Keyring, unb: &str, c: &Cookie) -> CookieRow {
+    let (key_id, value) = if cfg!(qrlogin_bench_unsealed) {
+        // The benchmark-only build (see Cargo.toml's lints): what the same code
+        // costs without the cipher, for bench/encryption-ab.sh.
+        (None, c.value.expose().to_owned())
+    } else {
+        let aad = vault::cookie_aad(unb, &c.name, &c.domain, c.host_only, &c.path);
+        let (key_id, value) = keys.seal(c.value.expose().as_bytes(), &aad);
+        (Some(key_id), value)
+    };
+    row_of(c, key_id, value)
+}
+
+/// `c` as a stored row with `value` sealed under `key_id` already.
+pub(crate) fn row_of(c: &Cookie, key_id: Option<String>, value: String) -> CookieRow {
+    CookieRow {
+        name: c.name.clone(),
+        value,
+        domain: c.domain.clone(),
+        host_only: c.host_only,
+        path: c.path.clone(),
+        expires: c.expires,
+        secure: c.secure,
+        http_only: c.http_only,
+        same_site: c.same_site.map(|s| s.as_str().to_owned()),
+        key_id,
+    }
 }
 
 /// Open stored rows. With `keys`, sealed values are opened (the error names the cookie);
@@ -62,31 +70,65 @@ pub(crate) fn open_cookies(
     rows: Vec<CookieRow>,
 ) -> Result<Vec<Cookie>, (String, OpenError)> {
     rows.into_iter()
-        .map(|r| {
-            let value = match (&r.key_id, keys) {
-                (None, _) => Secret::new(r.value),
-                (Some(_), None) => Secret::default(),
-                (Some(key_id), Some(ring)) => {
-                    let aad = vault::cookie_aad(unb, &r.name, &r.domain, r.host_only, &r.path);
-                    match ring.open(key_id, &r.value, &aad) {
-                        Ok(plain) => Secret::new(plain.as_str()),
-                        Err(error) => return Err((r.name, error)),
-                    }
-                }
-            };
-            Ok(Cookie {
-                name: r.name,
-                value,
-                domain: r.domain,
-                host_only: r.host_only,
-                path: r.path,
-                expires: r.expires,
-                secure: r.secure,
-                http_only: r.http_only,
-                same_site: r.same_site.as_deref().and_then(SameSite::parse),
-            })
-        })
+        .map(|r| open_row(keys, unb, r).map(|(c, _)| c))
         .collect()
+}
+
+/// Cookies opened, and beside them each value as stored (`Account::sealed`).
+type OpenedKeeping = (Vec<Cookie>, Vec<Option<SealedValue>>);
+
+/// `open_cookies`, keeping each sealed value as stored beside its cookie.
+pub(crate) fn open_keeping_sealed(
+    keys: Option<&Keyring>,
+    unb: &str,
+    rows: Vec<CookieRow>,
+) -> Result<OpenedKeeping, (String, OpenError)> {
+    let mut cookies = Vec::with_capacity(rows.len());
+    let mut sealed = Vec::with_capacity(rows.len());
+    for r in rows {
+        let (c, s) = open_row(keys, unb, r)?;
+        cookies.push(c);
+        sealed.push(s);
+    }
+    Ok((cookies, sealed))
+}
+
+fn open_row(
+    keys: Option<&Keyring>,
+    unb: &str,
+    r: CookieRow,
+) -> Result<(Cookie, Option<SealedValue>), (String, OpenError)> {
+    let (value, sealed) = match (r.key_id, keys) {
+        (None, _) => (Secret::new(r.value), None),
+        (Some(_), None) => (Secret::default(), None),
+        (Some(key_id), Some(ring)) => {
+            let aad = vault::cookie_aad(unb, &r.name, &r.domain, r.host_only, &r.path);
+            match ring.open(&key_id, &r.value, &aad) {
+                Ok(plain) => (
+                    Secret::new(plain.as_str()),
+                    Some(SealedValue {
+                        key_id,
+                        value: r.value,
+                    }),
+                ),
+                Err(error) => return Err((r.name, error)),
+            }
+        }
+    };
+    Ok((
+        Cookie {
+            name: r.name,
+            value,
+            domain: r.domain,
+            host_only: r.host_only,
+            path: r.path,
+            expires: r.expires,
+            secure: r.secure,
+            http_only: r.http_only,
+            same_site: r.same_site.as_deref().and_then(SameSite::parse),
+        },
+        sealed,
+    ))
 }
 
 impl Store {
@@ -249,6 +291,20 @@ impl Store {
     ) -> Result<Vec<Cookie>, StoreError> {
         open_cookies(self.opening_keys(&rows)?, &a.unb, rows)
             .map_err(|(cookie, e)| self.open_error(a.id, cookie, e))
+    }
+
+    /// `a`'s cookies opened from `rows`, each sealed value kept beside them as stored:
+    /// what a refresh reads (see `Account::sealed`).
+    pub(crate) fn open_keeping_sealed(
+        &self,
+        a: &mut Account,
+        rows: Vec<CookieRow>,
+    ) -> Result<(), StoreError> {
+        let (cookies, sealed) = open_keeping_sealed(self.opening_keys(&rows)?, &a.unb, rows)
+            .map_err(|(cookie, e)| self.open_error(a.id, cookie, e))?;
+        a.cookies = cookies;
+        a.sealed = sealed;
+        Ok(())
     }
 
     /// A cookie of an account that did not open, as an error naming both.

@@ -74,7 +74,7 @@ fn healthy_simulator() {
             }),
         "{out}"
     );
-    let schema = if env.pg.is_some() { 3 } else { 5 };
+    let schema = if env.pg.is_some() { 4 } else { 5 };
     assert!(
         out.contains(&format!("schema version {schema}, integrity ok")),
         "{out}"

@@ -309,11 +309,7 @@ fn a_value_moved_to_another_row_does_not_decrypt() {
     let env = Env::new();
     env.import_header("a", "unb=2219000000001; cookie2=valueofaccountaaaa");
     env.import_header("b", "unb=2219000000002; cookie2=valueofaccountbbbb");
-    env.sql(
-        "UPDATE cookies SET value = (SELECT c.value FROM cookies c JOIN accounts a ON a.id = c.account_id WHERE a.name = 'a' AND c.name = 'cookie2'), \
-         key_id = (SELECT c.key_id FROM cookies c JOIN accounts a ON a.id = c.account_id WHERE a.name = 'a' AND c.name = 'cookie2') \
-         WHERE name = 'cookie2' AND account_id = (SELECT id FROM accounts WHERE name = 'b')",
-    );
+    move_cookie2_from_a_to_b(&env);
     let out = env
         .cmd()
         .args(["export", "b", "--format", "header"])
@@ -343,11 +339,7 @@ fn a_refresh_goes_on_past_an_account_whose_values_do_not_open() {
             env.seed_account(&store, &format!("22193{i:08}"), name, true, Status::Ok);
         }
     }
-    env.sql(
-        "UPDATE cookies SET value = (SELECT c.value FROM cookies c JOIN accounts a ON a.id = c.account_id WHERE a.name = 'a' AND c.name = 'cookie2'), \
-         key_id = (SELECT c.key_id FROM cookies c JOIN accounts a ON a.id = c.account_id WHERE a.name = 'a' AND c.name = 'cookie2') \
-         WHERE name = 'cookie2' AND account_id = (SELECT id FROM accounts WHERE name = 'b')",
-    );
+    move_cookie2_from_a_to_b(&env);
     // The first round takes b over from a process of this host that is gone (read after
     // its claim); the second leases it in its claim.
     env.sql(&format!(
@@ -653,4 +645,20 @@ fn a_second_key_rotate_waits_for_the_first() {
         exported.contains("cookie2=lockedcookie2value"),
         "{exported}"
     );
+}
+
+/// Put account a's sealed `cookie2` in account b's place for it, on either backend.
+fn move_cookie2_from_a_to_b(env: &Env) {
+    env.sql(if env.pg.is_some() {
+        "UPDATE cookie_sets SET cookies = (SELECT json_agg(CASE WHEN e->>0 = 'cookie2' THEN \
+           (SELECT x FROM cookie_sets s JOIN accounts a ON a.id = s.account_id, \
+            json_array_elements(s.cookies::json) x WHERE a.name = 'a' AND x->>0 = 'cookie2') \
+           ELSE e END ORDER BY n)::text \
+           FROM json_array_elements(cookie_sets.cookies::json) WITH ORDINALITY AS t(e, n)) \
+         WHERE account_id = (SELECT id FROM accounts WHERE name = 'b')"
+    } else {
+        "UPDATE cookies SET value = (SELECT c.value FROM cookies c JOIN accounts a ON a.id = c.account_id WHERE a.name = 'a' AND c.name = 'cookie2'), \
+         key_id = (SELECT c.key_id FROM cookies c JOIN accounts a ON a.id = c.account_id WHERE a.name = 'a' AND c.name = 'cookie2') \
+         WHERE name = 'cookie2' AND account_id = (SELECT id FROM accounts WHERE name = 'b')"
+    });
 }

@@ -165,7 +165,7 @@ fn copy_sqlite_to_postgres_and_back_gives_identical_exports() {
     // refresh read each batch's cookies by scanning the whole table).
     let analyzed = pg::cluster().sql(
         &pg::db_name(&url),
-        "SELECT count(*) FROM pg_stat_user_tables WHERE relname IN ('accounts', 'cookies') \
+        "SELECT count(*) FROM pg_stat_user_tables WHERE relname IN ('accounts', 'cookie_sets') \
          AND last_analyze IS NOT NULL",
     );
     assert_eq!(analyzed.trim(), "2", "copy left the tables unanalyzed");
@@ -394,20 +394,37 @@ fn copy_into_a_store_under_another_key_needs_that_key_and_reseals_with_it() {
 
 /// A store left at schema version 2 by an older qrlogin is brought to the latest by the
 /// first command, in place: its accounts as they were, its tables with room on each page
-/// for refresh updates (version 3).
+/// for refresh updates (version 3), each account's cookies in one row (version 4).
 #[test]
 fn a_store_of_an_older_schema_is_migrated_with_its_accounts_kept() {
-    let env = Env::with_sim(Scenario::default()).on_postgres();
-    env.import_header("keep", "unb=2219000000001; cookie2=keepthisvalue");
-    let before = env.export_json("keep");
+    let env = Env::with_sim(Env::auto_phone(50, 50)).on_postgres();
+    env.import_header("keep", "unb=2219000000777; cookie2=keepthisvalue");
+    // A login's cookies: every attribute (expiry, host-only, SameSite) in use.
+    assert_eq!(env.login(&["--name", "login"]), "login");
+    let before = (env.export_json("keep"), env.export_json("login"));
+    assert!(before.1.len() > 10, "{:?}", before.1);
     let db = pg::db_name(env.pg.as_ref().unwrap());
     let c = pg::cluster();
     let options = "SELECT relname || ' ' || COALESCE(array_to_string(reloptions, ','), '-') \
-         FROM pg_class WHERE relname IN ('accounts', 'cookies') ORDER BY relname; \
+         FROM pg_class WHERE relname IN ('accounts', 'cookies', 'cookie_sets') ORDER BY relname; \
          SELECT value FROM qrlogin_meta WHERE key = 'schema_version'";
+    // Back to version 2: a row a cookie, in the order of the sets, and no page options.
     c.sql(
         &db,
-        "ALTER TABLE accounts RESET (fillfactor); ALTER TABLE cookies RESET (fillfactor); \
+        "CREATE TABLE cookies (seq BIGINT GENERATED ALWAYS AS IDENTITY, \
+           account_id BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE, \
+           name TEXT NOT NULL, value TEXT NOT NULL, domain TEXT NOT NULL, \
+           host_only BOOLEAN NOT NULL, path TEXT NOT NULL, expires BIGINT, \
+           secure BOOLEAN NOT NULL, http_only BOOLEAN NOT NULL, same_site TEXT, key_id TEXT, \
+           PRIMARY KEY (account_id, domain, host_only, path, name)); \
+         CREATE INDEX cookies_key_id ON cookies (key_id); \
+         INSERT INTO cookies (account_id, name, value, domain, host_only, path, expires, \
+           secure, http_only, same_site, key_id) \
+         SELECT s.account_id, e->>0, e->>1, e->>2, (e->>3)::bool, e->>4, (e->>5)::int8, \
+           (e->>6)::bool, (e->>7)::bool, e->>8, e->>9 \
+         FROM cookie_sets s, json_array_elements(s.cookies::json) WITH ORDINALITY AS t(e, n) \
+         ORDER BY s.account_id, t.n; \
+         DROP TABLE cookie_sets; ALTER TABLE accounts RESET (fillfactor); \
          UPDATE qrlogin_meta SET value = '2' WHERE key = 'schema_version'",
     );
     assert_eq!(c.sql(&db, options), "accounts -\ncookies -\n2\n");
@@ -439,9 +456,18 @@ fn a_store_of_an_older_schema_is_migrated_with_its_accounts_kept() {
         .stdout(predicates::str::contains("keep"));
     assert_eq!(
         c.sql(&db, options),
-        "accounts fillfactor=50\ncookies fillfactor=80\n3\n"
+        "accounts fillfactor=50\ncookie_sets fillfactor=50,toast_tuple_target=8160\n4\n"
     );
-    assert_eq!(env.export_json("keep"), before);
+    assert_eq!((env.export_json("keep"), env.export_json("login")), before);
+    // The key ids beside each set are the ones its values carry.
+    let keys = c.sql(&db, "SELECT DISTINCT keys, plain FROM cookie_sets");
+    let status: serde_json::Value =
+        serde_json::from_str(&env.stdout_of(&["key", "status", "--json"])).unwrap();
+    let id = keys.trim().trim_end_matches("|f");
+    assert_eq!(status["current"], id, "{keys} {status}");
+    let usage = &status["usage"][0];
+    assert_eq!(usage["accounts"], 2, "{status}");
+    assert_eq!(usage["values"], before.0.len() + before.1.len(), "{status}");
 }
 
 #[test]
@@ -456,7 +482,7 @@ fn doctor_shows_the_server_and_the_rights_a_user_lacks() {
         &db,
         &format!(
             "CREATE ROLE {role} LOGIN PASSWORD 'ro-pass-word'; \
-             GRANT SELECT ON accounts, cookies, pending_logins, qrlogin_meta TO {role}"
+             GRANT SELECT ON accounts, cookie_sets, pending_logins, qrlogin_meta TO {role}"
         ),
     );
     let ro = url.replacen(
@@ -668,4 +694,72 @@ fn a_run_does_not_wait_on_a_row_another_writer_holds_before_it_leases() {
         sql("SELECT count(*) FROM accounts WHERE last_refreshed IS NOT NULL"),
         "12"
     );
+}
+
+/// An account whose values are partly plain text (as written before encryption) and
+/// partly sealed: the key commands count its set value by value, and `key rotate` seals
+/// the plain one.
+#[test]
+fn a_set_of_plain_and_sealed_values_is_counted_value_by_value() {
+    let env = Env::new().on_sqlite();
+    env.import_header(
+        "mixed",
+        "unb=2219000000555; cookie2=sealedvalue; t=plainvalue",
+    );
+    env.import_header("other", "unb=2219000000556; cookie2=othervalue");
+    let url = pg::cluster().database();
+    env.cmd().args(["copy", "--to", &url]).assert().success();
+    // Its third cookie, t, in plain text.
+    pg::cluster().sql(
+        &pg::db_name(&url),
+        "UPDATE cookie_sets SET plain = TRUE, cookies = jsonb_set(jsonb_set(cookies::jsonb, \
+         '{2,1}', '\"plainvalue\"'), '{2,9}', 'null')::text \
+         WHERE account_id = (SELECT id FROM accounts WHERE name = 'mixed')",
+    );
+    let on_pg = |args: &[&str]| {
+        let out = env
+            .cmd()
+            .env("QRLOGIN_DB", &url)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let usage = |status: &str| -> Vec<(Value, Value, Value)> {
+        let v: Value = serde_json::from_str(status).unwrap();
+        v["usage"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| {
+                (
+                    u["key_id"].clone(),
+                    u["values"].clone(),
+                    u["accounts"].clone(),
+                )
+            })
+            .collect()
+    };
+    let status = on_pg(&["key", "status", "--json"]);
+    let current: Value = serde_json::from_str::<Value>(&status).unwrap()["current"].clone();
+    assert_eq!(
+        usage(&status),
+        [
+            (Value::Null, json!(1), json!(1)),
+            (current.clone(), json!(4), json!(2)),
+        ],
+        "{status}"
+    );
+    assert!(on_pg(&["export", "mixed", "--format", "header"]).contains("t=plainvalue"));
+    on_pg(&["key", "rotate"]);
+    let status = on_pg(&["key", "status", "--json"]);
+    let current: Value = serde_json::from_str::<Value>(&status).unwrap()["current"].clone();
+    assert_eq!(usage(&status), [(current, json!(5), json!(2))], "{status}");
+    let header = on_pg(&["export", "mixed", "--format", "header"]);
+    assert!(header.contains("t=plainvalue") && header.contains("cookie2=sealedvalue"));
 }

@@ -192,8 +192,8 @@ fn a_key_rotation_stopped_part_way_says_how_far_it_got_and_finishes_when_run_aga
     // The server ends the rotating session once four accounts are under the new key.
     let db = end_session_when(
         &env,
-        "INSERT OR UPDATE ON cookies",
-        "(SELECT count(DISTINCT account_id) FROM cookies WHERE key_id = NEW.key_id \
+        "INSERT OR UPDATE ON cookie_sets",
+        "(SELECT count(*) FROM cookie_sets WHERE keys = NEW.keys \
          AND account_id <> NEW.account_id) >= 4",
     );
     let out = env.cmd().args(["key", "rotate"]).output().unwrap();
@@ -215,7 +215,7 @@ fn a_key_rotation_stopped_part_way_says_how_far_it_got_and_finishes_when_run_aga
         .collect();
     assert_eq!(now, before);
 
-    pg::cluster().sql(&db, "DROP TRIGGER cut ON cookies;");
+    pg::cluster().sql(&db, "DROP TRIGGER cut ON cookie_sets;");
     let out = env.cmd().args(["key", "rotate"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
@@ -223,7 +223,7 @@ fn a_key_rotation_stopped_part_way_says_how_far_it_got_and_finishes_when_run_aga
         stderr.contains("values remain under older keys"),
         "{stderr}"
     );
-    let keys = pg::cluster().sql(&db, "SELECT count(DISTINCT key_id) FROM cookies");
+    let keys = pg::cluster().sql(&db, "SELECT count(DISTINCT keys) FROM cookie_sets");
     assert_eq!(keys.trim(), "1");
     let after: Vec<Vec<u8>> = (0..10)
         .map(|i| export(&env, &env.location(), &format!("k{i:02}")))

@@ -4,11 +4,13 @@
 //! so processes on many hosts claim different accounts at once, and the one that loses a
 //! race finds the condition false after the winner commits (READ COMMITTED re-checks it).
 //! A refresh claims a batch at once (`CLAIM`), passing over rows locked by another claim.
+//! An account's cookies are one row of `cookie_sets` (see `cookie_set`), written whole.
 
-use super::{Param, Postgres};
+use super::{Param, Postgres, cookie_set};
+use crate::store::StoreError;
 use crate::store::backend::{Accounts, R, ToSave};
 use crate::store::model::{
-    Account, AccountSummary, CookieRow, Planned, SavedAs, Status, last_of_each_key, plan_name,
+    Account, AccountSummary, CookieRow, Planned, SavedAs, Status, plan_name,
 };
 use std::collections::HashMap;
 use tokio_postgres::Row;
@@ -59,11 +61,12 @@ pub(super) fn account(r: &Row) -> Account {
         long_login_until: r.get(15),
         checked_by: r.get(16),
         cookies: Vec::new(),
+        sealed: Vec::new(),
     }
 }
 
-const COOKIES: &str = "SELECT name, value, domain, host_only, path, expires, secure, \
-     http_only, same_site, key_id FROM cookies WHERE account_id = $1 ORDER BY seq";
+/// An account's cookie set (see `cookie_set`); no row: no cookies.
+const SET: &str = "SELECT cookies FROM cookie_sets WHERE account_id = $1";
 
 fn summary(r: &Row) -> AccountSummary {
     AccountSummary {
@@ -78,31 +81,11 @@ fn summary(r: &Row) -> AccountSummary {
     }
 }
 
-pub(super) fn cookie_row(r: &Row) -> CookieRow {
-    CookieRow {
-        name: r.get(0),
-        value: r.get(1),
-        domain: r.get(2),
-        host_only: r.get(3),
-        path: r.get(4),
-        expires: r.get(5),
-        secure: r.get(6),
-        http_only: r.get(7),
-        same_site: r.get(8),
-        key_id: r.get(9),
-    }
-}
-
-const DELETE_COOKIES: &str = "DELETE FROM cookies WHERE account_id = $1";
-/// A cookie set of one account, in one statement.
-const INSERT_COOKIES: &str = "INSERT INTO cookies (account_id, name, value, domain, host_only, \
-     path, expires, secure, http_only, same_site, key_id) \
-     SELECT $1::int8, t.name, t.value, t.domain, t.host_only, t.path, t.expires, \
-     t.secure, t.http_only, t.same_site, t.key_id \
-     FROM UNNEST($2::text[], $3::text[], $4::text[], $5::bool[], \
-     $6::text[], $7::int8[], $8::bool[], $9::bool[], $10::text[], $11::text[]) \
-     WITH ORDINALITY AS t(name, value, domain, host_only, path, expires, secure, \
-     http_only, same_site, key_id, n) ORDER BY t.n";
+/// Cookie sets of many accounts, each whole: one statement whatever their number.
+pub(super) const WRITE_SETS: &str = "INSERT INTO cookie_sets (account_id, cookies, count, keys, \
+     plain) SELECT * FROM UNNEST($1::int8[], $2::text[], $3::int4[], $4::text[], $5::bool[]) \
+     ON CONFLICT (account_id) DO UPDATE SET cookies = EXCLUDED.cookies, \
+     count = EXCLUDED.count, keys = EXCLUDED.keys, plain = EXCLUDED.plain";
 
 const DELETE_BY_UNB: &str = "DELETE FROM accounts WHERE unb = $1";
 /// An account copied from another store and its cookies, in one statement.
@@ -110,71 +93,34 @@ const COPY_ACCOUNT: &str = "WITH a AS (INSERT INTO accounts (unb, name, nickname
      updated_at, status, last_checked, last_refreshed, consecutive_failures, next_attempt_at, \
      proxy, user_agent, revision, long_login_refused, long_login_until) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id) \
-     INSERT INTO cookies (account_id, name, value, domain, host_only, \
-     path, expires, secure, http_only, same_site, key_id) \
-     SELECT a.id, t.name, t.value, t.domain, t.host_only, t.path, t.expires, \
-     t.secure, t.http_only, t.same_site, t.key_id \
-     FROM a, UNNEST($16::text[], $17::text[], $18::text[], $19::bool[], \
-     $20::text[], $21::int8[], $22::bool[], $23::bool[], $24::text[], $25::text[]) \
-     WITH ORDINALITY AS t(name, value, domain, host_only, path, expires, secure, \
-     http_only, same_site, key_id, n) ORDER BY t.n";
+     INSERT INTO cookie_sets (account_id, cookies, count, keys, plain) \
+     SELECT a.id, $16, $17, $18, $19 FROM a";
 
-/// A cookie set as the columns of `INSERT_COOKIES`: one statement writes them all.
+/// Cookie sets as the columns of `WRITE_SETS`.
 #[derive(Default)]
-pub(super) struct Columns {
-    names: Vec<String>,
-    values: Vec<String>,
-    domains: Vec<String>,
-    host_only: Vec<bool>,
-    paths: Vec<String>,
-    expires: Vec<Option<i64>>,
-    secure: Vec<bool>,
-    http_only: Vec<bool>,
-    same_site: Vec<Option<String>>,
-    key_ids: Vec<Option<String>>,
+pub(super) struct Sets {
+    ids: Vec<i64>,
+    json: Vec<String>,
+    counts: Vec<i32>,
+    keys: Vec<String>,
+    plain: Vec<bool>,
 }
 
-impl Columns {
-    pub(super) fn of(cookies: &[CookieRow]) -> Columns {
-        let mut columns = Columns::default();
-        columns.push(cookies);
-        columns
+impl Sets {
+    pub(super) fn push(&mut self, account_id: i64, set: cookie_set::Encoded) {
+        self.ids.push(account_id);
+        self.json.push(set.json);
+        self.counts.push(set.count);
+        self.keys.push(set.keys);
+        self.plain.push(set.plain);
     }
 
-    /// Add a cookie set after those already in; of cookies with one key, the last.
-    pub(super) fn push(&mut self, cookies: &[CookieRow]) -> usize {
-        let kept = last_of_each_key(cookies);
-        for c in &kept {
-            self.names.push(c.name.clone());
-            self.values.push(c.value.clone());
-            self.domains.push(c.domain.clone());
-            self.host_only.push(c.host_only);
-            self.paths.push(c.path.clone());
-            self.expires.push(c.expires);
-            self.secure.push(c.secure);
-            self.http_only.push(c.http_only);
-            self.same_site.push(c.same_site.clone());
-            self.key_ids.push(c.key_id.clone());
-        }
-        kept.len()
+    pub(super) fn is_empty(&self) -> bool {
+        self.ids.is_empty()
     }
 
-    /// The parameters of `INSERT_COOKIES`: `account_id` is one id, or (for a statement
-    /// over many accounts) an id a cookie.
-    pub(super) fn params<'a>(&'a self, account_id: Param<'a>) -> [Param<'a>; 11] {
-        [
-            account_id,
-            &self.names,
-            &self.values,
-            &self.domains,
-            &self.host_only,
-            &self.paths,
-            &self.expires,
-            &self.secure,
-            &self.http_only,
-            &self.same_site,
-            &self.key_ids,
-        ]
+    pub(super) fn params(&self) -> [Param<'_>; 5] {
+        [&self.ids, &self.json, &self.counts, &self.keys, &self.plain]
     }
 }
 
@@ -219,19 +165,39 @@ impl Postgres {
     }
 
     pub(super) fn cookie_rows_of(&self, account_id: i64) -> R<Vec<CookieRow>> {
-        Ok(self
-            .query(COOKIES, &[&account_id])?
-            .iter()
-            .map(cookie_row)
-            .collect())
+        let row = self.query_opt(SET, &[&account_id])?;
+        self.rows_of(account_id, row.as_ref().map(|r| r.get(0)))
     }
 
-    /// Replace every cookie of an account (one statement for the whole set). Inside the
-    /// account's transaction only, by a caller that writes the long-login expiry itself.
+    /// An account's cookie set as read (`None`: it has no row, so no cookies) as rows.
+    pub(super) fn rows_of(&self, account_id: i64, json: Option<&str>) -> R<Vec<CookieRow>> {
+        let Some(json) = json else {
+            return Ok(Vec::new());
+        };
+        cookie_set::decode(json).map_err(|e| StoreError::Postgres {
+            url: self.shown.clone(),
+            why: format!("the stored cookies of account #{account_id} are not readable ({e})"),
+            whole: false,
+        })
+    }
+
+    /// A cookie set that could not be written as JSON. Never: its parts are strings,
+    /// numbers and flags; this keeps it an error rather than a panic were that to change.
+    pub(super) fn unwritable(&self, e: serde_json::Error) -> StoreError {
+        StoreError::Postgres {
+            url: self.shown.clone(),
+            why: format!("a cookie set could not be written ({e})"),
+            whole: false,
+        }
+    }
+
+    /// Replace every cookie of an account (one row). Inside the account's transaction
+    /// only, by a caller that writes the long-login expiry itself.
     pub(super) fn replace_cookies(&self, account_id: i64, cookies: &[CookieRow]) -> R<()> {
-        self.execute(DELETE_COOKIES, &[&account_id])?;
-        let columns = Columns::of(cookies);
-        self.execute(INSERT_COOKIES, &columns.params(&account_id))?;
+        let mut sets = Sets::default();
+        let set = cookie_set::encode(cookies).map_err(|e| self.unwritable(e))?;
+        sets.push(account_id, set);
+        self.execute(WRITE_SETS, &sets.params())?;
         Ok(())
     }
 
@@ -282,16 +248,22 @@ impl Accounts for Postgres {
 
     fn by_id_with_rows(&self, id: i64) -> R<Option<(Account, Vec<CookieRow>)>> {
         // Both queries in one round trip (tokio-postgres pipelines what is sent at once).
-        let (by_id, cookies) = (self.statement(BY_ID)?, self.statement(COOKIES)?);
+        let (by_id, cookies) = (self.statement(BY_ID)?, self.statement(SET)?);
         let (a, rows) = self.block(async {
             let (a, rows) = futures_util::future::join(
                 self.client.query_opt(&by_id, &[&id]),
-                self.client.query(&cookies, &[&id]),
+                self.client.query_opt(&cookies, &[&id]),
             )
             .await;
             Ok((a?, rows?))
         })?;
-        Ok(a.map(|a| (account(&a), rows.iter().map(cookie_row).collect())))
+        match a {
+            Some(a) => {
+                let rows = self.rows_of(id, rows.as_ref().map(|r| r.get(0)))?;
+                Ok(Some((account(&a), rows)))
+            }
+            None => Ok(None),
+        }
     }
 
     fn owner_of_name(&self, name: &str) -> R<Option<String>> {
@@ -305,11 +277,9 @@ impl Accounts for Postgres {
     }
 
     fn delete(&self, account_id: i64) -> R<()> {
-        self.tx(|| {
-            self.execute("DELETE FROM cookies WHERE account_id = $1", &[&account_id])?;
-            self.execute("DELETE FROM accounts WHERE id = $1", &[&account_id])?;
-            Ok(())
-        })
+        // Its cookie set goes with it (ON DELETE CASCADE), in the same statement.
+        self.execute("DELETE FROM accounts WHERE id = $1", &[&account_id])?;
+        Ok(())
     }
 
     fn insert_copies(&self, batch: &[(&Account, Vec<CookieRow>)], replace: bool) -> R<()> {
@@ -318,7 +288,10 @@ impl Accounts for Postgres {
             self.statement(COPY_ACCOUNT)?,
         );
         let statuses: Vec<&str> = batch.iter().map(|(a, _)| a.status.as_str()).collect();
-        let columns: Vec<Columns> = batch.iter().map(|(_, rows)| Columns::of(rows)).collect();
+        let sets = batch
+            .iter()
+            .map(|(_, rows)| cookie_set::encode(rows).map_err(|e| self.unwritable(e)))
+            .collect::<R<Vec<_>>>()?;
         self.tx(|| {
             // Every statement of the batch sent at once, run in order by the server: one
             // round trip where one an account took a minute for 10,000.
@@ -326,14 +299,14 @@ impl Accounts for Postgres {
                 Box<dyn std::future::Future<Output = Result<u64, tokio_postgres::Error>> + 'a>,
             >;
             let mut sent: Vec<Sent<'_>> = Vec::with_capacity(batch.len() * 2);
-            for (((a, _), status), columns) in batch.iter().zip(&statuses).zip(&columns) {
+            for (((a, _), status), set) in batch.iter().zip(&statuses).zip(&sets) {
                 if replace {
                     let delete = &delete;
                     sent.push(Box::pin(async move {
                         self.client.execute(delete, &[&a.unb]).await
                     }));
                 }
-                let account: [Param<'_>; 15] = [
+                let params: [Param<'_>; 19] = [
                     &a.unb,
                     &a.name,
                     &a.nickname,
@@ -349,11 +322,11 @@ impl Accounts for Postgres {
                     &a.revision,
                     &a.long_login_refused,
                     &a.long_login_until,
+                    &set.json,
+                    &set.count,
+                    &set.keys,
+                    &set.plain,
                 ];
-                let params: Vec<Param<'_>> = account
-                    .into_iter()
-                    .chain(columns.params(&0i64).into_iter().skip(1))
-                    .collect();
                 let insert = &insert;
                 sent.push(Box::pin(async move {
                     self.client.execute(insert, &params).await
@@ -371,8 +344,8 @@ impl Accounts for Postgres {
 
     fn cookie_counts(&self) -> R<HashMap<String, usize>> {
         let rows = self.query(
-            "SELECT a.unb, (SELECT count(*) FROM cookies c WHERE c.account_id = a.id) \
-             FROM accounts a",
+            "SELECT a.unb, COALESCE(s.count, 0)::int8 FROM accounts a \
+             LEFT JOIN cookie_sets s ON s.account_id = a.id",
             &[],
         )?;
         Ok(rows

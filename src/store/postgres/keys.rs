@@ -1,6 +1,6 @@
 //! Pending logins and key ids in PostgreSQL.
 
-use super::Postgres;
+use super::{Postgres, cookie_set};
 use crate::store::backend::{Keys, Pending, R, Rewrite};
 use crate::store::model::{KeyUsage, PendingRow, PendingSummary};
 
@@ -105,25 +105,41 @@ impl Pending for Postgres {
     }
 }
 
-/// The key ids in use. The cookies' are read from their index one id at a time, each the
-/// least above the last (a skip scan): a `DISTINCT` read every row of the index, a
-/// quarter of a second at 100,000 accounts for every process that writes.
-const KEY_IDS: &str = "WITH RECURSIVE k(id) AS ( \
-       SELECT min(key_id) FROM cookies \
-       UNION ALL SELECT (SELECT min(key_id) FROM cookies WHERE key_id > k.id) FROM k \
-       WHERE k.id IS NOT NULL) \
-     SELECT id FROM k WHERE id IS NOT NULL \
+/// The key ids in use. The cookie sets' are read from their index one `keys` value at a
+/// time, each the least above the last (a skip scan): a fleet's sets share a few such
+/// values, and a `DISTINCT` would read every entry of the index, a quarter of a second at
+/// 100,000 accounts for every process that writes.
+const KEY_IDS: &str = "WITH RECURSIVE k(ids) AS ( \
+       SELECT min(keys) FROM cookie_sets WHERE keys > '' \
+       UNION ALL SELECT (SELECT min(keys) FROM cookie_sets WHERE keys > k.ids) FROM k \
+       WHERE k.ids IS NOT NULL) \
+     SELECT ids FROM k WHERE ids IS NOT NULL \
      UNION SELECT key_id FROM pending_logins WHERE key_id IS NOT NULL";
+
+/// Values, accounts and pending logins per key id. A set under one key (or none) is
+/// counted from its columns; only a set that mixes keys, or keys and plain text, is
+/// opened, by the server, to count its values key by key.
+const KEY_USAGE: &str = "SELECT key_id, SUM(v)::int8, SUM(a)::int8, SUM(p)::int8 FROM ( \
+       SELECT NULLIF(keys, '') AS key_id, SUM(count)::int8 AS v, COUNT(*) AS a, 0::int8 AS p \
+       FROM cookie_sets WHERE count > 0 AND keys NOT LIKE '% %' AND NOT (plain AND keys <> '') \
+       GROUP BY 1 \
+       UNION ALL \
+       SELECT e->>9, COUNT(*), COUNT(DISTINCT account_id), 0 \
+       FROM cookie_sets, json_array_elements(cookies::json) e \
+       WHERE keys LIKE '% %' OR (plain AND keys <> '') GROUP BY 1 \
+       UNION ALL \
+       SELECT key_id, 0, 0, COUNT(*) FROM pending_logins GROUP BY key_id) u \
+     GROUP BY key_id ORDER BY key_id NULLS FIRST";
 
 impl Keys for Postgres {
     fn has_values(&self, sealed: bool) -> R<bool> {
-        // Two statements, not `(key_id IS NOT NULL) = $1`: only a plain IS [NOT] NULL can
-        // be answered from the index, where no match would otherwise read every row.
+        // Two statements, each answered from an index (`keys`, or the partial one of sets
+        // with plain text), where no match would otherwise read every row.
         let sql = if sealed {
-            "SELECT EXISTS (SELECT 1 FROM cookies WHERE key_id IS NOT NULL) \
+            "SELECT EXISTS (SELECT 1 FROM cookie_sets WHERE keys > '') \
              OR EXISTS (SELECT 1 FROM pending_logins WHERE key_id IS NOT NULL)"
         } else {
-            "SELECT EXISTS (SELECT 1 FROM cookies WHERE key_id IS NULL) \
+            "SELECT EXISTS (SELECT 1 FROM cookie_sets WHERE plain) \
              OR EXISTS (SELECT 1 FROM pending_logins WHERE key_id IS NULL)"
         };
         let rows = self.query(sql, &[])?;
@@ -131,30 +147,26 @@ impl Keys for Postgres {
     }
 
     fn key_ids(&self) -> R<Vec<String>> {
-        let rows = self.query(KEY_IDS, &[])?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+        let mut ids = std::collections::BTreeSet::new();
+        for r in self.query(KEY_IDS, &[])? {
+            let keys: String = r.get(0);
+            ids.extend(cookie_set::key_ids(&keys).map(str::to_owned));
+        }
+        Ok(ids.into_iter().collect())
     }
 
     fn key_user(&self, key_id: &str) -> R<Option<String>> {
         Ok(self
             .query_opt(
-                "SELECT a.name FROM cookies c JOIN accounts a ON a.id = c.account_id \
-                 WHERE c.key_id = $1 LIMIT 1",
+                "SELECT a.name FROM cookie_sets c JOIN accounts a ON a.id = c.account_id \
+                 WHERE $1 = ANY(string_to_array(c.keys, ' ')) LIMIT 1",
                 &[&key_id],
             )?
             .map(|r| r.get(0)))
     }
 
     fn key_usage(&self) -> R<Vec<KeyUsage>> {
-        let rows = self.query(
-            "SELECT key_id, SUM(v)::int8, SUM(a)::int8, SUM(p)::int8 FROM ( \
-               SELECT key_id, COUNT(*) AS v, COUNT(DISTINCT account_id) AS a, 0 AS p \
-               FROM cookies GROUP BY key_id \
-               UNION ALL \
-               SELECT key_id, 0, 0, COUNT(*) FROM pending_logins GROUP BY key_id) u \
-             GROUP BY key_id ORDER BY key_id NULLS FIRST",
-            &[],
-        )?;
+        let rows = self.query(KEY_USAGE, &[])?;
         Ok(rows
             .iter()
             .map(|r| KeyUsage {
@@ -168,8 +180,8 @@ impl Keys for Postgres {
 
     fn accounts_to_reseal(&self, current: &str, retired: bool) -> R<Vec<i64>> {
         let rows = self.query(
-            "SELECT DISTINCT account_id FROM cookies \
-             WHERE key_id IS NULL OR ($2 AND key_id != $1)",
+            "SELECT account_id FROM cookie_sets \
+             WHERE plain OR ($2 AND keys NOT IN ('', $1)) ORDER BY account_id",
             &[&current, &retired],
         )?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
@@ -178,7 +190,9 @@ impl Keys for Postgres {
     fn rewrite_cookies(&self, account_id: i64, f: Rewrite<'_>) -> R<()> {
         self.tx(|| {
             // FOR UPDATE: a refresh on another host recording this account waits for the
-            // re-sealed values instead of writing over them with the old key's.
+            // re-sealed values. Its cookie set, written whole after, is sealed whole with
+            // the key it holds: a key the file keeps (retired) while any value is under
+            // it. The revision stays: the renewal it records is newer than these values.
             let Some(row) = self.query_opt(
                 "SELECT unb FROM accounts WHERE id = $1 FOR UPDATE",
                 &[&account_id],
@@ -197,8 +211,8 @@ impl Keys for Postgres {
     fn first_sealed_account(&self) -> R<Option<(i64, String)>> {
         Ok(self
             .query_opt(
-                "SELECT a.id, a.name FROM cookies c JOIN accounts a ON a.id = c.account_id \
-                 WHERE c.key_id IS NOT NULL LIMIT 1",
+                "SELECT a.id, a.name FROM cookie_sets c JOIN accounts a ON a.id = c.account_id \
+                 WHERE c.keys > '' LIMIT 1",
                 &[],
             )?
             .map(|r| (r.get(0), r.get(1))))

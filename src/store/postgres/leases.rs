@@ -1,13 +1,13 @@
 //! Leases and refresh results in PostgreSQL: a batch of leases in one statement, and a
 //! group of results in one transaction of two round trips.
 
-use super::accounts::{Columns, account, account_columns, cookie_row};
-use super::{Param, Postgres};
+use super::accounts::{Sets, WRITE_SETS, account, account_columns};
+use super::{Param, Postgres, cookie_set};
 use crate::store::StoreError;
 use crate::store::backend::{Leases, R, ToRecord};
-use crate::store::model::{Account, Claimed, CookieChanges, CookieRow, Lease, Recorded};
+use crate::store::model::{Account, Claimed, CookieRow, Lease, Recorded};
 use futures_util::future::OptionFuture;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// A batch of leases in one statement. `SKIP LOCKED`: a row another process is leasing
 /// right now is passed over rather than waited for, so hosts claiming overlapping batches
@@ -40,10 +40,8 @@ const BRIEF_OF_MANY: &str = concat!(
     account_columns!(),
     ", lease_owner FROM accounts WHERE id = ANY($1)"
 );
-/// The cookies of many accounts; the account id last, so `cookie_row` reads the rest.
-const COOKIES_OF_MANY: &str = "SELECT name, value, domain, host_only, path, expires, secure, \
-     http_only, same_site, key_id, account_id FROM cookies WHERE account_id = ANY($1) \
-     ORDER BY account_id, seq";
+/// The cookie sets of many accounts.
+const SETS_OF_MANY: &str = "SELECT account_id, cookies FROM cookie_sets WHERE account_id = ANY($1)";
 
 /// Many refresh results, each written only where its run still holds the lease and the
 /// account is at the revision it read; the ids written come back.
@@ -123,17 +121,16 @@ impl Leases for Postgres {
             return Ok(claimed);
         }
         let leased_ids: Vec<i64> = leased.iter().map(|a| a.id).collect();
-        let mut rows: std::collections::HashMap<i64, Vec<CookieRow>> = Default::default();
-        for r in self.query(COOKIES_OF_MANY, &[&leased_ids])? {
-            rows.entry(r.get(10)).or_default().push(cookie_row(&r));
-        }
+        let sets = self.query(SETS_OF_MANY, &[&leased_ids])?;
+        let mut sets: std::collections::HashMap<i64, &str> =
+            sets.iter().map(|r| (r.get(0), r.get(1))).collect();
         claimed.leased = leased
             .into_iter()
             .map(|a| {
-                let cookies = rows.remove(&a.id).unwrap_or_default();
-                (a, cookies)
+                let rows = self.rows_of(a.id, sets.remove(&a.id))?;
+                Ok((a, rows))
             })
-            .collect();
+            .collect::<R<_>>()?;
         Ok(claimed)
     }
 
@@ -149,6 +146,10 @@ impl Leases for Postgres {
 
     fn release(&self, id: i64, owner: &str) -> R<bool> {
         Ok(self.query_one(RELEASE, &[&id, &owner])?.get(0))
+    }
+
+    fn writes_whole_sets(&self) -> bool {
+        true
     }
 
     fn record_refreshes(&self, batch: &[ToRecord<'_>]) -> Vec<R<Recorded>> {
@@ -206,14 +207,38 @@ impl Postgres {
             Ok::<_, StoreError>((
                 self.statement(RECORD_MANY)?,
                 self.statement(RELEASE_MANY)?,
-                self.statement(DELETE_SOME_COOKIES)?,
-                self.statement(UPSERT_COOKIES)?,
+                self.statement(WRITE_SETS)?,
             ))
         })();
-        let (record, release, delete, upsert) = match prepared {
+        let (record, release, write) = match prepared {
             Ok(statements) => statements,
             Err(e) => return Written::Failed(e),
         };
+        // Each renewed set whole, encoded before the transaction begins. The UPDATE checks,
+        // under the row's lock, that the account is at the revision the refresh read.
+        // Every write of a cookie set makes a new revision but a key rotation's, which
+        // changes no cookie, only the key a value is sealed under (a key the file keeps,
+        // retired, while any value is under it). So the set the refresh renewed holds the
+        // cookies stored, and writing it whole loses none.
+        let mut renewed = HashMap::new();
+        for one in batch {
+            let Some((changes, _)) = &one.cookies else {
+                continue;
+            };
+            let Some(whole) = &changes.whole else {
+                // Never: `writes_whole_sets` asks the store for whole sets.
+                return Written::Failed(StoreError::Postgres {
+                    url: self.shown.clone(),
+                    why: "a renewed cookie set came without its stored part (a bug in qrlogin)"
+                        .into(),
+                    whole: false,
+                });
+            };
+            match cookie_set::encode(whole) {
+                Ok(set) => renewed.insert(one.id, set),
+                Err(e) => return Written::Failed(self.unwritable(e)),
+            };
+        }
         let rows = Results::of(batch);
         let c = &self.client;
         let out: Result<Vec<Recorded>, tokio_postgres::Error> = match self.wait(async {
@@ -224,36 +249,27 @@ impl Postgres {
             .await;
             begun?;
             let written: HashSet<i64> = written?.iter().map(|r| r.get(0)).collect();
-            let mut removed = Removed::default();
-            let (mut changed, mut changed_ids) = (Columns::default(), Vec::new());
+            let mut sets = Sets::default();
             let mut others = (Vec::new(), Vec::new());
             for one in batch {
                 if !written.contains(&one.id) {
                     others.0.push(one.id);
                     others.1.push(one.owner);
-                } else if let Some((changes, _)) = &one.cookies {
-                    removed.push(one.id, changes);
-                    let n = changed.push(&changes.write);
-                    changed_ids.extend(std::iter::repeat_n(one.id, n));
+                } else if let Some(set) = renewed.remove(&one.id) {
+                    sets.push(one.id, set);
                 }
             }
-            // Only the statements with something to do: most renewals drop no cookie,
-            // and PostgreSQL plans that DELETE anew each time it is sent.
-            let gone = removed.params();
-            let kept = changed.params(&changed_ids);
-            let delete = (!removed.ids.is_empty()).then(|| c.execute(&delete, &gone));
-            let upsert = (!changed_ids.is_empty()).then(|| c.execute(&upsert, &kept));
+            let sets_params = sets.params();
+            let write = (!sets.is_empty()).then(|| c.execute(&write, &sets_params));
             let others_params: [Param<'_>; 2] = [&others.0, &others.1];
             let release = (!others.0.is_empty()).then(|| c.query(&release, &others_params));
-            let (deleted, upserted, released, committed) = futures_util::future::join4(
-                OptionFuture::from(delete),
-                OptionFuture::from(upsert),
+            let (wrote, released, committed) = futures_util::future::join3(
+                OptionFuture::from(write),
                 OptionFuture::from(release),
                 c.batch_execute("COMMIT"),
             )
             .await;
-            deleted.transpose()?;
-            upserted.transpose()?;
+            wrote.transpose()?;
             let released: HashSet<i64> = released
                 .transpose()?
                 .unwrap_or_default()
@@ -338,59 +354,6 @@ impl<'a> Results<'a> {
             &self.refused,
             &self.renewed,
             &self.until,
-        ]
-    }
-}
-
-/// The stored cookies a renewal dropped, by key (`CookieChanges::remove`).
-const DELETE_SOME_COOKIES: &str = "DELETE FROM cookies c \
-     USING UNNEST($1::int8[], $2::text[], $3::text[], $4::bool[], $5::text[]) \
-     AS t(account_id, name, domain, host_only, path) \
-     WHERE c.account_id = t.account_id AND c.name = t.name AND c.domain = t.domain \
-     AND c.host_only = t.host_only AND c.path = t.path";
-/// What renewals changed: a changed cookie is updated in its row (which keeps its `seq`,
-/// its place in the account's order), a new one inserted after the rest. Its `$1` is an
-/// account id a cookie.
-const UPSERT_COOKIES: &str = "INSERT INTO cookies (account_id, name, value, domain, \
-     host_only, path, expires, secure, http_only, same_site, key_id) \
-     SELECT t.account_id, t.name, t.value, t.domain, t.host_only, t.path, t.expires, \
-     t.secure, t.http_only, t.same_site, t.key_id \
-     FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::bool[], \
-     $6::text[], $7::int8[], $8::bool[], $9::bool[], $10::text[], $11::text[]) \
-     WITH ORDINALITY AS t(account_id, name, value, domain, host_only, path, expires, secure, \
-     http_only, same_site, key_id, n) ORDER BY t.n \
-     ON CONFLICT (account_id, domain, host_only, path, name) DO UPDATE SET \
-     value = EXCLUDED.value, expires = EXCLUDED.expires, secure = EXCLUDED.secure, \
-     http_only = EXCLUDED.http_only, same_site = EXCLUDED.same_site, key_id = EXCLUDED.key_id";
-
-/// The `CookieChanges::remove` of many accounts as the columns of `DELETE_SOME_COOKIES`.
-#[derive(Default)]
-struct Removed {
-    ids: Vec<i64>,
-    names: Vec<String>,
-    domains: Vec<String>,
-    host_only: Vec<bool>,
-    paths: Vec<String>,
-}
-
-impl Removed {
-    fn push(&mut self, account_id: i64, changes: &CookieChanges) {
-        for k in &changes.remove {
-            self.ids.push(account_id);
-            self.names.push(k.name.clone());
-            self.domains.push(k.domain.clone());
-            self.host_only.push(k.host_only);
-            self.paths.push(k.path.clone());
-        }
-    }
-
-    fn params(&self) -> [Param<'_>; 5] {
-        [
-            &self.ids,
-            &self.names,
-            &self.domains,
-            &self.host_only,
-            &self.paths,
         ]
     }
 }

@@ -90,6 +90,32 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE accounts SET (fillfactor = 50);
     ALTER TABLE cookies SET (fillfactor = 80);
     "#,
+    // v4: an account's cookies in one row (see `cookie_set`): a refresh reads and writes
+    // them whole, and a row a cookie was most of a fleet's statement time. The set is
+    // JSON in the cookies' order, each value still sealed as it was; the ids of the keys
+    // beside it, so key commands and `doctor` find them from an index. Rows stay on their
+    // page when rewritten (fillfactor) and uncompressed (toast_tuple_target): the sealed
+    // values do not compress, and trying costs every write.
+    r#"
+    CREATE TABLE cookie_sets (
+        account_id BIGINT PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+        cookies    TEXT NOT NULL,
+        count      INTEGER NOT NULL,
+        keys       TEXT NOT NULL,
+        plain      BOOLEAN NOT NULL
+    ) WITH (fillfactor = 50, toast_tuple_target = 8160);
+    INSERT INTO cookie_sets (account_id, cookies, count, keys, plain)
+    SELECT account_id,
+           json_agg(json_build_array(name, value, domain, host_only, path, expires, secure,
+                    http_only, same_site, key_id) ORDER BY seq)::text,
+           count(*),
+           COALESCE(string_agg(DISTINCT key_id COLLATE "C", ' ' ORDER BY key_id COLLATE "C"), ''),
+           bool_or(key_id IS NULL)
+    FROM cookies GROUP BY account_id;
+    DROP TABLE cookies;
+    CREATE INDEX cookie_sets_keys ON cookie_sets (keys);
+    CREATE INDEX cookie_sets_plain ON cookie_sets (account_id) WHERE plain;
+    "#,
 ];
 
 pub(super) fn latest() -> i64 {
@@ -143,7 +169,7 @@ pub(super) fn migrate(db: &Postgres) -> R<()> {
                     .block(db.client.query_one(
                         "SELECT string_agg(tablename, ', ' ORDER BY tablename) FROM pg_tables \
                          WHERE schemaname = current_schema() \
-                         AND tablename IN ('accounts', 'cookies', 'pending_logins')",
+                         AND tablename IN ('accounts', 'cookies', 'cookie_sets', 'pending_logins')",
                         &[],
                     ))?
                     .get::<_, Option<String>>(0);

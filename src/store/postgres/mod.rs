@@ -11,6 +11,7 @@
 
 mod accounts;
 mod connect;
+mod cookie_set;
 mod driver;
 mod keys;
 mod leases;
@@ -32,7 +33,7 @@ pub struct Probe {
     pub tls: bool,
     pub user: String,
     pub database: String,
-    /// Table rights a command needs that this user lacks ("cookies: DELETE").
+    /// Table rights a command needs that this user lacks ("cookie_sets: DELETE").
     pub missing_rights: Vec<String>,
 }
 
@@ -191,15 +192,16 @@ impl Backend for Postgres {
 
     fn integrity_check(&self) -> R<String> {
         // The server keeps its own pages consistent; what can be wrong is qrlogin's part,
-        // checked as SQLite's integrity_check would: a cookie that lost its account.
+        // checked as SQLite's integrity_check would: cookies that lost their account. A
+        // set that is not qrlogin's JSON is reported when read, naming its account.
         let row = self.block(self.client.query_one(
-            "SELECT count(*) FROM cookies c WHERE NOT EXISTS \
+            "SELECT count(*) FROM cookie_sets c WHERE NOT EXISTS \
              (SELECT 1 FROM accounts a WHERE a.id = c.account_id)",
             &[],
         ))?;
         Ok(match row.get::<_, i64>(0) {
             0 => "ok".into(),
-            n => format!("{n} cookies belong to no account"),
+            n => format!("the cookies of {n} accounts belong to no account"),
         })
     }
 
@@ -211,7 +213,7 @@ impl Backend for Postgres {
         ))?;
         // What every command needs on each table; DDL is needed only to migrate.
         let missing = self.block(self.client.query(
-            "SELECT t || ': ' || p FROM unnest(ARRAY['accounts', 'cookies', 'pending_logins', 'refresh_runs']) t, \
+            "SELECT t || ': ' || p FROM unnest(ARRAY['accounts', 'cookie_sets', 'pending_logins', 'refresh_runs']) t, \
              unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']) p \
              WHERE NOT has_table_privilege(current_user, t, p) ORDER BY 1",
             &[],
@@ -239,7 +241,7 @@ impl Backend for Postgres {
         // warning, not an error.
         self.block(
             self.client
-                .batch_execute("ANALYZE accounts, cookies, pending_logins"),
+                .batch_execute("ANALYZE accounts, cookie_sets, pending_logins"),
         )
     }
 }

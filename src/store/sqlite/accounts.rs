@@ -32,6 +32,7 @@ pub(super) fn account_from_row(r: &Row<'_>) -> rusqlite::Result<Account> {
         long_login_until: r.get(15)?,
         checked_by: r.get(16)?,
         cookies: Vec::new(),
+        sealed: Vec::new(),
     })
 }
 
