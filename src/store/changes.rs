@@ -197,22 +197,34 @@ mod tests {
     use crate::store::Store;
     use crate::store::model::{NewAccount, RefreshRecord, Status};
 
-    #[test]
-    fn a_renewal_writes_only_what_changed_and_keeps_the_order() {
-        let dir = tempfile::tempdir().unwrap();
+    fn cookie(name: &str, value: &str) -> Cookie {
+        Cookie::for_domain(name, value, ".goofish.com")
+    }
+
+    /// A sealed store (in `dir`) holding one account with these cookies (name, value).
+    fn store_with(dir: &tempfile::TempDir, cookies: &[(&str, &str)]) -> (Store, Account) {
         let s = Store::open_sealed_for_tests(&dir.path().join("a.db"));
-        let cookie = |n: &str, v: &str| Cookie::for_domain(n, v, ".goofish.com");
         let new = NewAccount::from_cookies(
-            vec![
-                cookie("unb", "1"),
-                cookie("cookie2", "old"),
-                cookie("t", "same"),
-                cookie("sgcookie", "dropped"),
-            ],
+            cookies.iter().map(|(n, v)| cookie(n, v)).collect(),
             None,
             Status::Unknown,
         );
         let (a, _) = s.save(&new, 0).unwrap();
+        (s, a)
+    }
+
+    #[test]
+    fn a_renewal_writes_only_what_changed_and_keeps_the_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, a) = store_with(
+            &dir,
+            &[
+                ("unb", "1"),
+                ("cookie2", "old"),
+                ("t", "same"),
+                ("sgcookie", "dropped"),
+            ],
+        );
         let before = s.db.cookie_rows(a.id).unwrap();
         assert!(s.try_lease(a.id, "run", 100, 0).unwrap().taken());
         let mut longer = cookie("t", "same");
@@ -258,18 +270,7 @@ mod tests {
     #[test]
     fn a_whole_set_keeps_the_sealed_values_of_what_did_not_change() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open_sealed_for_tests(&dir.path().join("a.db"));
-        let cookie = |n: &str, v: &str| Cookie::for_domain(n, v, ".goofish.com");
-        let new = NewAccount::from_cookies(
-            vec![
-                cookie("unb", "1"),
-                cookie("cookie2", "old"),
-                cookie("t", "same"),
-            ],
-            None,
-            Status::Unknown,
-        );
-        let (a, _) = s.save(&new, 0).unwrap();
+        let (s, a) = store_with(&dir, &[("unb", "1"), ("cookie2", "old"), ("t", "same")]);
         let stored = s.db.cookie_rows(a.id).unwrap();
         // As a refresh reads it: the sealed values beside the cookies.
         let a = s.by_id(a.id).unwrap().unwrap();
@@ -296,7 +297,6 @@ mod tests {
 
     #[test]
     fn a_whole_renewed_set_is_what_writing_only_the_changes_leaves() {
-        let cookie = |n: &str, v: &str| Cookie::for_domain(n, v, ".goofish.com");
         let old = vec![cookie("a", "1"), cookie("b", "2"), cookie("c", "3")];
         let new = vec![
             cookie("d", "new"),

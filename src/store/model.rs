@@ -301,8 +301,9 @@ pub struct KeyUsage {
 }
 
 /// One stored cookie: its value sealed under `key_id` (or, with no key id, plain text
-/// written before encryption existed).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// written before encryption existed). Deserialized from an array of its fields in this
+/// order: how PostgreSQL's cookie sets hold it (`postgres::cookie_set`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 pub(crate) struct CookieRow {
     pub name: String,
     pub value: String,

@@ -716,20 +716,7 @@ fn a_set_of_plain_and_sealed_values_is_counted_value_by_value() {
          '{2,1}', '\"plainvalue\"'), '{2,9}', 'null')::text \
          WHERE account_id = (SELECT id FROM accounts WHERE name = 'mixed')",
     );
-    let on_pg = |args: &[&str]| {
-        let out = env
-            .cmd()
-            .env("QRLOGIN_DB", &url)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let on_pg = |args: &[&str]| env.stdout_of(&[&["--db", url.as_str()], args].concat());
     let usage = |status: &str| -> Vec<(Value, Value, Value)> {
         let v: Value = serde_json::from_str(status).unwrap();
         v["usage"]
