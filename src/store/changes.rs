@@ -134,47 +134,47 @@ pub(super) fn changed_cookies<'a>(
 
 /// The cookie set `new` stored over `old` whole, in the order writing only what changed
 /// (`changed_cookies`) leaves it: the stored cookies still in `new` in their places, with
-/// `new`'s values, then the cookies `new` adds, in its order.
+/// `new`'s values, then the cookies `new` adds, in its order. Each with the index in `old`
+/// of the stored cookie it replaces (`None`: new).
 pub(super) fn renewed_set<'a>(
     old: &[cookies::Cookie],
     new: &'a [cookies::Cookie],
-) -> Vec<&'a cookies::Cookie> {
+) -> Vec<(&'a cookies::Cookie, Option<usize>)> {
     use std::collections::{HashMap, HashSet};
     let kept = last_of_each_key(new);
     let by_key: HashMap<_, &cookies::Cookie> = kept.iter().map(|c| (c.row_key(), *c)).collect();
     let mut placed = HashSet::with_capacity(kept.len());
     let mut set = Vec::with_capacity(kept.len());
-    for o in old {
+    for (i, o) in old.iter().enumerate() {
         if let Some(c) = by_key.get(&o.row_key()) {
             if placed.insert(o.row_key()) {
-                set.push(*c);
+                set.push((*c, Some(i)));
             }
         }
     }
-    set.extend(kept.into_iter().filter(|c| !placed.contains(&c.row_key())));
+    set.extend(
+        kept.into_iter()
+            .filter(|c| !placed.contains(&c.row_key()))
+            .map(|c| (c, None)),
+    );
     set
 }
 
-/// `set` sealed for storing, as `seal_cookies` does, except that a cookie stored as it
-/// is keeps the value `a` read, sealed as it was: no cipher work for what did not change.
-fn sealed_set(keys: &Keyring, a: &Account, set: Vec<&cookies::Cookie>) -> Vec<CookieRow> {
+/// `set` (a `renewed_set` over `a.cookies`) sealed for storing, as `seal_cookies` does,
+/// except that a cookie stored as it is keeps the value `a` read, sealed as it was: no
+/// cipher work for what did not change.
+fn sealed_set(
+    keys: &Keyring,
+    a: &Account,
+    set: Vec<(&cookies::Cookie, Option<usize>)>,
+) -> Vec<CookieRow> {
     // Only beside the cookies they were read with (an account read otherwise has none).
-    let kept = if a.sealed.len() == a.cookies.len() {
-        &a.cookies[..]
-    } else {
-        &[]
-    };
-    let stored: std::collections::HashMap<_, usize> = kept
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.row_key(), i))
-        .collect();
+    let kept = a.sealed.len() == a.cookies.len();
     set.into_iter()
-        .map(|c| {
+        .map(|(c, stored)| {
             let same = stored
-                .get(&c.row_key())
-                .filter(|&&i| same_cookie(&kept[i], c))
-                .and_then(|&i| a.sealed.get(i).cloned().flatten());
+                .filter(|&i| kept && same_cookie(&a.cookies[i], c))
+                .and_then(|i| a.sealed[i].clone());
             match same {
                 Some(s) => row_of(c, Some(s.key_id), s.value),
                 None => seal_cookie(keys, &a.unb, c),
@@ -322,7 +322,10 @@ mod tests {
                 .iter()
                 .filter(|w| !old.iter().any(|o| o.name == w.name)),
         );
-        let whole = renewed_set(&old, &new);
+        let whole: Vec<&Cookie> = renewed_set(&old, &new)
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect();
         let names = |set: &[&Cookie]| -> Vec<(String, String)> {
             set.iter()
                 .map(|c| (c.name.clone(), c.value.expose().to_owned()))

@@ -11,14 +11,9 @@ use std::path::{Path, PathBuf};
 
 /// What an error says when the login's cookies were kept in a file: the phone holder's
 /// part is done (`--web` tells them so).
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub(super) struct Kept(String);
-
-impl std::fmt::Display for Kept {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// `cause`, the reason the account was not saved, with where its cookies were put (or why
 /// they could not be).
@@ -35,8 +30,9 @@ pub(super) fn rescue(
         unb,
         crate::time::now(),
     );
-    let dir = file.parent().filter(|d| !d.as_os_str().is_empty());
-    let written = dir
+    // `file_for` names a directory (`.` at least).
+    let written = file
+        .parent()
         .map_or(Ok(()), crate::private_file::create_private_dir)
         .and_then(|()| {
             crate::private_file::write_private(
