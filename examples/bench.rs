@@ -57,6 +57,13 @@ fn wait_rss(child: &mut std::process::Child, rss_file: &Path) -> (i32, i64, f64)
     (code, kib, user + sys)
 }
 
+/// The mean latency the simulator served between two of its `served_latency` readings,
+/// in ms.
+fn served_ms(before: (u64, Duration), after: (u64, Duration)) -> f64 {
+    let n = after.0.saturating_sub(before.0).max(1);
+    after.1.saturating_sub(before.1).as_secs_f64() * 1000.0 / n as f64
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     v[v.len() / 2]

@@ -22,6 +22,8 @@ pub struct Fleet {
     pub cpu_per_account_ms: f64,
     pub peak_rss_mb: f64,
     pub floor_s: f64,
+    /// The simulator's latency as served while the fleet ran: its mean, in ms.
+    pub served_ms: f64,
     /// Where the machine's CPU went while the fleet ran (`Cpu`).
     pub cpu: Cpu,
 }
@@ -52,6 +54,7 @@ pub fn run(ctx: &Ctx, sim: &Simulator, sqlite: &Path, accounts: usize, latency_m
     assert!(copy.success(), "copy into PostgreSQL failed");
     let copy_s = start.elapsed().as_secs_f64();
     let before = (machine_ticks(), postgres_ticks(), own_ticks());
+    let served = sim.served_latency();
     let start = Instant::now();
     let processes: usize = std::env::var("QRLOGIN_BENCH_PROCESSES")
         .ok()
@@ -81,6 +84,7 @@ pub fn run(ctx: &Ctx, sim: &Simulator, sqlite: &Path, accounts: usize, latency_m
         rss_max = rss_max.max(kib);
     }
     let wall_s = start.elapsed().as_secs_f64();
+    let served_ms = super::served_ms(served, sim.served_latency());
     // The servers' backends end with their clients; the postmaster adds their time to its
     // own children's once it has reaped them.
     std::thread::sleep(std::time::Duration::from_millis(300));
@@ -100,6 +104,7 @@ pub fn run(ctx: &Ctx, sim: &Simulator, sqlite: &Path, accounts: usize, latency_m
         cpu_per_account_ms: cpu * 1000.0 / accounts as f64,
         peak_rss_mb: rss_max as f64 / 1024.0,
         floor_s: floor(accounts, latency_ms, processes * 64),
+        served_ms,
         cpu: cpu_stats,
     }
 }

@@ -9,6 +9,7 @@
 //! them, the client is pointed here with `--resolve` and trusts the CA through
 //! `QRLOGIN_CA_FILE`, and cookies are scoped as the real service scopes them.
 
+mod latency;
 mod pages;
 mod routes;
 mod state;
@@ -25,6 +26,8 @@ pub(crate) struct Shared {
     pub hosts: Hosts,
     /// Serving HTTPS on the real hostnames: cookies get `Domain=.goofish.com; Secure`.
     pub tls: bool,
+    /// What holds each answer for the scenario's latency.
+    pub latency: latency::Latency,
 }
 
 /// Where each simulated host is reached: one base URL each, all served by this process.
@@ -103,6 +106,7 @@ impl Simulator {
             world: Mutex::new(state::World::new(scenario)),
             hosts: hosts.clone(),
             tls: transport == Transport::Tls,
+            latency: latency::Latency::default(),
         });
         let app = routes::router(shared.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -163,6 +167,13 @@ impl Simulator {
     /// serve and handlers that panicked.
     pub fn take_unexpected(&self) -> Vec<String> {
         std::mem::take(&mut self.shared.world().unexpected)
+    }
+
+    /// Answers held for the scenario's latency so far, and their total time from their
+    /// requests' arrival to their release: a benchmark's check that the latency it divides
+    /// by is the latency served.
+    pub fn served_latency(&self) -> (u64, std::time::Duration) {
+        self.shared.latency.served()
     }
 
     /// The page a phone (or a person with a browser) opens for the latest QR code.

@@ -5,6 +5,8 @@
 use super::*;
 
 pub(super) async fn shape(State(sh): S, req: Request, next: Next) -> Response {
+    // The latency counts from here, before the world's lock is waited for.
+    let arrived = Instant::now();
     let path = req.uri().path().to_owned();
     let control = path.starts_with("/__sim/");
     let accepts_gzip = req
@@ -22,9 +24,9 @@ pub(super) async fn shape(State(sh): S, req: Request, next: Next) -> Response {
             (w.scenario.latency_ms, w.take_fault(&path), skew)
         }
     };
-    if latency > 0 {
-        tokio::time::sleep(Duration::from_millis(latency)).await;
-    }
+    sh.latency
+        .hold(arrived, Duration::from_millis(latency))
+        .await;
     if let Some(FaultKind::Delay { ms }) = &fault {
         tokio::time::sleep(Duration::from_millis(*ms)).await;
     }
