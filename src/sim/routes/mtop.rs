@@ -74,28 +74,22 @@ pub(super) async fn mtop(
         }
         "mtop.taobao.idlemessage.pc.loginuser.get"
         | "mtop.taobao.idlemessage.pc.login.token"
-        | "mtop.idle.web.user.page.nav" => {
-            let session = w.session_of(
-                cookies.get("cookie2").map(String::as_str),
-                cookies.get("unb").map(String::as_str),
-            );
-            match session {
-                None | Some((_, SessionState::Dead)) => Reply::json(mtop_body(
-                    &api,
-                    &["FAIL_SYS_SESSION_EXPIRED::Session过期"],
-                    json!({}),
-                )),
-                Some((_, SessionState::Blocked)) => Reply::json(risk_body(&sh, &api)),
-                Some((unb, SessionState::Alive)) => {
-                    let data = if api.ends_with("login.token") {
-                        json!({"accessToken": format!("oauth_k1:{}", hex(40)), "accessTokenExpiredTime": "86400000", "refreshToken": format!("oauth_k1:{}", hex(40))})
-                    } else {
-                        json!({"userId": unb.parse::<i64>().unwrap_or(0), "nick": nick_of(&cookies)})
-                    };
-                    Reply::json(mtop_body(&api, &["SUCCESS::调用成功"], data))
-                }
+        | "mtop.idle.web.user.page.nav" => match session_of(&w, &cookies) {
+            None | Some((_, SessionState::Dead)) => Reply::json(mtop_body(
+                &api,
+                &["FAIL_SYS_SESSION_EXPIRED::Session过期"],
+                json!({}),
+            )),
+            Some((_, SessionState::Blocked)) => Reply::json(risk_body(&sh, &api)),
+            Some((unb, SessionState::Alive)) => {
+                let data = if api.ends_with("login.token") {
+                    json!({"accessToken": format!("oauth_k1:{}", hex(40)), "accessTokenExpiredTime": "86400000", "refreshToken": format!("oauth_k1:{}", hex(40))})
+                } else {
+                    json!({"userId": unb.parse::<i64>().unwrap_or(0), "nick": nick_of(&cookies)})
+                };
+                Reply::json(mtop_body(&api, &["SUCCESS::调用成功"], data))
             }
-        }
+        },
         _ => Reply::json(mtop_body(
             &api,
             &["FAIL_SYS_API_NOT_FOUNDED::请求API不存在"],

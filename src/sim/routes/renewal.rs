@@ -7,7 +7,14 @@ pub(super) fn session_from(
     w: &crate::sim::state::World,
     headers: &HeaderMap,
 ) -> Option<(String, SessionState)> {
-    let c = request_cookies(headers);
+    session_of(w, &request_cookies(headers))
+}
+
+/// The session a request's cookies (parsed once by the caller) belong to.
+pub(super) fn session_of(
+    w: &crate::sim::state::World,
+    c: &HashMap<String, String>,
+) -> Option<(String, SessionState)> {
     w.session_of(
         c.get("cookie2").map(String::as_str),
         c.get("unb").map(String::as_str),
@@ -39,9 +46,10 @@ pub(super) async fn has_login(State(sh): S, headers: HeaderMap, body: Bytes) -> 
     }
     w.forms
         .insert("/newlogin/hasLogin.do".into(), Value::Object(form));
-    w.count_renewal(&request_cookies(&headers));
-    let nick = nick_of(&request_cookies(&headers));
-    match session_from(&w, &headers) {
+    let cookies = request_cookies(&headers);
+    w.count_renewal(&cookies);
+    let nick = nick_of(&cookies);
+    match session_of(&w, &cookies) {
         // Risk control blocks mtop calls, not the passport session (protocol.md §7.5, §10):
         // a blocked account still renews here.
         Some((unb, SessionState::Alive | SessionState::Blocked)) => {
@@ -90,7 +98,7 @@ pub(super) async fn silent_has_login(State(sh): S, Query(q): Params, headers: He
     } else {
         flag("ltl") && future("havana_lgc_exp")
     };
-    match session_from(&w, &headers) {
+    match session_of(&w, &cookies) {
         Some((unb, SessionState::Alive | SessionState::Blocked)) if renews => {
             let mut c = rotated(&unb);
             c.push(set_cookie(
