@@ -773,18 +773,11 @@ fn a_run_does_not_ask_for_leases_another_host_holds() {
          CREATE TRIGGER counted AFTER UPDATE ON accounts \
          FOR EACH STATEMENT EXECUTE FUNCTION counted();",
     );
-    let out = env
-        .cmd()
-        .args(["refresh", "--jitter", "0", "--json", "f00001", "f00002"])
-        .env("QRLOGIN_HOST_ID", "here")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let reports: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let run = |names: &[&str]| -> Vec<Value> {
+        let out = crate::support::succeeded(refresh_on(&env, "here", names));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let reports = run(&["f00001", "f00002"]);
     assert_eq!(reports.len(), 2, "{reports:?}");
     assert!(
         reports.iter().all(|r| r["skipped"] == "leased"),
@@ -797,18 +790,7 @@ fn a_run_does_not_ask_for_leases_another_host_holds() {
     );
     // The free ones are claimed (one statement) and recorded as usual.
     sql("UPDATE updates SET n = 0");
-    let out = env
-        .cmd()
-        .args(["refresh", "--jitter", "0", "--json"])
-        .env("QRLOGIN_HOST_ID", "here")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let reports: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let reports = run(&[]);
     let renewed: Vec<&str> = reports
         .iter()
         .filter(|r| r["skipped"].is_null())
