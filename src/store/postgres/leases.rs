@@ -9,6 +9,27 @@ use crate::store::model::{Account, Claimed, CookieRow, Lease, Recorded};
 use futures_util::future::OptionFuture;
 use std::collections::{HashMap, HashSet};
 
+/// The owner of a live lease another run holds on a row of `accounts` (`$table` its alias
+/// with the dot, or ""), else NULL: `$owner` is this run, `$now` the time, as parameters.
+/// One spelling of "held", for every statement that names a holder.
+macro_rules! live_holder {
+    ($table:literal, $owner:literal, $now:literal) => {
+        concat!(
+            "CASE WHEN ",
+            $table,
+            "lease_owner <> ",
+            $owner,
+            " AND ",
+            $table,
+            "lease_until > ",
+            $now,
+            " THEN ",
+            $table,
+            "lease_owner END"
+        )
+    };
+}
+
 /// A batch of leases in one statement. `SKIP LOCKED`: a row another process is leasing
 /// right now is passed over rather than waited for, so hosts claiming overlapping batches
 /// never queue behind each other; the lease condition is checked again on the row as it is
@@ -24,13 +45,15 @@ const CLAIM: &str = concat!(
 /// writer has locked is passed over, not waited for (it is then free or ours as read, and
 /// busy): the run's store calls all go through one connection, and one row an import holds
 /// must not hold up the rest. Everything is read in the statement's snapshot.
-const TRY_LEASE: &str = "WITH taken AS (UPDATE accounts SET lease_owner = $2, \
+const TRY_LEASE: &str = concat!(
+    "WITH taken AS (UPDATE accounts SET lease_owner = $2, \
      lease_until = $3 WHERE id = (SELECT id FROM accounts WHERE id = $1 AND \
      (lease_owner IS NULL OR lease_owner = $2 OR lease_until IS NULL OR lease_until <= $4) \
      FOR UPDATE SKIP LOCKED) RETURNING id) \
-     SELECT EXISTS (SELECT 1 FROM taken), a.id IS NOT NULL, \
-     CASE WHEN a.lease_owner <> $2 AND a.lease_until > $4 THEN a.lease_owner END \
-     FROM (VALUES (1)) AS one (x) LEFT JOIN accounts a ON a.id = $1";
+     SELECT EXISTS (SELECT 1 FROM taken), a.id IS NOT NULL, ",
+    live_holder!("a.", "$2", "$4"),
+    " FROM (VALUES (1)) AS one (x) LEFT JOIN accounts a ON a.id = $1"
+);
 /// Take over a gone run's lease, passing over a row another writer has locked.
 const STEAL: &str = "UPDATE accounts SET lease_owner = $3, lease_until = $4 WHERE id = \
      (SELECT id FROM accounts WHERE id = $1 AND lease_owner = $2 FOR UPDATE SKIP LOCKED)";
@@ -39,12 +62,17 @@ const STEAL: &str = "UPDATE accounts SET lease_owner = $3, lease_until = $4 WHER
 const BRIEF_OF_MANY: &str = concat!(
     "SELECT ",
     account_columns!(),
-    ", CASE WHEN lease_owner <> $2 AND lease_until > $3 THEN lease_owner END \
-     FROM accounts WHERE id = ANY($1)"
+    ", ",
+    live_holder!("", "$2", "$3"),
+    " FROM accounts WHERE id = ANY($1)"
 );
-/// The owners of live leases other runs hold on many accounts (`$2`: this run; `$3`: now).
-const HOLDERS_OF_MANY: &str = "SELECT id, lease_owner FROM accounts WHERE id = ANY($1) \
-     AND lease_owner <> $2 AND lease_until > $3";
+/// Many accounts' ids, each with the owner of a live lease another run holds on it
+/// (`$2`: this run; `$3`: now).
+const HOLDERS_OF_MANY: &str = concat!(
+    "SELECT id, ",
+    live_holder!("", "$2", "$3"),
+    " FROM accounts WHERE id = ANY($1)"
+);
 /// The cookie sets of many accounts.
 const SETS_OF_MANY: &str = "SELECT account_id, cookies FROM cookie_sets WHERE account_id = ANY($1)";
 
@@ -131,13 +159,13 @@ impl Leases for Postgres {
             // almost always ended by now, and one read of its leases for the batch saves
             // a store call an account (`Run::one` asks again for those still free).
             let asked: Vec<i64> = missed.iter().map(|(a, _)| a.id).collect();
-            let mut holders: HashMap<i64, String> = self
+            let mut holders: HashMap<i64, Option<String>> = self
                 .query(HOLDERS_OF_MANY, &[&asked, &owner, &now])?
                 .iter()
                 .map(|r| (r.get(0), r.get(1)))
                 .collect();
             claimed.held.extend(missed.into_iter().map(|(a, _)| {
-                let holder = holders.remove(&a.id);
+                let holder = holders.remove(&a.id).flatten();
                 (a, holder)
             }));
         }
